@@ -1,0 +1,330 @@
+"""Where in an essay the author's name may be written, and what is written there.
+
+Extraction is deliberately positional: author names sit in the header (labelled lines, a name line
+above or beside the title), in a self-introduction, in a signature at the end, in an e-mail address
+and in the file name. Names in the body of the essay are classmates, authors of books or people the
+essay is about, so the body is never read for names. Whether a span really names a roster student is
+decided by the matcher; extraction only says where a name could be and what kind of place that is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import PurePath
+
+from rapidfuzz import fuzz, process
+
+from services.nlp.normalize import fold, is_initial, name_words
+
+
+class Signal(StrEnum):
+    """The kind of place a candidate name was found; the matcher weighs them differently."""
+
+    HEADER_LABEL = "header_label"
+    FIRST_LINE = "first_line"
+    TITLE = "title"
+    SELF_INTRO = "self_intro"
+    SIGNATURE = "signature"
+    EMAIL = "email"
+    EMAIL_NAME = "email_name"
+    FILE_NAME = "file_name"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible author name (or address) and where it was found."""
+
+    signal: Signal
+    span: str
+    words: tuple[str, ...] = ()
+    # Written "Surname, Given names": the order is known rather than guessed.
+    surname_first: bool = False
+    # The span names more than one person, so it cannot identify a single author.
+    shared_authorship: bool = False
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Extraction:
+    candidates: list[Candidate] = field(default_factory=list)
+    # The essay says it was written by a group, whether or not the names could be read.
+    group_work: bool = False
+
+
+# Labels that introduce the author. Matched fuzzily, so scanning noise ('Narnn:') still counts.
+_AUTHOR_LABELS = (
+    "namn", "name", "elev", "elevens namn", "elevnamn", "student", "studentens namn", "student name",
+    "students name", "full name", "fullstandigt namn", "ditt namn", "your name", "forfattare", "author",
+    "authors", "av", "by", "written by", "skriven av", "skrivet av", "skribent", "inlamnad av",
+    "submitted by", "pupil", "pupil name", "deltagare", "elever", "students", "gruppmedlemmar",
+    "group members", "medforfattare",
+)  # fmt: skip
+# Labels whose value is someone or something other than the author: their names must never count.
+_OTHER_LABELS = (
+    "larare", "teacher", "handledare", "mentor", "examinator", "bedomare", "rattad av", "bedomd av",
+    "betygsatt av", "kurs", "course", "klass", "class", "datum", "date", "amne", "subject", "titel",
+    "title", "skola", "school", "grupp", "group", "uppgift", "assignment", "tema", "topic", "theme",
+    "mottagare", "till", "to", "fran", "from", "betyg", "grade", "kommentar", "comment", "ord", "words",
+    "antal ord", "word count", "version", "program", "termin", "term", "kalla", "kallor", "sources",
+    "rubrik", "heading", "instructor", "tutor", "supervisor", "professor", "e-post", "epost", "email",
+    "e-mail", "mail", "telefon", "phone", "personnummer", "id",
+)  # fmt: skip
+_PLURAL_AUTHOR_LABELS = frozenset({"authors", "elever", "students", "gruppmedlemmar", "group members", "deltagare"})
+_ALL_LABELS = _AUTHOR_LABELS + _OTHER_LABELS
+_LABEL_MIN_SCORE = 84.0
+
+_GROUP_MARKERS = (
+    "grupparbete", "grupprojekt", "gruppuppgift", "grupprapport", "group work", "group project",
+    "groupwork", "group assignment", "group essay", "gruppmedlemmar", "group members", "medforfattare",
+    "co-author", "coauthor", "vi som skrivit", "skriven tillsammans", "written together",
+)  # fmt: skip
+
+# "by"/"av" clauses and signature phrases; the name follows.
+_BYLINE = re.compile(
+    r"^(?P<before>.*?)(?:^|\s)(?P<keyword>skriven av|skrivet av|written by|inlämnad av|submitted by|av|by)\s+"
+    r"(?P<value>\S.*)$",
+    re.IGNORECASE,
+)
+_SIGN_OFF = re.compile(
+    r"^(?:med vänliga hälsningar|vänliga hälsningar|varma hälsningar|hälsningar|hälsning|mvh|"
+    r"best regards|kind regards|warm regards|regards|yours sincerely|sincerely|best wishes|cheers|"
+    r"tack för mig|/+|[-–—~]+)[\s,:!.]*",
+    re.IGNORECASE,
+)
+_SELF_INTRO = re.compile(
+    r"(?:^|(?<=[\s(]))(?P<phrase>jag heter|mitt namn är|mitt namn ar|my name is|i am called|i'm called|"
+    r"i am|i'm|jag är|vi heter|we are|our names are|våra namn är)\s+(?P<value>[^\n]+)",
+    re.IGNORECASE,
+)
+_PLURAL_INTRO = frozenset({"vi heter", "we are", "our names are", "våra namn är"})
+_LABELLED_LINE = re.compile(r"^\s*(?P<label>[^\W\d_][^:;]{0,28}?)\s*[:;]\s*(?P<value>.*)$")
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+# Between a title and a name beside it.
+_TITLE_SEPARATOR = re.compile(r"\s+[-–—|/]\s+|\s*[–—|]\s*|[()\[\]]")
+# Between two people's names.
+_NAME_SEPARATOR = re.compile(r"\s+(?:och|and|&|samt|\+|med|with|og|und)\s+|\s*[;/&+]\s*", re.IGNORECASE)
+# Particles that may stay lower-case inside a name ('Ludwig van Beethoven').
+_PARTICLES = frozenset({"af", "al", "av", "bin", "da", "de", "del", "der", "di", "du", "el", "la", "le", "van", "von"})
+
+_HEADER_LINES = 8
+_FOOTER_LINES = 3
+_MAX_NAME_WORDS = 5
+# A header line this long is prose: the body has started.
+_PROSE_WORDS = 9
+# ... and so is a shorter line that ends like a sentence.
+_SENTENCE_WORDS = 4
+
+
+def extract_candidates(text: str, file_name: str) -> Extraction:
+    """All places in the essay and its file name that may name the author."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    header = _header_lines(lines)
+    footer = lines[len(header) :][-_FOOTER_LINES:]
+    candidates: list[Candidate] = []
+    group_work = any(marker in fold(line) for line in header + footer for marker in _GROUP_MARKERS)
+
+    for line in header:
+        candidates.extend(_line_candidates(line, in_header=True))
+    for line in footer:
+        candidates.extend(_line_candidates(line, in_header=False))
+    candidates.extend(_self_introductions(text))
+    candidates.extend(_emails(lines))
+    candidates.extend(_file_name_candidates(file_name))
+
+    group_work = group_work or any(c.shared_authorship for c in candidates)
+    return Extraction(candidates=candidates, group_work=group_work)
+
+
+def _header_lines(lines: list[str]) -> list[str]:
+    header: list[str] = []
+    for line in lines[:_HEADER_LINES]:
+        words = len(line.split())
+        if words >= _PROSE_WORDS or (words >= _SENTENCE_WORDS and line.endswith((".", "!", "?"))):
+            break
+        header.append(line)
+    return header
+
+
+def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
+    """Candidates on one header or footer line; labelled lines are read by their label only."""
+    labelled = _LABELLED_LINE.match(line)
+    if labelled and not _EMAIL.fullmatch(line):
+        label = _classify_label(labelled["label"])
+        if label is None:
+            return []
+        if label not in _AUTHOR_LABELS:
+            return []
+        return _names_in(
+            Signal.HEADER_LABEL, labelled["value"], need_capitals=False, plural=label in _PLURAL_AUTHOR_LABELS
+        )
+    if "@" in line:
+        return []
+
+    signature_kind = Signal.HEADER_LABEL if in_header else Signal.SIGNATURE
+    byline = _BYLINE.match(line)
+    if byline:
+        before = byline["before"].strip(" \t-–—,:")
+        kind = signature_kind if not before or _mentions_group(before) else Signal.TITLE
+        return _names_in(kind, byline["value"], need_capitals=True)
+
+    if not in_header:
+        signed = _SIGN_OFF.match(line)
+        if signed:
+            return _names_in(Signal.SIGNATURE, line[signed.end() :], need_capitals=True)
+        # References and closing sentences carry years, page numbers or full stops; signatures do not.
+        if any(ch.isdigit() for ch in line) or "(" in line or line.endswith((".", "!", "?")):
+            return []
+        return _names_in(Signal.SIGNATURE, line, need_capitals=True, whole=True)
+
+    parts = [p for p in _TITLE_SEPARATOR.split(line) if p and p.strip(" ,.-")]
+    kind = Signal.TITLE if len(parts) > 1 else Signal.FIRST_LINE
+    found: list[Candidate] = []
+    for part in parts:
+        found.extend(_names_in(kind, part, need_capitals=True, whole=True))
+    return found
+
+
+def _mentions_group(text: str) -> bool:
+    folded = fold(text)
+    return any(marker in folded for marker in _GROUP_MARKERS)
+
+
+def _classify_label(raw_label: str) -> str | None:
+    """The known label a written label stands for, tolerating scanning noise; None if unknown."""
+    label = " ".join(fold(raw_label).replace("-", " ").split())
+    variants = {label, label.replace("rn", "m"), label.replace("vv", "w"), label.translate(_LABEL_OCR)}
+    variants.add(next(iter(variants)).replace("rn", "m").translate(_LABEL_OCR))
+    best: tuple[str, float] | None = None
+    for variant in variants:
+        if variant in _ALL_LABELS:
+            return variant
+        if len(variant) < 4:
+            # Two- and three-letter labels are too short to be recognised through noise.
+            continue
+        hit = process.extractOne(variant, _ALL_LABELS, scorer=fuzz.ratio, score_cutoff=_LABEL_MIN_SCORE)
+        if hit and (best is None or hit[1] > best[1]):
+            best = (hit[0], hit[1])
+    return best[0] if best else None
+
+
+_LABEL_OCR = str.maketrans({"0": "o", "1": "l", "5": "s", "3": "e", "|": "l"})
+
+
+def _names_in(
+    kind: Signal, value: str, *, need_capitals: bool, plural: bool = False, whole: bool = False
+) -> list[Candidate]:
+    """The person names written in a value; several names mark the value as shared authorship."""
+    value = _EMAIL.sub(" ", value).strip(" \t,.:;-–—")
+    if not value:
+        return []
+    people = [p for p in _NAME_SEPARATOR.split(value) if p.strip()]
+    spans: list[tuple[str, list[str], bool]] = []
+    for person in people:
+        spans.extend(_comma_separated(person, need_capitals=need_capitals, whole=whole))
+    spans = [s for s in spans if s[1]]
+    shared = plural or len(spans) > 1
+    return [
+        Candidate(signal=kind, span=span, words=tuple(words), surname_first=surname_first, shared_authorship=shared)
+        for span, words, surname_first in spans
+    ]
+
+
+def _comma_separated(text: str, *, need_capitals: bool, whole: bool) -> list[tuple[str, list[str], bool]]:
+    """'Svensson, Anna' is one reversed name; 'Anna Lind, Karl Olsson' is two names."""
+    pieces = [p.strip() for p in text.split(",") if p.strip()]
+    if len(pieces) == 2:
+        first_words = _leading_name(pieces[0], need_capitals=need_capitals, whole=whole)
+        second_words = _leading_name(pieces[1], need_capitals=need_capitals, whole=whole)
+        if len(first_words) == 1 and second_words and not is_initial(first_words[0]):
+            return [(text.strip(), first_words + second_words, True)]
+    if len(pieces) > 1:
+        # A comma after a name usually starts something else ('Anna Lind, SV3'); only whole names count.
+        named = [(p, _leading_name(p, need_capitals=need_capitals, whole=whole), False) for p in pieces]
+        return [n for n in named if len(n[1]) >= 2] or named[:1]
+    return [(text.strip(), _leading_name(text, need_capitals=need_capitals, whole=whole), False)]
+
+
+def _leading_name(text: str, *, need_capitals: bool, whole: bool = False) -> list[str]:
+    """The run of name-like words a span starts with; empty when it starts with something else.
+
+    With `whole`, every word of the span must be part of the name (codes such as 'SV3' aside): a line
+    standing on its own is a name line only if nothing else is written on it.
+    """
+    words: list[str] = []
+    for raw in text.split():
+        parsed = name_words(raw)
+        if whole and not parsed and any(ch.isdigit() for ch in raw):
+            continue
+        if len(parsed) != 1:
+            if whole:
+                return []
+            break
+        word = parsed[0]
+        if need_capitals and not (word[0].isupper() or (words and word.casefold() in _PARTICLES)):
+            if whole:
+                return []
+            break
+        words.append(word)
+        if len(words) > _MAX_NAME_WORDS or raw[-1] in ",;:!?" or (raw.endswith(".") and not is_initial(word)):
+            break
+    if len(words) > _MAX_NAME_WORDS:
+        return []
+    while words and words[-1].casefold() in _PARTICLES:
+        words.pop()
+    return words
+
+
+def _self_introductions(text: str) -> list[Candidate]:
+    found: list[Candidate] = []
+    for intro in _SELF_INTRO.finditer(text):
+        start = intro.start()
+        # Reported speech ('"Jag heter Pelle", sa han') introduces a character, not the author.
+        if start > 0 and text[start - 1] in "\"'”“«»":
+            continue
+        plural = intro["phrase"].casefold() in _PLURAL_INTRO
+        names = _names_in(Signal.SELF_INTRO, _sentence_start(intro["value"]), need_capitals=True, plural=plural)
+        found.extend(names)
+    return found
+
+
+def _sentence_start(text: str) -> str:
+    match = re.match(r"[^.!?]*", text)
+    return match.group(0) if match else text
+
+
+def _emails(lines: list[str]) -> list[Candidate]:
+    found: list[Candidate] = []
+    for line in lines:
+        if "@" not in line:
+            continue
+        labelled = _LABELLED_LINE.match(line)
+        if labelled and not _EMAIL.fullmatch(line):
+            label = _classify_label(labelled["label"])
+            if label is not None and label in _OTHER_LABELS and label not in _EMAIL_LABELS:
+                # The teacher's or school's address.
+                continue
+        for address in _EMAIL.findall(line):
+            address = address.strip(".'-")
+            found.append(Candidate(signal=Signal.EMAIL, span=address, email=address.casefold()))
+            local = address.split("@", 1)[0]
+            words = [w for w in re.split(r"[._+\-'\d]+", local) if len(w) >= 2]
+            if words:
+                found.append(Candidate(signal=Signal.EMAIL_NAME, span=local, words=tuple(words)))
+    return found
+
+
+_EMAIL_LABELS = frozenset({"e-post", "epost", "email", "e-mail", "mail"})
+
+
+def _file_name_candidates(file_name: str) -> list[Candidate]:
+    stem = PurePath(file_name.replace("\\", "/")).name
+    while "." in stem and len(stem.rsplit(".", 1)[1]) <= 5:
+        stem = stem.rsplit(".", 1)[0]
+    # camelCase file names ('AnnaLind') are split at the case change.
+    spaced = re.sub(r"(?<=[a-zåäöé])(?=[A-ZÅÄÖÉ])", " ", stem)
+    words = [w for w in re.split(r"[\s_.+\-,()\[\]]+", spaced) if w and not any(ch.isdigit() for ch in w)]
+    if not words:
+        return []
+    return [Candidate(signal=Signal.FILE_NAME, span=file_name, words=tuple(words))]

@@ -1,0 +1,405 @@
+"""Who wrote this essay? Match the extracted candidate names against the class roster.
+
+Scoring in three steps:
+1. Each candidate is compared with every roster student by name words (rapidfuzz, optimal string
+   alignment so a swapped letter is one typo). How much of the student's name it accounts for decides
+   the kind of match: full name, initial and surname, a single name that only one student has, or a
+   surname whose given name disagrees. The kind and the place the candidate was found give a score.
+2. Evidence for the same student from several places is combined; a second independent place adds a
+   little, never more than the stronger one leaves open.
+3. Students compete: when another student is nearly as plausible (two students could be meant, or
+   two places name different students) the leading score is scaled down by its share of the
+   plausibility, so ambiguity lowers confidence instead of guessing. Group work caps every score
+   below MEDIUM, since no single author can be named.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from essayflow.common.v1 import common_pb2  # type: ignore[import-untyped]  # generated, no py.typed
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from services.nlp.extraction import Candidate, Signal, extract_candidates
+from services.nlp.normalize import compact, is_initial, word_parts
+
+
+@dataclass(frozen=True)
+class Student:
+    student_id: str
+    first_name: str
+    last_name: str
+    email: str | None = None
+
+
+@dataclass
+class Suggestion:
+    student_id: str
+    confidence_score: float
+    match_reasons: list[dict[str, Any]] = field(default_factory=list)
+
+
+# How far a place in the essay can be trusted to name the author, for an exact full name there.
+_SIGNAL_WEIGHT: dict[Signal, float] = {
+    Signal.HEADER_LABEL: 1.0,
+    Signal.SELF_INTRO: 0.99,
+    Signal.SIGNATURE: 0.98,
+    Signal.FIRST_LINE: 0.98,
+    Signal.TITLE: 0.96,
+    Signal.FILE_NAME: 0.96,
+    # A name in an address that is not the student's roster address may belong to someone else.
+    Signal.EMAIL_NAME: 0.88,
+    Signal.EMAIL: 1.0,
+}
+# Places where words other than names are expected (file names, address local parts): an unmatched
+# word there says nothing, so a lone matched name is weak evidence rather than a contradiction.
+_NOISY_SIGNALS = frozenset({Signal.FILE_NAME, Signal.EMAIL_NAME})
+_NOISY_SINGLE_NAME = 0.6
+
+# Score of each kind of match for an exact spelling, before the signal weight.
+_INITIAL_AND_SURNAME = 0.86
+_SINGLE_NAME = 0.8
+_SURNAME_OTHER_GIVEN_NAME = 0.55
+_SURNAME_SAME_INITIAL_BONUS = 0.05
+_GIVEN_NAME_OTHER_SURNAME = 0.35
+_ROSTER_EMAIL = 0.99
+_ROSTER_EMAIL_LOCAL_PART = 0.85
+_MAX_SCORE = 0.99
+
+# Name words closer than this (OSA normalised similarity) may be the same name misspelt.
+_MIN_WORD_SIMILARITY = 0.75
+# A form that is only part of a roster name (one of two given names, one half of a double surname).
+_GIVEN_NAME_PART = 0.95
+_SURNAME_PART = 0.9
+_EXTRA_WORD_PENALTY = 0.01
+_UNEXPECTED_ORDER_PENALTY = 0.02
+
+_GROUP_WORK_CAP = 0.5
+# Softmax temperature of the competition between students: a lead of 0.05 keeps ~96 % of the score.
+_AMBIGUITY_TEMPERATURE = 0.015
+_CORROBORATION = 0.25
+_MIN_SUGGESTION = 0.15
+_MAX_SUGGESTIONS = 5
+
+# Confidence level boundaries (issue 7): HIGH above 0.9, MEDIUM from 0.7 up to 0.9, LOW below.
+_HIGH_ABOVE = 0.9
+_MEDIUM_FROM = 0.7
+
+
+@dataclass(frozen=True)
+class _FormOwner:
+    student: int
+    weight: float
+
+
+@dataclass
+class RosterIndex:
+    """A roster prepared once per batch: folded name forms and addresses, indexed for lookup."""
+
+    students: list[Student]
+    given_forms: list[str]
+    given_owners: list[list[_FormOwner]]
+    surname_forms: list[str]
+    surname_owners: list[list[_FormOwner]]
+    given_initials: list[str]
+    emails: dict[str, int]
+    email_local_parts: dict[str, list[int]]
+
+    @classmethod
+    def build(cls, students: Iterable[Student]) -> RosterIndex:
+        roster = list(students)
+        given: dict[str, list[_FormOwner]] = {}
+        surname: dict[str, list[_FormOwner]] = {}
+        emails: dict[str, int] = {}
+        local_parts: dict[str, list[int]] = {}
+        for index, student in enumerate(roster):
+            _add_forms(given, index, student.first_name, _GIVEN_NAME_PART)
+            _add_forms(surname, index, student.last_name, _SURNAME_PART)
+            if student.email:
+                address = student.email.strip().casefold()
+                emails[address] = index
+                local_parts.setdefault(address.split("@", 1)[0], []).append(index)
+        return cls(
+            students=roster,
+            given_forms=list(given),
+            given_owners=list(given.values()),
+            surname_forms=list(surname),
+            surname_owners=list(surname.values()),
+            given_initials=[compact(s.first_name)[:1] for s in roster],
+            emails=emails,
+            email_local_parts=local_parts,
+        )
+
+
+def _add_forms(forms: dict[str, list[_FormOwner]], student: int, name: str, part_weight: float) -> None:
+    """Index a roster name whole ('annamaria', 'lindqvistberg') and by its parts at a lower weight."""
+    words = name.split()
+    whole = "".join(compact(w) for w in words)
+    parts = [part for word in words for part in word_parts(word)]
+    entries = [(whole, 1.0)]
+    if len(parts) > 1:
+        # Very short parts ('Al' in 'Al-Sayed') would match far too much on their own.
+        entries += [(part, part_weight) for part in parts if len(part) >= 3]
+    for form, weight in entries:
+        if not form:
+            continue
+        owners = forms.setdefault(form, [])
+        existing = next((o for o in owners if o.student == student), None)
+        if existing is None:
+            owners.append(_FormOwner(student, weight))
+        elif existing.weight < weight:
+            owners[owners.index(existing)] = _FormOwner(student, weight)
+
+
+@dataclass(frozen=True)
+class _Token:
+    """One written word, or two adjacent words read as one name ('Al Sayed', 'Anna Maria')."""
+
+    start: int
+    end: int
+    form: str
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    student: int
+    score: float
+    reason: dict[str, Any]
+
+
+def match_essay(roster: RosterIndex, text: str, file_name: str) -> list[Suggestion]:
+    """Ranked suggestions of which roster student wrote the essay (best first, possibly none)."""
+    extraction = extract_candidates(text, file_name)
+    evidence: list[_Evidence] = []
+    exact_addresses: set[str] = set()
+    for candidate in extraction.candidates:
+        if candidate.signal is Signal.EMAIL:
+            found = _email_evidence(roster, candidate)
+            if found and found.reason["matched"] == "email":
+                exact_addresses.add(candidate.span.casefold().split("@", 1)[0])
+            if found:
+                evidence.append(found)
+    for candidate in extraction.candidates:
+        if candidate.signal is Signal.EMAIL:
+            continue
+        if candidate.signal is Signal.EMAIL_NAME and candidate.span.casefold() in exact_addresses:
+            # The roster address already says who this is; its local part is not a second witness.
+            continue
+        evidence.extend(_name_evidence(roster, candidate))
+
+    if extraction.group_work:
+        evidence = [_capped_for_group(e) for e in evidence]
+    return _rank(roster, evidence, group_work=extraction.group_work)
+
+
+def confidence_level(score: float) -> int:
+    """The protobuf AssociationConfidenceLevel for a suggestion's score; NO_MATCH for no suggestion (0)."""
+    if score > _HIGH_ABOVE:
+        return int(common_pb2.ASSOCIATION_CONFIDENCE_LEVEL_HIGH)
+    if score >= _MEDIUM_FROM:
+        return int(common_pb2.ASSOCIATION_CONFIDENCE_LEVEL_MEDIUM)
+    if score > 0:
+        return int(common_pb2.ASSOCIATION_CONFIDENCE_LEVEL_LOW)
+    return int(common_pb2.ASSOCIATION_CONFIDENCE_LEVEL_NO_MATCH)
+
+
+def _email_evidence(roster: RosterIndex, candidate: Candidate) -> _Evidence | None:
+    address = candidate.email or candidate.span.casefold()
+    if address in roster.emails:
+        return _Evidence(roster.emails[address], _ROSTER_EMAIL, _reason(candidate, "email", _ROSTER_EMAIL))
+    owners = roster.email_local_parts.get(address.split("@", 1)[0], [])
+    if len(owners) == 1:
+        # Same mailbox name at another domain: most likely the student's private address.
+        score = _ROSTER_EMAIL_LOCAL_PART
+        return _Evidence(owners[0], score, _reason(candidate, "email_local_part", score))
+    return None
+
+
+def _name_evidence(roster: RosterIndex, candidate: Candidate) -> list[_Evidence]:
+    words = list(candidate.words)
+    if not words:
+        return []
+    tokens = _tokens(words)
+    given_hits = {t: _similar(t.form, roster.given_forms, roster.given_owners) for t in tokens}
+    surname_hits = {t: _similar(t.form, roster.surname_forms, roster.surname_owners) for t in tokens}
+    initials = {i: compact(w)[:1] for i, w in enumerate(words) if is_initial(w)}
+
+    # Words that match nobody's name are either a conflicting name or, in noisy places, filler.
+    matched_words = {i for t in tokens if given_hits[t] or surname_hits[t] for i in range(t.start, t.end)}
+    noisy = candidate.signal in _NOISY_SIGNALS
+    name_word_count = len(matched_words | set(initials)) if noisy else len(words)
+    weight = _SIGNAL_WEIGHT[candidate.signal]
+
+    students = {s for hits in given_hits.values() for s in hits} | {s for hits in surname_hits.values() for s in hits}
+    found: list[_Evidence] = []
+    for student in students:
+        best = _best_reading(roster, student, tokens, given_hits, surname_hits, initials, name_word_count, noisy)
+        if best is None:
+            continue
+        kind, quality = best
+        if noisy and kind in ("first_name", "last_name"):
+            quality *= _NOISY_SINGLE_NAME
+        score = min(_MAX_SCORE, weight * quality)
+        if candidate.shared_authorship:
+            score = min(score, _GROUP_WORK_CAP)
+        found.append(_Evidence(student, score, _reason(candidate, kind, score)))
+    return found
+
+
+def _tokens(words: Sequence[str]) -> list[_Token]:
+    singles = [_Token(i, i + 1, compact(w)) for i, w in enumerate(words) if not is_initial(w)]
+    pairs = [
+        _Token(i, i + 2, compact(words[i]) + compact(words[i + 1]))
+        for i in range(len(words) - 1)
+        if not is_initial(words[i]) and not is_initial(words[i + 1])
+    ]
+    return [t for t in singles + pairs if t.form]
+
+
+def _similar(form: str, vocabulary: list[str], owners: list[list[_FormOwner]]) -> dict[int, float]:
+    """Students whose name form this written form may be, with the similarity (1.0 = same spelling)."""
+    hits: dict[int, float] = {}
+    matches = process.extract(
+        form, vocabulary, scorer=OSA.normalized_similarity, score_cutoff=_MIN_WORD_SIMILARITY, limit=None
+    )
+    for _, similarity, index in matches:
+        for owner in owners[index]:
+            value = similarity * owner.weight
+            if value >= _MIN_WORD_SIMILARITY and value > hits.get(owner.student, 0.0):
+                hits[owner.student] = value
+    return hits
+
+
+def _best_reading(
+    roster: RosterIndex,
+    student: int,
+    tokens: list[_Token],
+    given_hits: dict[_Token, dict[int, float]],
+    surname_hits: dict[_Token, dict[int, float]],
+    initials: dict[int, str],
+    name_word_count: int,
+    noisy: bool,
+) -> tuple[str, float] | None:
+    """The most favourable way to read the candidate as this student's name: (kind, quality)."""
+    given = [(t, h[student]) for t, h in given_hits.items() if student in h]
+    surname = [(t, h[student]) for t, h in surname_hits.items() if student in h]
+    readings: list[tuple[str, float]] = []
+
+    for g_token, g_sim in given:
+        for s_token, s_sim in surname:
+            if g_token.end <= s_token.start or s_token.end <= g_token.start:
+                covered = (g_token.end - g_token.start) + (s_token.end - s_token.start)
+                extra = 0 if noisy else max(0, name_word_count - covered)
+                given_first = g_token.start < s_token.start
+                readings.append(("full_name", _full_name_quality(g_sim, s_sim, extra, given_first)))
+
+    initial = roster.given_initials[student]
+    for s_token, s_sim in surname:
+        others = [i for i in initials if not s_token.start <= i < s_token.end]
+        if any(initials[i] == initial for i in others):
+            readings.append(("initial_last_name", _INITIAL_AND_SURNAME * _single_quality(s_sim)))
+        elif name_word_count == s_token.end - s_token.start:
+            readings.append(("last_name", _SINGLE_NAME * _single_quality(s_sim)))
+        else:
+            # The surname fits but the given name written beside it is not this student's.
+            bonus = _SURNAME_SAME_INITIAL_BONUS if _written_initials(tokens, s_token) & {initial} else 0.0
+            readings.append(("last_name_other_given_name", (_SURNAME_OTHER_GIVEN_NAME + bonus) * s_sim))
+    for g_token, g_sim in given:
+        if name_word_count == g_token.end - g_token.start:
+            readings.append(("first_name", _SINGLE_NAME * _single_quality(g_sim)))
+        else:
+            readings.append(("first_name_other_last_name", _GIVEN_NAME_OTHER_SURNAME * g_sim))
+    return max(readings, key=lambda r: r[1]) if readings else None
+
+
+def _full_name_quality(given_similarity: float, surname_similarity: float, extra_words: int, given_first: bool) -> float:
+    # One misspelt name costs half its error; a second misspelling costs more than the first, since
+    # two independent typos are much rarer than one and outsiders often resemble a roster name in one word.
+    given_error, surname_error = 1.0 - given_similarity, 1.0 - surname_similarity
+    quality = 1.0 - 0.5 * (given_error + surname_error) - 0.5 * min(given_error, surname_error)
+    quality -= _EXTRA_WORD_PENALTY * extra_words
+    if not given_first:
+        quality -= _UNEXPECTED_ORDER_PENALTY
+    return quality
+
+
+def _single_quality(similarity: float) -> float:
+    # A lone name has nothing to corroborate it, so a misspelling weighs more than in a full name.
+    return max(0.0, 1.0 - 1.5 * (1.0 - similarity))
+
+
+def _written_initials(tokens: list[_Token], surname: _Token) -> set[str]:
+    return {t.form[:1] for t in tokens if t.end - t.start == 1 and not (surname.start <= t.start < surname.end)}
+
+
+def _reason(candidate: Candidate, matched: str, score: float) -> dict[str, Any]:
+    return {"signal": candidate.signal.value, "matched": matched, "value": candidate.span, "score": round(score, 3)}
+
+
+def _capped_for_group(evidence: _Evidence) -> _Evidence:
+    if evidence.score <= _GROUP_WORK_CAP:
+        return evidence
+    reason = dict(evidence.reason, score=_GROUP_WORK_CAP)
+    return _Evidence(evidence.student, _GROUP_WORK_CAP, reason)
+
+
+def _rank(roster: RosterIndex, evidence: list[_Evidence], *, group_work: bool) -> list[Suggestion]:
+    by_student: dict[int, list[_Evidence]] = {}
+    for item in evidence:
+        by_student.setdefault(item.student, []).append(item)
+    combined = {student: _combine(items) for student, items in by_student.items()}
+    if not combined:
+        return []
+
+    suggestions: list[Suggestion] = []
+    for student, score in combined.items():
+        # Share of the plausibility among all students this essay could be by.
+        total = sum(math.exp((other - score) / _AMBIGUITY_TEMPERATURE) for other in combined.values())
+        share = 1.0 / total
+        confidence = round(score * share, 4)
+        if confidence < _MIN_SUGGESTION:
+            continue
+        items = sorted(by_student[student], key=lambda e: e.score, reverse=True)
+        reasons = [e.reason for e in _distinct(items)]
+        rivals = [s for s, other in combined.items() if s != student and other >= score - 4 * _AMBIGUITY_TEMPERATURE]
+        if rivals:
+            reasons.append(
+                {
+                    "signal": "ambiguity",
+                    "matched": "other_students",
+                    "value": [roster.students[s].student_id for s in sorted(rivals)],
+                    "score": round(share, 3),
+                }
+            )
+        if group_work:
+            reasons.append({"signal": "group_work", "matched": "several_authors", "value": "", "score": _GROUP_WORK_CAP})
+        suggestions.append(Suggestion(roster.students[student].student_id, confidence, reasons))
+    suggestions.sort(key=lambda s: (-s.confidence_score, s.student_id))
+    return suggestions[:_MAX_SUGGESTIONS]
+
+
+def _combine(items: list[_Evidence]) -> float:
+    """The strongest evidence, raised a little by the strongest evidence from a different place."""
+    ordered = sorted(items, key=lambda e: e.score, reverse=True)
+    best = ordered[0]
+    second = next((e for e in ordered[1:] if e.reason["signal"] != best.reason["signal"]), None)
+    score = best.score
+    if second is not None:
+        score += _CORROBORATION * (1.0 - score) * second.score
+    return min(_MAX_SCORE, score)
+
+
+def _distinct(items: list[_Evidence]) -> list[_Evidence]:
+    seen: set[tuple[str, str]] = set()
+    kept: list[_Evidence] = []
+    for item in items:
+        key = (item.reason["signal"], item.reason["value"])
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    return kept
+

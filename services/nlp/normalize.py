@@ -1,0 +1,62 @@
+"""Name normalisation shared by extraction and matching.
+
+Names are compared in a folded form: case-folded, diacritics stripped (Åsa Öberg -> asa oberg) and
+hyphens removed inside a word (Al-Sayed -> alsayed), so that the spelling variants students and
+scanners produce compare equal before any fuzzy scoring is needed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Letters that NFKD does not decompose into base letter + combining mark.
+_SPECIAL_LETTERS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ł": "l", "þ": "th"})
+
+# Scanners confuse these digits with the letters they resemble; a digit inside a name is never real.
+_OCR_DIGITS = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "6": "b", "8": "b", "|": "l"})
+
+_WORD_JOINERS = re.compile(r"[-‐‑‒–—'’`´.]")
+_NAME_WORD = re.compile(r"[^\W_]+(?:[-‐‑'’][^\W_]+)*\.?", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """Case-fold and strip diacritics: 'Linnéa' -> 'linnea', 'Øst' -> 'ost'."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_SPECIAL_LETTERS))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def repair_ocr(word: str) -> str:
+    """Undo digit-for-letter scanning errors in a written word ('K1ara' -> 'Klara').
+
+    Only words with some lower-case letters are repaired: codes such as 'SV3' or '9B' are class and
+    course labels, not damaged names.
+    """
+    if sum(ch.islower() for ch in word) >= 2:
+        return word.translate(_OCR_DIGITS)
+    return word
+
+
+def compact(word: str) -> str:
+    """Folded form of one name word with hyphens and apostrophes removed ('Al-Sayed' -> 'alsayed')."""
+    return _WORD_JOINERS.sub("", fold(repair_ocr(word)))
+
+
+def word_parts(word: str) -> list[str]:
+    """The folded parts of a hyphenated word ('Lindqvist-Berg' -> ['lindqvist', 'berg'])."""
+    return [p for p in (compact(part) for part in re.split(r"[-‐‑‒–—]", word)) if p]
+
+
+def name_words(text: str) -> list[str]:
+    """Split a name span into its words, keeping hyphenated words and initials ('F.') whole.
+
+    Words that still contain digits after OCR repair (dates, class codes) are not name words.
+    """
+    words = (repair_ocr(w) for w in _NAME_WORD.findall(text))
+    return [w for w in words if not any(ch.isdigit() for ch in w)]
+
+
+def is_initial(word: str) -> bool:
+    """'F.' or a lone letter 'F' stands for a given name."""
+    letters = word.rstrip(".")
+    return len(letters) == 1 and letters.isalpha()
