@@ -1,0 +1,108 @@
+"""Bearer-token authentication: who is calling, and in which role.
+
+Tokens are JWTs (HS256) with ``sub`` (the user or service id) and ``role``. The
+interceptor in :mod:`essayflow_runtime.grpc_server` verifies them on every call and
+puts the :class:`Principal` in a context variable for the servicer.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import enum
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from essayflow_runtime.config import Settings
+from essayflow_runtime.errors import PermissionDenied, Unauthenticated
+
+
+class Role(enum.StrEnum):
+    TEACHER = "teacher"
+    SERVICE = "service"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+
+    @property
+    def is_privileged(self) -> bool:
+        """Services and admins act on any batch or class."""
+        return self.role in (Role.SERVICE, Role.ADMIN)
+
+    @property
+    def actor(self) -> str:
+        return f"service:{self.subject}" if self.role is Role.SERVICE else self.subject
+
+
+_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "essayflow_principal", default=None
+)
+
+
+def current_principal() -> Principal:
+    principal = _current.get()
+    if principal is None:
+        raise Unauthenticated("no authenticated caller", reason="UNAUTHENTICATED")
+    return principal
+
+
+def set_current_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
+    return _current.set(principal)
+
+
+def mint_token(settings: Settings, subject: str, role: Role | str, ttl_s: float = 12 * 3600) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "role": Role(role).value,
+        "iss": settings.jwt_issuer,
+        "iat": now,
+        "exp": now + int(ttl_s),
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+def verify_token(settings: Settings, token: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=["HS256"],
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "exp", "role"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Unauthenticated(f"the token is invalid: {exc}", reason="TOKEN_INVALID") from exc
+    try:
+        role = Role(claims["role"])
+    except ValueError as exc:
+        raise Unauthenticated("the token names an unknown role", reason="TOKEN_INVALID") from exc
+    return Principal(subject=str(claims["sub"]), role=role)
+
+
+def principal_from_metadata(settings: Settings, metadata: dict[str, str]) -> Principal:
+    header = metadata.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated(
+            "missing bearer token (metadata 'authorization: Bearer <jwt>')",
+            reason="MISSING_TOKEN",
+        )
+    return verify_token(settings, token.strip())
+
+
+def require_role(principal: Principal, *roles: Role) -> None:
+    if principal.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise PermissionDenied(
+            f"role {principal.role.value} may not call this; allowed: {allowed}",
+            reason="ROLE_NOT_ALLOWED",
+            metadata={"role": principal.role.value, "allowed": allowed},
+        )

@@ -1,0 +1,104 @@
+"""NATS JetStream: the connection and the streams, built from the proto declarations.
+
+``ensure_streams`` is idempotent: a second service starting, or a restart, finds
+the streams as they should be and changes nothing.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from essayflow_runtime import contracts
+from essayflow_runtime.config import Settings
+from essayflow_runtime.logs import get_logger
+
+log = get_logger(__name__)
+
+
+async def connect(settings: Settings, name: str) -> NATS:
+    """A client that reconnects forever: consumers and relays resume after an outage."""
+    options: dict[str, Any] = {
+        "servers": [settings.nats_url],
+        "name": f"essayflow-{name}",
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 5,
+        "allow_reconnect": True,
+    }
+    if settings.nats_creds_file:
+        options["user_credentials"] = settings.nats_creds_file
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_password
+    if settings.nats_token:
+        options["token"] = settings.nats_token
+    if settings.nats_tls_ca_file:
+        context = ssl.create_default_context(cafile=settings.nats_tls_ca_file)
+        options["tls"] = context
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats error", error=str(exc))
+
+    async def on_disconnect() -> None:
+        log.warning("nats disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats reconnected")
+
+    return await nats.connect(
+        error_cb=on_error, disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, **options
+    )
+
+
+def events_stream_config(settings: Settings) -> StreamConfig:
+    return StreamConfig(
+        name=settings.stream_name,
+        description="essayflow Phase 1 events (subjects from proto event_subject options)",
+        subjects=contracts.all_subjects(),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=settings.stream_max_age_s,
+        max_bytes=settings.stream_max_bytes,
+        discard=DiscardPolicy.OLD,
+        duplicate_window=settings.duplicate_window_s,
+        num_replicas=settings.stream_replicas,
+    )
+
+
+def dlq_stream_config(settings: Settings) -> StreamConfig:
+    return StreamConfig(
+        name=settings.dlq_stream_name,
+        description="essayflow dead letters, one subject per consuming service",
+        subjects=[f"{contracts.DLQ_SUBJECT_PREFIX}.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=settings.stream_max_age_s,
+        num_replicas=settings.stream_replicas,
+    )
+
+
+async def ensure_streams(settings: Settings, js: JetStreamContext) -> None:
+    for config in (events_stream_config(settings), dlq_stream_config(settings)):
+        assert config.name is not None
+        try:
+            current = await js.stream_info(config.name)
+        except NotFoundError:
+            await js.add_stream(config)
+            log.info("stream created", stream=config.name)
+            continue
+        have = current.config
+        if (
+            sorted(have.subjects or []) != sorted(config.subjects or [])
+            or have.duplicate_window != config.duplicate_window
+            or have.max_age != config.max_age
+            or have.max_bytes != config.max_bytes
+        ):
+            await js.update_stream(config)
+            log.info("stream updated", stream=config.name)

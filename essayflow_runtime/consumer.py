@@ -1,0 +1,305 @@
+"""The one consumer loop: durable pull consumers with explicit acks.
+
+Each service runs one :class:`Consumer` with a handler per event type it consumes.
+A message is acknowledged only after its handler returns (for services with a
+database: after the effect and the ``processed_events`` row committed together, see
+:func:`transactional`). A failing handler is retried with backoff; a message that
+cannot be decoded, is of a type the service does not consume, or keeps failing past
+the delivery limit is published to ``essayflow.dlq.<service>`` with the reason, the
+original subject and the delivery count in headers, then terminated. The loop keeps
+going, and resumes by itself after NATS restarts or the connection drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from google.protobuf.message import Message
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from essayflow_runtime import bus, contracts
+from essayflow_runtime.config import Settings
+from essayflow_runtime.logs import bind_correlation, get_logger
+from essayflow_runtime.metrics import (
+    CONSUMER_DEAD_LETTERS,
+    CONSUMER_DELIVERIES,
+    CONSUMER_DUPLICATES,
+    CONSUMER_REDELIVERIES,
+)
+
+log = get_logger(__name__)
+
+HEADER_REASON = "Essayflow-Dlq-Reason"
+HEADER_DETAIL = "Essayflow-Dlq-Detail"
+HEADER_ORIGINAL_SUBJECT = "Essayflow-Original-Subject"
+HEADER_DELIVERY_COUNT = "Essayflow-Delivery-Count"
+HEADER_CONSUMER = "Essayflow-Consumer"
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """What a handler knows about the event besides its payload."""
+
+    event_id: str
+    event_type: str
+    subject: str
+    correlation_id: str
+    causation_id: str
+    source: str
+    occurred_at: datetime
+    delivery: int  # 1 on first delivery
+
+
+Handler = Callable[[EventContext, Message], Awaitable[None]]
+
+
+class Consumer:
+    def __init__(
+        self,
+        settings: Settings,
+        js: JetStreamContext,
+        *,
+        service: str,
+        handlers: Mapping[type[Message], Handler],
+        durable: str | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        self._settings = settings
+        self._js = js
+        self._service = service
+        self._durable = durable or f"{service}-events"
+        self._handlers = {cls.DESCRIPTOR.full_name: h for cls, h in handlers.items()}
+        self._subjects = sorted(contracts.subject_of(cls) for cls in handlers)
+        self._batch_size = batch_size
+        self._stopping = asyncio.Event()
+        self._paused = asyncio.Event()
+        self._paused.set()
+
+    @property
+    def durable(self) -> str:
+        return self._durable
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._paused.set()
+
+    async def ensure(self) -> None:
+        """Create or update the durable consumer (idempotent)."""
+        config = ConsumerConfig(
+            durable_name=self._durable,
+            description=f"essayflow {self._service}",
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self._settings.ack_wait_s,
+            # Unlimited on the server: the delivery limit is enforced here, so the
+            # last failing delivery is dead-lettered instead of silently dropped.
+            max_deliver=-1,
+            filter_subjects=self._subjects,
+            max_ack_pending=1000,
+        )
+        await self._js.add_consumer(self._settings.stream_name, config)
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                await bus.ensure_streams(self._settings, self._js)
+                await self.ensure()
+                subscription = await self._js.pull_subscribe_bind(
+                    self._durable, stream=self._settings.stream_name
+                )
+            except Exception as exc:
+                log.warning("consumer setup failed", durable=self._durable, error=repr(exc))
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            try:
+                await self._fetch_loop(subscription)
+                backoff = 0.2
+            except Exception as exc:
+                log.warning("consumer fetch failed", durable=self._durable, error=repr(exc))
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _fetch_loop(self, subscription: JetStreamContext.PullSubscription) -> None:
+        consecutive_errors = 0
+        while not self._stopping.is_set():
+            try:
+                messages = await subscription.fetch(self._batch_size, timeout=1.0)
+            except NatsTimeoutError:
+                continue
+            except NotFoundError:
+                raise
+            except Exception:
+                consecutive_errors += 1
+                if consecutive_errors > 3:
+                    raise
+                await self._pause(0.2 * consecutive_errors)
+                continue
+            consecutive_errors = 0
+            await asyncio.gather(*(self._process(msg) for msg in messages))
+
+    async def _process(self, msg: Msg) -> None:
+        delivered = msg.metadata.num_delivered or 1
+        CONSUMER_DELIVERIES.labels(self._service, msg.subject).inc()
+        if delivered > 1:
+            CONSUMER_REDELIVERIES.labels(self._service, msg.subject).inc()
+        try:
+            envelope, payload = contracts.unwrap(msg.data)
+        except contracts.PoisonMessage as poison:
+            await self._dead_letter(msg, poison.reason, poison.detail, delivered)
+            return
+        expected_subject = contracts.event_types()[envelope.event_type].subject
+        handler = self._handlers.get(envelope.event_type)
+        if handler is None or expected_subject != msg.subject:
+            await self._dead_letter(
+                msg,
+                "UNEXPECTED_EVENT_TYPE",
+                f"{envelope.event_type} on {msg.subject}",
+                delivered,
+            )
+            return
+        if delivered > self._settings.max_deliver:
+            await self._dead_letter(msg, "MAX_DELIVERIES_EXCEEDED", "handler never succeeded", delivered)
+            return
+        context = EventContext(
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            subject=msg.subject,
+            correlation_id=envelope.correlation_id or envelope.event_id,
+            causation_id=envelope.causation_id,
+            source=envelope.source,
+            occurred_at=envelope.occurred_at.ToDatetime(),
+            delivery=delivered,
+        )
+        bind_correlation(context.correlation_id, event_id=context.event_id)
+        try:
+            await handler(context, payload)
+        except contracts.PoisonMessage as poison:
+            await self._dead_letter(msg, poison.reason, poison.detail, delivered)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if delivered >= self._settings.max_deliver:
+                await self._dead_letter(msg, "MAX_DELIVERIES_EXCEEDED", repr(exc), delivered)
+                return
+            steps = self._settings.redelivery_backoff_s or (1.0,)
+            delay = steps[min(delivered - 1, len(steps) - 1)]
+            log.warning(
+                "handler failed, will retry",
+                event_type=context.event_type,
+                delivery=delivered,
+                retry_in_s=delay,
+                error=repr(exc),
+            )
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=delay)
+            return
+        await msg.ack()
+
+    async def _dead_letter(self, msg: Msg, reason: str, detail: str, delivered: int) -> None:
+        CONSUMER_DEAD_LETTERS.labels(self._service, msg.subject, reason).inc()
+        log.error("dead-lettering message", subject=msg.subject, reason=reason, detail=detail[:500])
+        sequence = msg.metadata.sequence.stream if msg.metadata.sequence else 0
+        headers = {
+            HEADER_REASON: reason,
+            HEADER_DETAIL: detail[:1000].replace("\r", " ").replace("\n", " "),
+            HEADER_ORIGINAL_SUBJECT: msg.subject,
+            HEADER_DELIVERY_COUNT: str(delivered),
+            HEADER_CONSUMER: self._durable,
+            # One dead letter per stream message, even if this publish is repeated.
+            "Nats-Msg-Id": f"dlq:{self._durable}:{sequence}",
+        }
+        await self._js.publish(contracts.dlq_subject(self._service), msg.data or b"", headers=headers)
+        await msg.term()
+
+
+def transactional(
+    pool: asyncpg.Pool,
+    consumer: str,
+    effect: Callable[[asyncpg.Connection, EventContext, Message], Awaitable[None]],
+) -> Handler:
+    """A handler whose effect and the ``processed_events`` row commit together:
+    an event delivered twice acts once."""
+
+    async def handle(context: EventContext, payload: Message) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            first_time = await conn.fetchval(
+                "INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) "
+                "ON CONFLICT DO NOTHING RETURNING true",
+                consumer,
+                context.event_id,
+                context.event_type,
+            )
+            if not first_time:
+                CONSUMER_DUPLICATES.labels(consumer, context.subject).inc()
+                return
+            await effect(conn, context, payload)
+
+    return handle
+
+
+async def publish_caused(
+    js: JetStreamContext,
+    context: EventContext,
+    payload: Message,
+    *,
+    source: str,
+    discriminators: tuple[str, ...] = (),
+) -> str:
+    """How a stateless relay (ELS, NLP) publishes what an event caused: the event id
+    is derived from the cause, so a redelivery republishes the same id and JetStream
+    drops it. Returns once JetStream acknowledged (ack the cause only after)."""
+    event_id = contracts.derived_event_id(context.event_id, type(payload), *discriminators)
+    await publish(
+        js,
+        payload,
+        source=source,
+        correlation_id=context.correlation_id,
+        causation_id=context.event_id,
+        event_id=event_id,
+    )
+    return event_id
+
+
+async def publish(
+    js: JetStreamContext,
+    payload: Message,
+    *,
+    source: str,
+    correlation_id: str,
+    causation_id: str = "",
+    event_id: str | None = None,
+) -> str:
+    """Publish one event directly (services without a database) and wait for the PubAck."""
+    envelope = contracts.wrap(
+        payload,
+        source=source,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        event_id=event_id,
+    )
+    await js.publish(
+        contracts.subject_of(type(payload)),
+        envelope.SerializeToString(),
+        headers={"Nats-Msg-Id": envelope.event_id},
+        timeout=5,
+    )
+    return envelope.event_id

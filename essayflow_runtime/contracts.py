@@ -1,0 +1,148 @@
+"""What proto declares about events, read once from the descriptors.
+
+Each event message in ``essayflow.events.v1`` names its NATS subject with the
+``(essayflow.common.v1.event_subject)`` option; this module is the only place that
+reads it. Nothing else in Python spells a subject or an event type.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+
+from google.protobuf import any_pb2, timestamp_pb2
+from google.protobuf.message import DecodeError, Message
+
+from essayflow.common.v1 import options_pb2
+from essayflow.events.v1 import (
+    bos_events_pb2,
+    cms_events_pb2,
+    els_events_pb2,
+    envelope_pb2,
+    file_events_pb2,
+    nlp_events_pb2,
+)
+
+EVENT_MODULES = (bos_events_pb2, cms_events_pb2, els_events_pb2, file_events_pb2, nlp_events_pb2)
+DLQ_SUBJECT_PREFIX = "essayflow.dlq"
+# Namespace of deterministic (name-based) event ids.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c1b2e-5d0e-4c55-9a43-6a1f0c9e7d21")
+
+EventEnvelope = envelope_pb2.EventEnvelope
+
+
+class PoisonMessage(Exception):
+    """A message that can never be handled: it goes to the dead-letter subject."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class EventType:
+    message_class: type[Message]
+    full_name: str
+    subject: str
+
+
+@cache
+def event_types() -> dict[str, EventType]:
+    """Every event message that declares a subject, by full proto name."""
+    found: dict[str, EventType] = {}
+    for module in EVENT_MODULES:
+        for desc in module.DESCRIPTOR.message_types_by_name.values():
+            subject = desc.GetOptions().Extensions[options_pb2.event_subject]
+            if subject:
+                cls = getattr(module, desc.name)
+                found[desc.full_name] = EventType(cls, desc.full_name, subject)
+    return found
+
+
+def event_type_of(message_class: type[Message]) -> EventType:
+    name = message_class.DESCRIPTOR.full_name
+    try:
+        return event_types()[name]
+    except KeyError:
+        raise ValueError(f"{name} is not an event (it declares no event_subject)") from None
+
+
+def subject_of(message_class: type[Message]) -> str:
+    return event_type_of(message_class).subject
+
+
+def all_subjects() -> list[str]:
+    return sorted(t.subject for t in event_types().values())
+
+
+def dlq_subject(service: str) -> str:
+    return f"{DLQ_SUBJECT_PREFIX}.{service}"
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def derived_event_id(causation_id: str, output: type[Message], *discriminators: str) -> str:
+    """A name-based id for an event caused by another: a redelivery of the cause
+    derives the same id, so JetStream drops the second publish."""
+    name = ":".join((causation_id, output.DESCRIPTOR.full_name, *discriminators))
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, name))
+
+
+def timestamp(moment: datetime | None = None) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(moment or datetime.now(UTC))
+    return ts
+
+
+def wrap(
+    payload: Message,
+    *,
+    source: str,
+    correlation_id: str,
+    causation_id: str = "",
+    event_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> EventEnvelope:
+    """Put an event payload in its envelope."""
+    event_type = event_type_of(type(payload))
+    packed = any_pb2.Any()
+    packed.Pack(payload, type_url_prefix="type.googleapis.com/")
+    return EventEnvelope(
+        event_id=event_id or new_event_id(),
+        event_type=event_type.full_name,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        occurred_at=timestamp(occurred_at),
+        source=source,
+        payload=packed,
+    )
+
+
+def unwrap(data: bytes) -> tuple[EventEnvelope, Message]:
+    """Decode an envelope and its payload, or raise PoisonMessage saying why not."""
+    envelope = EventEnvelope()
+    try:
+        envelope.ParseFromString(data)
+    except DecodeError as exc:
+        raise PoisonMessage("UNDECODABLE_ENVELOPE", str(exc)) from exc
+    if not envelope.event_id:
+        raise PoisonMessage("MISSING_EVENT_ID")
+    event_type = event_types().get(envelope.event_type)
+    if event_type is None:
+        raise PoisonMessage("UNKNOWN_EVENT_TYPE", envelope.event_type)
+    payload = event_type.message_class()
+    if not envelope.payload.Is(payload.DESCRIPTOR):
+        raise PoisonMessage(
+            "PAYLOAD_TYPE_MISMATCH",
+            f"{envelope.event_type} envelope carries {envelope.payload.type_url}",
+        )
+    try:
+        envelope.payload.Unpack(payload)
+    except DecodeError as exc:
+        raise PoisonMessage("UNDECODABLE_PAYLOAD", str(exc)) from exc
+    return envelope, payload

@@ -1,0 +1,57 @@
+"""PostgreSQL access: one asyncpg pool per service, each service in its own schema.
+
+Services with a database (BOS, CMS) own a schema named after themselves in the
+database of ``ESSAYFLOW_DATABASE_URL``; the pool's ``search_path`` points there, so
+SQL in a service never qualifies its own tables. Queries use asyncpg directly: on
+the hot transition path SQLAlchemy's session costs ~40 % throughput, and
+SQLAlchemy stays where it pays (Alembic migrations).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(
+    database_url: str, schema: str, *, min_size: int = 2, max_size: int = 20, **kwargs: Any
+) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn=plain_dsn(database_url),
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"search_path": schema, "application_name": f"essayflow-{schema}"},
+        **kwargs,
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(database_url: str, schema: str) -> asyncpg.Connection:
+    """A single connection (LISTEN needs one that is not returned to a pool)."""
+    conn = await asyncpg.connect(
+        dsn=plain_dsn(database_url),
+        server_settings={"search_path": schema, "application_name": f"essayflow-{schema}-listen"},
+    )
+    await _init_connection(conn)
+    return conn
+
+
+def plain_dsn(database_url: str) -> str:
+    """asyncpg wants ``postgresql://``; accept SQLAlchemy-style URLs too."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgres://"):
+        if database_url.startswith(prefix):
+            return "postgresql://" + database_url[len(prefix) :]
+    return database_url
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    return "postgresql+asyncpg://" + plain_dsn(database_url)[len("postgresql://") :]

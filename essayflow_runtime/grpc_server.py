@@ -1,0 +1,210 @@
+"""gRPC server bootstrap shared by every service.
+
+One call builds a grpc.aio server with health checking, server reflection,
+bearer-token authentication with per-method roles, the mapping of domain errors to
+rich gRPC statuses, request-size limits, RPC metrics, and graceful shutdown
+(health goes NOT_SERVING, in-flight calls drain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from essayflow_runtime.auth import Principal, Role, principal_from_metadata, set_current_principal
+from essayflow_runtime.config import Settings
+from essayflow_runtime.errors import DomainError, PermissionDenied
+from essayflow_runtime.logs import get_logger
+from essayflow_runtime.metrics import RPC_LATENCY
+
+log = get_logger(__name__)
+
+# Services whose methods need no token: probes and tooling.
+PUBLIC_SERVICES = frozenset(
+    {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"}
+)
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    """One gRPC service a server hosts: how to register it, and who may call what."""
+
+    full_name: str  # e.g. "essayflow.bos.v1.BatchOrchestratorService"
+    register: Callable[[Any, grpc.aio.Server], None]  # the generated add_*_to_server
+    servicer: Any
+    # Roles allowed per method name; a method missing here is refused to everyone.
+    method_roles: Mapping[str, frozenset[Role]]
+
+
+def _split(method: str) -> tuple[str, str]:
+    _, service, name = method.split("/")
+    return service, name
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: DomainError) -> None:
+    status = rpc_status.to_status(error.to_status())
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+class _Interceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, settings: Settings, service_label: str, bindings: Iterable[ServiceBinding]):
+        self._settings = settings
+        self._label = service_label
+        self._roles = {b.full_name: b.method_roles for b in bindings}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        service, method = _split(handler_call_details.method)
+        if service in PUBLIC_SERVICES:
+            return handler
+        metadata = {k: v for k, v in (handler_call_details.invocation_metadata or ()) if isinstance(v, str)}
+        allowed = self._roles.get(service, {}).get(method, frozenset())
+        settings, label = self._settings, self._label
+
+        def authorize() -> Principal:
+            principal = principal_from_metadata(settings, metadata)
+            if principal.role not in allowed:
+                raise PermissionDenied(
+                    f"role {principal.role.value} may not call {method}",
+                    reason="ROLE_NOT_ALLOWED",
+                    metadata={"role": principal.role.value, "method": method},
+                )
+            return principal
+
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                started, code = time.perf_counter(), "OK"
+                try:
+                    token = set_current_principal(authorize())
+                    try:
+                        return await inner(request, context)
+                    finally:
+                        set_current_principal(None)
+                        del token
+                except DomainError as error:
+                    code = error.code.name
+                    await _abort(context, error)
+                except asyncio.CancelledError:
+                    code = "CANCELLED"
+                    raise
+                except Exception:
+                    code = _code_after_exception(context)
+                    if code == "UNKNOWN":
+                        log.exception("rpc failed", method=method)
+                    raise
+                finally:
+                    RPC_LATENCY.labels(label, method, code).observe(time.perf_counter() - started)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        if handler.unary_stream is not None:
+            inner_stream = handler.unary_stream
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                code = "OK"
+                started = time.perf_counter()
+                try:
+                    set_current_principal(authorize())
+                    async for item in inner_stream(request, context):
+                        yield item
+                except DomainError as error:
+                    code = error.code.name
+                    await _abort(context, error)
+                finally:
+                    set_current_principal(None)
+                    RPC_LATENCY.labels(label, method, code).observe(time.perf_counter() - started)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+def _code_after_exception(context: grpc.aio.ServicerContext) -> str:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    return "UNKNOWN"
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    port: int
+    service_names: tuple[str, ...]
+
+    async def stop(self, grace_s: float) -> None:
+        """Go NOT_SERVING first so balancers stop sending, then drain in-flight calls."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)
+
+
+async def start_server(
+    settings: Settings,
+    service_label: str,
+    bindings: list[ServiceBinding],
+    port: int,
+) -> RunningServer:
+    """Build and start a server; ``port=0`` picks a free one (tests)."""
+    options = [
+        ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+        ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.aio.server(
+        interceptors=[_Interceptor(settings, service_label, bindings)], options=options
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for binding in bindings:
+        binding.register(binding.servicer, server)
+    names = tuple(b.full_name for b in bindings)
+    reflection.enable_server_reflection(
+        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    address = f"{settings.host}:{port}"
+    if settings.grpc_tls_enabled:
+        with open(settings.tls_key_file, "rb") as key, open(settings.tls_cert_file, "rb") as cert:
+            credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
+        bound = server.add_secure_port(address, credentials)
+    else:
+        bound = server.add_insecure_port(address)
+    await server.start()
+    for name in (*names, ""):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("grpc server listening", address=f"{settings.host}:{bound}", services=list(names))
+    return RunningServer(server=server, health=health_servicer, port=bound, service_names=names)
+
+
+def stop_event_on_signals() -> asyncio.Event:
+    """An event set on SIGINT or SIGTERM, for a service's main to await."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -1,0 +1,64 @@
+"""Prometheus metrics every service exposes on a port of its own.
+
+They are defined once here so each service reports the same names; the README
+lists them."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+RPC_LATENCY = Histogram(
+    "essayflow_rpc_duration_seconds",
+    "gRPC handling time by method and status code.",
+    ["service", "method", "code"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+BATCH_TRANSITIONS = Counter(
+    "essayflow_batch_transitions_total",
+    "Committed batch status transitions.",
+    ["from_status", "to_status"],
+)
+OUTBOX_BACKLOG = Gauge(
+    "essayflow_outbox_backlog", "Outbox rows not yet published.", ["service"]
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "essayflow_outbox_oldest_unsent_age_seconds",
+    "Age of the oldest unpublished outbox row.",
+    ["service"],
+)
+OUTBOX_PUBLISHED = Counter(
+    "essayflow_outbox_published_total", "Outbox rows published and acknowledged.", ["service"]
+)
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "essayflow_outbox_publish_failures_total", "Failed outbox publish attempts.", ["service"]
+)
+CONSUMER_DELIVERIES = Counter(
+    "essayflow_consumer_deliveries_total",
+    "Messages delivered to a consumer.",
+    ["service", "subject"],
+)
+CONSUMER_REDELIVERIES = Counter(
+    "essayflow_consumer_redeliveries_total",
+    "Messages delivered more than once.",
+    ["service", "subject"],
+)
+CONSUMER_DEAD_LETTERS = Counter(
+    "essayflow_consumer_dead_letters_total",
+    "Messages sent to the dead-letter subject.",
+    ["service", "subject", "reason"],
+)
+CONSUMER_DUPLICATES = Counter(
+    "essayflow_consumer_duplicates_skipped_total",
+    "Events already processed, acknowledged without acting.",
+    ["service", "subject"],
+)
+MATCHER_CONFIDENCE = Counter(
+    "essayflow_matcher_suggestions_total",
+    "Top suggestions by confidence level.",
+    ["level"],
+)
+
+
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """Serve /metrics in a background thread."""
+    start_http_server(port, addr=host)

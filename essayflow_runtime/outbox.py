@@ -1,0 +1,273 @@
+"""The transactional outbox: how an event leaves a service that has a database.
+
+``enqueue`` writes the event's envelope in the caller's transaction, next to the
+business change it reports. ``OutboxRelay`` claims unsent rows with
+``FOR UPDATE SKIP LOCKED`` (several relays never publish one row concurrently),
+publishes each with ``Nats-Msg-Id = event_id`` (a publish repeated after a crash is
+dropped by JetStream as a duplicate), waits for the PubAck and marks the row sent.
+It wakes on ``LISTEN/NOTIFY`` (a trigger notifies on insert) so an event leaves
+within milliseconds of its commit; polling is the fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from google.protobuf.message import Message
+from nats.js import JetStreamContext
+
+from essayflow_runtime import contracts, db
+from essayflow_runtime.config import Settings
+from essayflow_runtime.logs import get_logger
+from essayflow_runtime.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+)
+
+log = get_logger(__name__)
+
+
+def notify_channel(schema: str) -> str:
+    return f"essayflow_outbox_{schema}"
+
+
+def create_tables(op: Any, schema: str) -> None:
+    """DDL of the outbox and processed-events tables, for a service's first migration."""
+    channel = notify_channel(schema)
+    op.execute(
+        """
+        CREATE TABLE outbox (
+            id BIGSERIAL PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            subject TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            envelope BYTEA NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+            sent_at TIMESTAMPTZ,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+        )
+        """
+    )
+    op.execute("CREATE INDEX outbox_unsent_idx ON outbox (next_attempt_at, id) WHERE sent_at IS NULL")
+    op.execute("CREATE INDEX outbox_sent_idx ON outbox (sent_at) WHERE sent_at IS NOT NULL")
+    op.execute(
+        f"""
+        CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_notify('{channel}', ''); RETURN NULL; END $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox "
+        "FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()"
+    )
+    op.execute(
+        """
+        CREATE TABLE processed_events (
+            consumer TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            processed_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+            PRIMARY KEY (consumer, event_id)
+        )
+        """
+    )
+
+
+def drop_tables(op: Any) -> None:
+    op.execute("DROP TABLE IF EXISTS processed_events")
+    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
+    op.execute("DROP TABLE IF EXISTS outbox")
+    op.execute("DROP FUNCTION IF EXISTS outbox_notify()")
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    payload: Message,
+    *,
+    source: str,
+    correlation_id: str,
+    causation_id: str = "",
+    event_id: str | None = None,
+) -> str:
+    """Write an event in the caller's transaction; returns its event id.
+
+    With a derived ``event_id`` a second enqueue of the same event is a no-op."""
+    envelope = contracts.wrap(
+        payload,
+        source=source,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        event_id=event_id,
+    )
+    event_type = contracts.event_type_of(type(payload))
+    await conn.execute(
+        "INSERT INTO outbox (event_id, subject, event_type, envelope) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (event_id) DO NOTHING",
+        envelope.event_id,
+        event_type.subject,
+        event_type.full_name,
+        envelope.SerializeToString(),
+    )
+    return envelope.event_id
+
+
+@dataclass
+class OutboxStats:
+    backlog: int
+    oldest_unsent_age_s: float
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to JetStream. Any number may run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        js: JetStreamContext,
+        schema: str,
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._js = js
+        self._schema = schema
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.published = 0
+
+    async def run(self) -> None:
+        """Relay until ``stop()``; survives database and NATS outages."""
+        listener = asyncio.create_task(self._listen(), name=f"outbox-listen-{self._schema}")
+        pruner = asyncio.create_task(self._prune_forever(), name=f"outbox-prune-{self._schema}")
+        backoff = 0.05
+        try:
+            while not self._stopping.is_set():
+                try:
+                    _, more = await self.relay_once()
+                    backoff = 0.05
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("outbox relay database error", error=str(exc))
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, self._settings.outbox_max_backoff_s)
+                    continue
+                if more:
+                    continue
+                # Rows whose publish failed wait for their next_attempt_at; the poll
+                # interval bounds how late they (and any missed notification) go out.
+                await self._sleep(self._settings.outbox_poll_interval_s)
+        finally:
+            for task in (listener, pruner):
+                task.cancel()
+            for task in (listener, pruner):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def relay_once(self) -> tuple[int, bool]:
+        """Claim, publish and mark one batch of due rows.
+
+        Returns (rows marked sent, whether more rows may be due right now)."""
+        limit = self._settings.outbox_batch_size
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, event_id, subject, envelope, attempts FROM outbox "
+                "WHERE sent_at IS NULL AND next_attempt_at <= clock_timestamp() "
+                "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                limit,
+            )
+            if not rows:
+                return 0, False
+            results = await asyncio.gather(
+                *(self._publish(r["subject"], r["envelope"], r["event_id"]) for r in rows),
+                return_exceptions=True,
+            )
+            sent_ids = [r["id"] for r, res in zip(rows, results, strict=True) if res is None]
+            failed = [(r, res) for r, res in zip(rows, results, strict=True) if res is not None]
+            if sent_ids:
+                await conn.execute(
+                    "UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 "
+                    "WHERE id = ANY($1::bigint[])",
+                    sent_ids,
+                )
+            for row, error in failed:
+                delay = min(0.1 * 2 ** row["attempts"], self._settings.outbox_max_backoff_s)
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
+                    "next_attempt_at = clock_timestamp() + make_interval(secs => $3) WHERE id = $1",
+                    row["id"],
+                    repr(error)[:1000],
+                    delay,
+                )
+        if sent_ids:
+            OUTBOX_PUBLISHED.labels(self._schema).inc(len(sent_ids))
+            self.published += len(sent_ids)
+        if failed:
+            OUTBOX_PUBLISH_FAILURES.labels(self._schema).inc(len(failed))
+            log.warning("outbox publish failed", failed=len(failed), error=repr(failed[0][1]))
+            return len(sent_ids), False
+        return len(sent_ids), len(rows) == limit
+
+    async def _publish(self, subject: str, envelope: bytes, event_id: str) -> None:
+        await self._js.publish(subject, envelope, headers={"Nats-Msg-Id": event_id}, timeout=5)
+
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection; reconnect when it drops."""
+        channel = notify_channel(self._schema)
+        while not self._stopping.is_set():
+            try:
+                conn = await db.connect(self._settings.database_url, self._schema)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("outbox listen connect failed", error=str(exc))
+                await asyncio.sleep(1)
+                continue
+            lost = asyncio.Event()
+            try:
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(channel, lambda *_: self._wake.set())
+                self._wake.set()  # catch up on anything committed while we were not listening
+                await lost.wait()
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    async def _prune_forever(self) -> None:
+        while not self._stopping.is_set():
+            await asyncio.sleep(self._settings.outbox_prune_interval_s)
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await self.prune()
+                await self.stats()
+
+    async def prune(self) -> int:
+        result = await self._pool.execute(
+            "DELETE FROM outbox WHERE sent_at < clock_timestamp() - make_interval(secs => $1)",
+            self._settings.outbox_retention_s,
+        )
+        return int(result.split()[-1])
+
+    async def stats(self) -> OutboxStats:
+        row = await self._pool.fetchrow(
+            "SELECT count(*) AS backlog, "
+            "coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0) AS age "
+            "FROM outbox WHERE sent_at IS NULL"
+        )
+        assert row is not None
+        stats = OutboxStats(backlog=int(row["backlog"]), oldest_unsent_age_s=float(row["age"]))
+        OUTBOX_BACKLOG.labels(self._schema).set(stats.backlog)
+        OUTBOX_OLDEST_AGE.labels(self._schema).set(stats.oldest_unsent_age_s)
+        return stats

@@ -1,0 +1,128 @@
+"""The process around a service: connect, serve, run background workers, stop cleanly.
+
+Each service's ``main.py`` hands :func:`run_service` a function that builds its parts
+(gRPC bindings plus workers such as consumers, outbox relays and sweeps) from the
+shared connections. SIGINT/SIGTERM: health goes NOT_SERVING, workers stop, in-flight
+calls drain, connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import asyncpg
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from essayflow_runtime import bus, db, migrations
+from essayflow_runtime.config import Settings, load_settings
+from essayflow_runtime.grpc_server import RunningServer, ServiceBinding, start_server, stop_event_on_signals
+from essayflow_runtime.logs import configure_logging, get_logger
+from essayflow_runtime.metrics import serve_metrics
+
+log = get_logger(__name__)
+
+METRICS_OFFSETS = {"bos": 0, "els": 1, "cms": 2, "nlp": 3}
+
+
+class Worker(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Connections:
+    settings: Settings
+    nc: NATS
+    js: JetStreamContext
+    pool: asyncpg.Pool | None = None
+
+
+@dataclass
+class ServiceParts:
+    bindings: list[ServiceBinding]
+    workers: list[Worker] = field(default_factory=list)
+    # Closed after the server stopped (clients to other services, etc.).
+    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+BuildParts = Callable[[Connections], Awaitable[ServiceParts]]
+
+
+@dataclass
+class RunningService:
+    name: str
+    server: RunningServer
+    connections: Connections
+    parts: ServiceParts
+    tasks: list[asyncio.Task[None]]
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def stop(self) -> None:
+        await self.server.health.enter_graceful_shutdown()
+        for worker in self.parts.workers:
+            worker.stop()
+        await self.server.server.stop(self.connections.settings.grpc_shutdown_grace_s)
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=5)
+        for cleanup in self.parts.cleanups:
+            with contextlib.suppress(Exception):
+                await cleanup()
+        with contextlib.suppress(Exception):
+            await self.connections.nc.drain()
+        if self.connections.pool is not None:
+            await self.connections.pool.close()
+
+
+async def start_service(
+    name: str, settings: Settings, build: BuildParts, *, port: int, with_database: bool
+) -> RunningService:
+    """Start a service in the running loop (``port=0``: any free port). Tests use this too."""
+    pool = None
+    if with_database:
+        await asyncio.to_thread(migrations.upgrade, name, settings.database_url)
+        pool = await db.create_pool(settings.database_url, name)
+    nc = await bus.connect(settings, name)
+    js = nc.jetstream()
+    await bus.ensure_streams(settings, js)
+    connections = Connections(settings=settings, nc=nc, js=js, pool=pool)
+    parts = await build(connections)
+    server = await start_server(settings, name, parts.bindings, port)
+    tasks = [asyncio.create_task(w.run(), name=f"{name}-{type(w).__name__}") for w in parts.workers]
+    return RunningService(name, server, connections, parts, tasks)
+
+
+def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
+    """Entry point of a service process."""
+    settings = load_settings()
+    configure_logging(settings, name)
+    if not settings.nats_url or (with_database and not settings.database_url):
+        sys.exit(f"{name}: ESSAYFLOW_NATS_URL{' and ESSAYFLOW_DATABASE_URL' if with_database else ''} must be set")
+    port = getattr(settings, f"{name}_port")
+
+    async def main() -> None:
+        stop = stop_event_on_signals()
+        if settings.metrics_enabled:
+            serve_metrics(settings.metrics_base_port + METRICS_OFFSETS[name], settings.host)
+        service = await start_service(name, settings, build, port=port, with_database=with_database)
+        print(f"{name} serving on {settings.host}:{service.port}", flush=True)
+        await stop.wait()
+        log.info("shutting down")
+        await service.stop()
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:  # pragma: no cover
+        asyncio.run(main())

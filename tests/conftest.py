@@ -1,0 +1,126 @@
+"""Shared fixtures: real PostgreSQL and a real nats-server for every tier that needs them.
+
+The configured ``ESSAYFLOW_DATABASE_URL`` / ``ESSAYFLOW_NATS_URL`` are used when set;
+otherwise the session starts embedded ones (pip-installed binaries) on free ports in
+a temporary directory, so the suite passes on a machine with no services running.
+Each test gets a fresh database with every service's migrations applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from essayflow_runtime import bus, migrations
+from essayflow_runtime.config import Settings, load_settings
+from essayflow_runtime.db import plain_dsn
+from essayflow_runtime.embedded import EmbeddedNats, EmbeddedPostgres
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("ESSAYFLOW_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("ESSAYFLOW_NATS_URL")
+    if configured:
+        yield configured
+        return
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _with_database(server_url: str, name: str) -> str:
+    base, _, _ = plain_dsn(server_url).rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture
+def make_database(postgres_server_url: str) -> Iterator[Callable[[], str]]:
+    """Creates fresh, fully migrated databases; drops them afterwards."""
+    created: list[str] = []
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(plain_dsn(postgres_server_url))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def make() -> str:
+        name = f"essayflow_test_{uuid.uuid4().hex[:12]}"
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        url = _with_database(postgres_server_url, name)
+        for service in migrations.SERVICES_WITH_DATABASE:
+            if (Path(migrations.__file__).parent.parent / "services" / service / "migrations").exists():
+                migrations.upgrade(service, url)
+        return url
+
+    yield make
+    for name in created:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(make_database: Callable[[], str]) -> str:
+    return make_database()
+
+
+@pytest.fixture
+def settings(database_url: str, nats_server_url: str) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        nats_url=nats_server_url,
+        redelivery_backoff_s=(0.05, 0.1, 0.2),
+        outbox_poll_interval_s=0.2,
+        metrics_enabled=False,
+    )
+
+
+@pytest.fixture
+def private_nats(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    """A nats-server of this test's own, for tests that stop it or count everything on it."""
+    server = EmbeddedNats(tmp_path / "nats").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def nc(settings: Settings) -> AsyncIterator[NATS]:
+    client = await nats.connect(settings.nats_url)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def js(nc: NATS, settings: Settings) -> JetStreamContext:
+    context = nc.jetstream()
+    await bus.ensure_streams(settings, context)
+    return context
