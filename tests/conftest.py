@@ -52,6 +52,17 @@ def nats_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+def _migrated_services() -> list[str]:
+    """Every service with migrations; ESSAYFLOW_TEST_SERVICES=bos,... narrows it while developing."""
+    only = {s for s in os.environ.get("ESSAYFLOW_TEST_SERVICES", "").split(",") if s}
+    services_dir = Path(migrations.__file__).parent.parent / "services"
+    return [
+        service
+        for service in migrations.SERVICES_WITH_DATABASE
+        if (services_dir / service / "migrations").exists() and (not only or service in only)
+    ]
+
+
 def _with_database(server_url: str, name: str) -> str:
     base, _, _ = plain_dsn(server_url).rpartition("/")
     return f"{base}/{name}"
@@ -74,9 +85,8 @@ def make_database(postgres_server_url: str) -> Iterator[Callable[[], str]]:
         asyncio.run(admin(f'CREATE DATABASE "{name}"'))
         created.append(name)
         url = _with_database(postgres_server_url, name)
-        for service in migrations.SERVICES_WITH_DATABASE:
-            if (Path(migrations.__file__).parent.parent / "services" / service / "migrations").exists():
-                migrations.upgrade(service, url)
+        for service in _migrated_services():
+            migrations.upgrade(service, url)
         return url
 
     yield make
