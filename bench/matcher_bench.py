@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from essayflow.common.v1 import common_pb2  # type: ignore[import-untyped]  # generated, no py.typed
-
+from essayflow.common.v1 import common_pb2
 from services.nlp.matching import RosterIndex, Student, confidence_level, match_essay
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "matching" / "dev.jsonl"
@@ -192,14 +191,17 @@ def _percent(value: float | None) -> str:
 
 
 def render(figures: dict[str, Any]) -> str:
-    rows = [("ALL", figures["overall"])] + list(figures["by_pattern"].items())
-    header = f"{'pattern':<24}{'n':>5}{'top-1':>9}{'HIGH prec':>11}{'HIGH':>6}{'null':>6}{'null H':>8}{'null M':>8}  levels"
+    rows = [("ALL", figures["overall"]), *figures["by_pattern"].items()]
+    header = (
+        f"{'pattern':<24}{'n':>5}{'top-1':>9}{'HIGH prec':>11}{'HIGH':>6}{'null':>6}{'null H':>8}{'null M':>8}  levels"
+    )
     lines = [header, "-" * len(header)]
     for name, row in rows:
         levels = " ".join(f"{k[0]}{v}" for k, v in row["levels"].items())
         lines.append(
             f"{name:<24}{row['essays']:>5}{_percent(row['top1_accuracy']):>9}{_percent(row['high_precision']):>11}"
-            f"{row['high_suggestions']:>6}{row['without_expected']:>6}{row['null_high']:>8}{row['null_medium']:>8}  {levels}"
+            f"{row['high_suggestions']:>6}{row['without_expected']:>6}{row['null_high']:>8}{row['null_medium']:>8}"
+            f"  {levels}"
         )
     speed = figures["speed"]
     lines.append("")

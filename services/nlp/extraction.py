@@ -71,9 +71,21 @@ _OTHER_LABELS = (
     "rubrik", "heading", "instructor", "tutor", "supervisor", "professor", "e-post", "epost", "email",
     "e-mail", "mail", "telefon", "phone", "personnummer", "id",
 )  # fmt: skip
+_GIVEN_NAME_LABELS = ("fornamn", "first name", "given name", "forename")
+_SURNAME_LABELS = ("efternamn", "last name", "surname", "family name")
+# Words that make a label someone else's even when it also says 'name' ('Lärarens namn').
+_OTHER_ROLES = (
+    "larar", "teacher", "handledar", "mentor", "examinator", "instructor", "tutor", "supervisor",
+    "professor", "rattad", "bedomd", "bedomare", "betygsatt", "granskad", "korrigerad", "reviewed",
+    "reviewer", "graded", "marked", "supervised", "corrected", "checked", "assessed", "inspirerad",
+    "inspired", "oversatt", "translated", "edited", "redigerad", "illustrerad", "illustrated",
+    "foraldr", "parent", "mamma", "pappa", "mother", "father", "vardnadshavar", "guardian", "opponent",
+    "klasskamrat", "classmate", "kompis", "friend", "peer",
+)  # fmt: skip
 _PLURAL_AUTHOR_LABELS = frozenset({"authors", "elever", "students", "gruppmedlemmar", "group members", "deltagare"})
-_ALL_LABELS = _AUTHOR_LABELS + _OTHER_LABELS
-_LABEL_MIN_SCORE = 84.0
+_ALL_LABELS = _AUTHOR_LABELS + _GIVEN_NAME_LABELS + _SURNAME_LABELS + _OTHER_LABELS
+_AUTHOR_LABEL_WORDS = ("namn", "name", "elev", "student", "forfattare", "author", "skribent", "pupil")
+_LABEL_MIN_SCORE = 75.0
 
 _GROUP_MARKERS = (
     "grupparbete", "grupprojekt", "gruppuppgift", "grupprapport", "group work", "group project",
@@ -90,7 +102,7 @@ _BYLINE = re.compile(
 _SIGN_OFF = re.compile(
     r"^(?:med vänliga hälsningar|vänliga hälsningar|varma hälsningar|hälsningar|hälsning|mvh|"
     r"best regards|kind regards|warm regards|regards|yours sincerely|sincerely|best wishes|cheers|"
-    r"tack för mig|/+|[-–—~]+)[\s,:!.]*",
+    r"tack för mig|/+|[-\u2013\u2014~]+)[\s,:!.]*",
     re.IGNORECASE,
 )
 _SELF_INTRO = re.compile(
@@ -99,10 +111,12 @@ _SELF_INTRO = re.compile(
     re.IGNORECASE,
 )
 _PLURAL_INTRO = frozenset({"vi heter", "we are", "our names are", "våra namn är"})
+# A second 'Label:' on the same line ends the first field ('Namn: Anna Lind   Klass: 9B').
+_NEXT_FIELD = re.compile(r"\s{2,}|\t|\s+\|\s+|\s+(?=[^\W\d_][\w-]{1,20}\s?:)")
 _LABELLED_LINE = re.compile(r"^\s*(?P<label>[^\W\d_][^:;]{0,28}?)\s*[:;]\s*(?P<value>.*)$")
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 # Between a title and a name beside it.
-_TITLE_SEPARATOR = re.compile(r"\s+[-–—|/]\s+|\s*[–—|]\s*|[()\[\]]")
+_TITLE_SEPARATOR = re.compile(r"\s+[-\u2013\u2014|/]\s+|\s*[\u2013\u2014|]\s*|[()\[\]]")
 # Between two people's names.
 _NAME_SEPARATOR = re.compile(r"\s+(?:och|and|&|samt|\+|med|with|og|und)\s+|\s*[;/&+]\s*", re.IGNORECASE)
 # Particles that may stay lower-case inside a name ('Ludwig van Beethoven').
@@ -123,12 +137,10 @@ def extract_candidates(text: str, file_name: str) -> Extraction:
     header = _header_lines(lines)
     footer = lines[len(header) :][-_FOOTER_LINES:]
     candidates: list[Candidate] = []
-    group_work = any(marker in fold(line) for line in header + footer for marker in _GROUP_MARKERS)
+    group_work = any(_mentions_group(line) for line in header + footer)
 
-    for line in header:
-        candidates.extend(_line_candidates(line, in_header=True))
-    for line in footer:
-        candidates.extend(_line_candidates(line, in_header=False))
+    candidates.extend(_region_candidates(header, in_header=True))
+    candidates.extend(_region_candidates(footer, in_header=False))
     candidates.extend(_self_introductions(text))
     candidates.extend(_emails(lines))
     candidates.extend(_file_name_candidates(file_name))
@@ -147,25 +159,53 @@ def _header_lines(lines: list[str]) -> list[str]:
     return header
 
 
-def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
-    """Candidates on one header or footer line; labelled lines are read by their label only."""
-    labelled = _LABELLED_LINE.match(line)
-    if labelled and not _EMAIL.fullmatch(line):
+def _region_candidates(lines: list[str], *, in_header: bool) -> list[Candidate]:
+    """Candidates in the header or footer lines; a label may stand alone with the name on the next line."""
+    found: list[Candidate] = []
+    given_name: str | None = None
+    surname: str | None = None
+    skip_next = False
+    for position, line in enumerate(lines):
+        if skip_next:
+            skip_next = False
+            continue
+        labelled = _LABELLED_LINE.match(line)
+        if not labelled or _EMAIL.fullmatch(line):
+            found.extend(_line_candidates(line, in_header=in_header))
+            continue
         label = _classify_label(labelled["label"])
-        if label is None:
-            return []
-        if label not in _AUTHOR_LABELS:
-            return []
-        return _names_in(
-            Signal.HEADER_LABEL, labelled["value"], need_capitals=False, plural=label in _PLURAL_AUTHOR_LABELS
-        )
+        value = _NEXT_FIELD.split(labelled["value"], maxsplit=1)[0].strip()
+        if not value and position + 1 < len(lines) and not _LABELLED_LINE.match(lines[position + 1]):
+            value, skip_next = lines[position + 1], label is not None
+        if label in _GIVEN_NAME_LABELS:
+            given_name = value
+        elif label in _SURNAME_LABELS:
+            surname = value
+        elif label in _AUTHOR_LABELS:
+            plural = label in _PLURAL_AUTHOR_LABELS
+            found.extend(_names_in(Signal.HEADER_LABEL, value, need_capitals=False, plural=plural))
+    if given_name or surname:
+        # 'Förnamn: Anna' and 'Efternamn: Lind' on separate lines are one name.
+        found.extend(_names_in(Signal.HEADER_LABEL, f"{given_name or ''} {surname or ''}", need_capitals=False))
+    return found
+
+
+def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
+    """Candidates on one unlabelled header or footer line."""
     if "@" in line:
+        return []
+    first_word = fold(line.split()[0]).strip(".,:;")
+    if first_word in _OTHER_LABELS:
+        # 'Lärare Eva Ek', 'Klass 9B': a label written without its colon.
         return []
 
     signature_kind = Signal.HEADER_LABEL if in_header else Signal.SIGNATURE
     byline = _BYLINE.match(line)
     if byline:
-        before = byline["before"].strip(" \t-–—,:")
+        before = byline["before"].strip(" \t-\u2013\u2014,:")
+        if before and fold(before.split()[-1]).startswith(_OTHER_ROLES):
+            # 'Rättad av Eva Ek', 'Reviewed by ...': someone else's part in the essay.
+            return []
         kind = signature_kind if not before or _mentions_group(before) else Signal.TITLE
         return _names_in(kind, byline["value"], need_capitals=True)
 
@@ -174,7 +214,7 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
         if signed:
             return _names_in(Signal.SIGNATURE, line[signed.end() :], need_capitals=True)
         # References and closing sentences carry years, page numbers or full stops; signatures do not.
-        if any(ch.isdigit() for ch in line) or "(" in line or line.endswith((".", "!", "?")):
+        if re.search(r"\d{3}", line) or "(" in line or line.endswith((".", "!", "?")):
             return []
         return _names_in(Signal.SIGNATURE, line, need_capitals=True, whole=True)
 
@@ -193,9 +233,9 @@ def _mentions_group(text: str) -> bool:
 
 def _classify_label(raw_label: str) -> str | None:
     """The known label a written label stands for, tolerating scanning noise; None if unknown."""
-    label = " ".join(fold(raw_label).replace("-", " ").split())
-    variants = {label, label.replace("rn", "m"), label.replace("vv", "w"), label.translate(_LABEL_OCR)}
-    variants.add(next(iter(variants)).replace("rn", "m").translate(_LABEL_OCR))
+    label = " ".join(fold(raw_label).replace("-", " ").replace("'s", "s").split())
+    repaired = label.replace("rn", "m").replace("vv", "w").translate(_LABEL_OCR)
+    variants = dict.fromkeys((label, repaired, label.translate(_LABEL_OCR)))
     best: tuple[str, float] | None = None
     for variant in variants:
         if variant in _ALL_LABELS:
@@ -206,7 +246,16 @@ def _classify_label(raw_label: str) -> str | None:
         hit = process.extractOne(variant, _ALL_LABELS, scorer=fuzz.ratio, score_cutoff=_LABEL_MIN_SCORE)
         if hit and (best is None or hit[1] > best[1]):
             best = (hit[0], hit[1])
-    return best[0] if best else None
+    if best:
+        return best[0]
+    # Longer labels ('Namn och klass', 'Lärarens namn'): read word by word, other people first.
+    words = repaired.split()
+    if any(word.startswith(_OTHER_ROLES) for word in words):
+        return "teacher"
+    for word in words:
+        if len(word) >= 4 and process.extractOne(word, _AUTHOR_LABEL_WORDS, scorer=fuzz.ratio, score_cutoff=80):
+            return "name"
+    return None
 
 
 _LABEL_OCR = str.maketrans({"0": "o", "1": "l", "5": "s", "3": "e", "|": "l"})
@@ -216,7 +265,7 @@ def _names_in(
     kind: Signal, value: str, *, need_capitals: bool, plural: bool = False, whole: bool = False
 ) -> list[Candidate]:
     """The person names written in a value; several names mark the value as shared authorship."""
-    value = _EMAIL.sub(" ", value).strip(" \t,.:;-–—")
+    value = _EMAIL.sub(" ", value).strip(" \t,.:;-\u2013\u2014")
     if not value:
         return []
     people = [p for p in _NAME_SEPARATOR.split(value) if p.strip()]

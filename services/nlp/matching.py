@@ -20,10 +20,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from essayflow.common.v1 import common_pb2  # type: ignore[import-untyped]  # generated, no py.typed
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from essayflow.common.v1 import common_pb2
 from services.nlp.extraction import Candidate, Signal, extract_candidates
 from services.nlp.normalize import compact, is_initial, word_parts
 
@@ -106,6 +106,7 @@ class RosterIndex:
     surname_forms: list[str]
     surname_owners: list[list[_FormOwner]]
     given_initials: list[str]
+    surname_initials: list[str]
     emails: dict[str, int]
     email_local_parts: dict[str, list[int]]
 
@@ -130,6 +131,7 @@ class RosterIndex:
             surname_forms=list(surname),
             surname_owners=list(surname.values()),
             given_initials=[compact(s.first_name)[:1] for s in roster],
+            surname_initials=[compact(s.last_name)[:1] for s in roster],
             emails=emails,
             email_local_parts=local_parts,
         )
@@ -162,6 +164,8 @@ class _Token:
     start: int
     end: int
     form: str
+    # Below 1 for one half of a written double name ('Lindqvist' of 'Lindqvist-Berg').
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -224,8 +228,8 @@ def _name_evidence(roster: RosterIndex, candidate: Candidate) -> list[_Evidence]
     if not words:
         return []
     tokens = _tokens(words)
-    given_hits = {t: _similar(t.form, roster.given_forms, roster.given_owners) for t in tokens}
-    surname_hits = {t: _similar(t.form, roster.surname_forms, roster.surname_owners) for t in tokens}
+    given_hits = {t: _similar(t, roster.given_forms, roster.given_owners) for t in tokens}
+    surname_hits = {t: _similar(t, roster.surname_forms, roster.surname_owners) for t in tokens}
     initials = {i: compact(w)[:1] for i, w in enumerate(words) if is_initial(w)}
 
     # Words that match nobody's name are either a conflicting name or, in noisy places, filler.
@@ -237,7 +241,9 @@ def _name_evidence(roster: RosterIndex, candidate: Candidate) -> list[_Evidence]
     students = {s for hits in given_hits.values() for s in hits} | {s for hits in surname_hits.values() for s in hits}
     found: list[_Evidence] = []
     for student in students:
-        best = _best_reading(roster, student, tokens, given_hits, surname_hits, initials, name_word_count, noisy)
+        best = _best_reading(
+            roster, student, tokens, given_hits, surname_hits, initials, name_word_count, noisy, candidate.surname_first
+        )
         if best is None:
             continue
         kind, quality = best
@@ -257,18 +263,25 @@ def _tokens(words: Sequence[str]) -> list[_Token]:
         for i in range(len(words) - 1)
         if not is_initial(words[i]) and not is_initial(words[i + 1])
     ]
-    return [t for t in singles + pairs if t.form]
+    # A double name written where the roster has one half of it ('Anna Lind-Berg' for 'Anna Lind').
+    halves = [
+        _Token(i, i + 1, part, _SURNAME_PART)
+        for i, w in enumerate(words)
+        for part in word_parts(w)
+        if len(part) >= 3 and len(word_parts(w)) > 1
+    ]
+    return [t for t in singles + pairs + halves if t.form]
 
 
-def _similar(form: str, vocabulary: list[str], owners: list[list[_FormOwner]]) -> dict[int, float]:
+def _similar(token: _Token, vocabulary: list[str], owners: list[list[_FormOwner]]) -> dict[int, float]:
     """Students whose name form this written form may be, with the similarity (1.0 = same spelling)."""
     hits: dict[int, float] = {}
     matches = process.extract(
-        form, vocabulary, scorer=OSA.normalized_similarity, score_cutoff=_MIN_WORD_SIMILARITY, limit=None
+        token.form, vocabulary, scorer=OSA.normalized_similarity, score_cutoff=_MIN_WORD_SIMILARITY, limit=None
     )
     for _, similarity, index in matches:
         for owner in owners[index]:
-            value = similarity * owner.weight
+            value = similarity * owner.weight * token.weight
             if value >= _MIN_WORD_SIMILARITY and value > hits.get(owner.student, 0.0):
                 hits[owner.student] = value
     return hits
@@ -283,6 +296,7 @@ def _best_reading(
     initials: dict[int, str],
     name_word_count: int,
     noisy: bool,
+    surname_first: bool,
 ) -> tuple[str, float] | None:
     """The most favourable way to read the candidate as this student's name: (kind, quality)."""
     given = [(t, h[student]) for t, h in given_hits.items() if student in h]
@@ -294,8 +308,8 @@ def _best_reading(
             if g_token.end <= s_token.start or s_token.end <= g_token.start:
                 covered = (g_token.end - g_token.start) + (s_token.end - s_token.start)
                 extra = 0 if noisy else max(0, name_word_count - covered)
-                given_first = g_token.start < s_token.start
-                readings.append(("full_name", _full_name_quality(g_sim, s_sim, extra, given_first)))
+                as_written = (g_token.start < s_token.start) != surname_first
+                readings.append(("full_name", _full_name_quality(g_sim, s_sim, extra, as_written)))
 
     initial = roster.given_initials[student]
     for s_token, s_sim in surname:
@@ -308,21 +322,28 @@ def _best_reading(
             # The surname fits but the given name written beside it is not this student's.
             bonus = _SURNAME_SAME_INITIAL_BONUS if _written_initials(tokens, s_token) & {initial} else 0.0
             readings.append(("last_name_other_given_name", (_SURNAME_OTHER_GIVEN_NAME + bonus) * s_sim))
+    surname_initial = roster.surname_initials[student]
     for g_token, g_sim in given:
-        if name_word_count == g_token.end - g_token.start:
+        others = [i for i in initials if not g_token.start <= i < g_token.end]
+        if any(initials[i] == surname_initial for i in others):
+            readings.append(("first_name_last_initial", _INITIAL_AND_SURNAME * _single_quality(g_sim)))
+        elif name_word_count == g_token.end - g_token.start:
             readings.append(("first_name", _SINGLE_NAME * _single_quality(g_sim)))
         else:
             readings.append(("first_name_other_last_name", _GIVEN_NAME_OTHER_SURNAME * g_sim))
     return max(readings, key=lambda r: r[1]) if readings else None
 
 
-def _full_name_quality(given_similarity: float, surname_similarity: float, extra_words: int, given_first: bool) -> float:
+def _full_name_quality(
+    given_similarity: float, surname_similarity: float, extra_words: int, order_as_written: bool
+) -> float:
     # One misspelt name costs half its error; a second misspelling costs more than the first, since
     # two independent typos are much rarer than one and outsiders often resemble a roster name in one word.
     given_error, surname_error = 1.0 - given_similarity, 1.0 - surname_similarity
     quality = 1.0 - 0.5 * (given_error + surname_error) - 0.5 * min(given_error, surname_error)
     quality -= _EXTRA_WORD_PENALTY * extra_words
-    if not given_first:
+    if not order_as_written:
+        # 'Lind Anna' is a common way to write a name, but it is a guess that the order was swapped.
         quality -= _UNEXPECTED_ORDER_PENALTY
     return quality
 
@@ -376,7 +397,9 @@ def _rank(roster: RosterIndex, evidence: list[_Evidence], *, group_work: bool) -
                 }
             )
         if group_work:
-            reasons.append({"signal": "group_work", "matched": "several_authors", "value": "", "score": _GROUP_WORK_CAP})
+            reasons.append(
+                {"signal": "group_work", "matched": "several_authors", "value": "", "score": _GROUP_WORK_CAP}
+            )
         suggestions.append(Suggestion(roster.students[student].student_id, confidence, reasons))
     suggestions.sort(key=lambda s: (-s.confidence_score, s.student_id))
     return suggestions[:_MAX_SUGGESTIONS]
@@ -402,4 +425,3 @@ def _distinct(items: list[_Evidence]) -> list[_Evidence]:
             seen.add(key)
             kept.append(item)
     return kept
-

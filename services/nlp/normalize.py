@@ -16,14 +16,19 @@ _SPECIAL_LETTERS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss",
 # Scanners confuse these digits with the letters they resemble; a digit inside a name is never real.
 _OCR_DIGITS = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "6": "b", "8": "b", "|": "l"})
 
-_WORD_JOINERS = re.compile(r"[-‐‑‒–—'’`´.]")
-_NAME_WORD = re.compile(r"[^\W_]+(?:[-‐‑'’][^\W_]+)*\.?", re.UNICODE)
+# The combining diacritical mark blocks that NFKD leaves behind the base letter.
+_COMBINING_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_WORD_JOINERS = re.compile(r"[-\u2010\u2011\u2012\u2013\u2014'\u2019`\u00b4.]")
+_NAME_WORD = re.compile(r"[^\W_]+(?:[-\u2010\u2011'\u2019][^\W_]+)*\.?", re.UNICODE)
 
 
 def fold(text: str) -> str:
     """Case-fold and strip diacritics: 'Linnéa' -> 'linnea', 'Øst' -> 'ost'."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_SPECIAL_LETTERS))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    folded = text.casefold()
+    if folded.isascii():
+        return folded
+    decomposed = unicodedata.normalize("NFKD", folded.translate(_SPECIAL_LETTERS))
+    return _COMBINING_MARKS.sub("", decomposed)
 
 
 def repair_ocr(word: str) -> str:
@@ -44,7 +49,7 @@ def compact(word: str) -> str:
 
 def word_parts(word: str) -> list[str]:
     """The folded parts of a hyphenated word ('Lindqvist-Berg' -> ['lindqvist', 'berg'])."""
-    return [p for p in (compact(part) for part in re.split(r"[-‐‑‒–—]", word)) if p]
+    return [p for p in (compact(part) for part in re.split(r"[-\u2010\u2011\u2012\u2013\u2014]", word)) if p]
 
 
 def name_words(text: str) -> list[str]:
