@@ -47,6 +47,8 @@ class EventType:
     message_class: type[Message]
     full_name: str
     subject: str
+    producer: str
+    consumers: tuple[str, ...]
 
 
 @cache
@@ -55,10 +57,16 @@ def event_types() -> dict[str, EventType]:
     found: dict[str, EventType] = {}
     for module in EVENT_MODULES:
         for desc in module.DESCRIPTOR.message_types_by_name.values():
-            subject = desc.GetOptions().Extensions[options_pb2.event_subject]
+            options = desc.GetOptions()
+            subject = options.Extensions[options_pb2.event_subject]
             if subject:
-                cls = getattr(module, desc.name)
-                found[desc.full_name] = EventType(cls, desc.full_name, subject)
+                found[desc.full_name] = EventType(
+                    message_class=getattr(module, desc.name),
+                    full_name=desc.full_name,
+                    subject=subject,
+                    producer=options.Extensions[options_pb2.event_producer],
+                    consumers=tuple(options.Extensions[options_pb2.event_consumers]),
+                )
     return found
 
 

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-gen}
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 PY=${PY:-.venv/bin/python}
 PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")
 export PATH="$(dirname "$PY"):$PATH"
@@ -13,9 +14,9 @@ mapfile -t PROTOS < <(cd proto && find essayflow -name '*.proto' | LC_ALL=C sort
 rm -rf "$OUT/essayflow" "$OUT/essayflow_models"
 mkdir -p "$OUT/essayflow_models"
 (cd proto && "$PY" -m grpc_tools.protoc -I . \
-  --python_out="$OLDPWD/$OUT" --pyi_out="$OLDPWD/$OUT" --grpc_python_out="$OLDPWD/$OUT" "${PROTOS[@]}")
+  --python_out="$OUT" --pyi_out="$OUT" --grpc_python_out="$OUT" "${PROTOS[@]}")
 (cd proto && "$PY" -m grpc_tools.protoc -I . \
-  --python_betterproto2_out="$OLDPWD/$OUT/essayflow_models" "${PROTOS[@]}" >/dev/null 2>&1)
+  --python_betterproto2_out="$OUT/essayflow_models" "${PROTOS[@]}" >/dev/null 2>&1)
 # Messages without services get an empty _pb2_grpc module; drop those, they only add noise.
 find "$OUT/essayflow" -name '*_pb2_grpc.py' -print0 | while IFS= read -r -d '' f; do
   grep -q 'class .*Stub' "$f" || rm "$f"

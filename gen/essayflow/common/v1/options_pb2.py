@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!essayflow/common/v1/options.proto\x12\x13\x65ssayflow.common.v1\x1a google/protobuf/descriptor.proto*F\n\x08Language\x12\x18\n\x14LANGUAGE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bLANGUAGE_EN\x10\x01\x12\x0f\n\x0bLANGUAGE_SV\x10\x02:8\n\revent_subject\x12\x1f.google.protobuf.MessageOptions\x18\xd1\x86\x03 \x01(\t:[\n\x0f\x63ourse_language\x12!.google.protobuf.EnumValueOptions\x18\xb5\x87\x03 \x01(\x0e\x32\x1d.essayflow.common.v1.Language:8\n\x0b\x63ourse_name\x12!.google.protobuf.EnumValueOptions\x18\xb6\x87\x03 \x01(\t:9\n\x0c\x63ourse_level\x12!.google.protobuf.EnumValueOptions\x18\xb7\x87\x03 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!essayflow/common/v1/options.proto\x12\x13\x65ssayflow.common.v1\x1a google/protobuf/descriptor.proto*F\n\x08Language\x12\x18\n\x14LANGUAGE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bLANGUAGE_EN\x10\x01\x12\x0f\n\x0bLANGUAGE_SV\x10\x02:8\n\revent_subject\x12\x1f.google.protobuf.MessageOptions\x18\xd1\x86\x03 \x01(\t:9\n\x0e\x65vent_producer\x12\x1f.google.protobuf.MessageOptions\x18\xd2\x86\x03 \x01(\t::\n\x0f\x65vent_consumers\x12\x1f.google.protobuf.MessageOptions\x18\xd3\x86\x03 \x03(\t:[\n\x0f\x63ourse_language\x12!.google.protobuf.EnumValueOptions\x18\xb5\x87\x03 \x01(\x0e\x32\x1d.essayflow.common.v1.Language:8\n\x0b\x63ourse_name\x12!.google.protobuf.EnumValueOptions\x18\xb6\x87\x03 \x01(\t:9\n\x0c\x63ourse_level\x12!.google.protobuf.EnumValueOptions\x18\xb7\x87\x03 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

@@ -15,6 +15,10 @@ LANGUAGE_EN: Language
 LANGUAGE_SV: Language
 EVENT_SUBJECT_FIELD_NUMBER: _ClassVar[int]
 event_subject: _descriptor.FieldDescriptor
+EVENT_PRODUCER_FIELD_NUMBER: _ClassVar[int]
+event_producer: _descriptor.FieldDescriptor
+EVENT_CONSUMERS_FIELD_NUMBER: _ClassVar[int]
+event_consumers: _descriptor.FieldDescriptor
 COURSE_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
 course_language: _descriptor.FieldDescriptor
 COURSE_NAME_FIELD_NUMBER: _ClassVar[int]

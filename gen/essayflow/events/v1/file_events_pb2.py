@@ -26,7 +26,7 @@ from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_co
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%essayflow/events/v1/file_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\xb5\x01\n\x17\x45ssayContentProvisioned\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x17\n\x0ftext_storage_id\x18\x03 \x01(\t\x12\x13\n\x0btext_length\x18\x04 \x01(\x05\x12\x16\n\x0e\x66ile_upload_id\x18\x05 \x01(\t:/\x8a\xb5\x18+essayflow.file.essay.content.provisioned.v1\"\xd7\x01\n\x15\x45ssayValidationFailed\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x41\n\nerror_code\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.EssayValidationErrorCode\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x16\n\x0e\x66ile_upload_id\x18\x05 \x01(\t:-\x8a\xb5\x18)essayflow.file.essay.validation.failed.v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%essayflow/events/v1/file_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\xcc\x01\n\x17\x45ssayContentProvisioned\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x17\n\x0ftext_storage_id\x18\x03 \x01(\t\x12\x13\n\x0btext_length\x18\x04 \x01(\x05\x12\x16\n\x0e\x66ile_upload_id\x18\x05 \x01(\t:F\x8a\xb5\x18+essayflow.file.essay.content.provisioned.v1\x92\xb5\x18\x0c\x66ile-service\x9a\xb5\x18\x03\x65ls\"\xee\x01\n\x15\x45ssayValidationFailed\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x41\n\nerror_code\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.EssayValidationErrorCode\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x16\n\x0e\x66ile_upload_id\x18\x05 \x01(\t:D\x8a\xb5\x18)essayflow.file.essay.validation.failed.v1\x92\xb5\x18\x0c\x66ile-service\x9a\xb5\x18\x03\x65lsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.events.v1.file_ev
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ESSAYCONTENTPROVISIONED']._loaded_options = None
-  _globals['_ESSAYCONTENTPROVISIONED']._serialized_options = b'\212\265\030+essayflow.file.essay.content.provisioned.v1'
+  _globals['_ESSAYCONTENTPROVISIONED']._serialized_options = b'\212\265\030+essayflow.file.essay.content.provisioned.v1\222\265\030\014file-service\232\265\030\003els'
   _globals['_ESSAYVALIDATIONFAILED']._loaded_options = None
-  _globals['_ESSAYVALIDATIONFAILED']._serialized_options = b'\212\265\030)essayflow.file.essay.validation.failed.v1'
+  _globals['_ESSAYVALIDATIONFAILED']._serialized_options = b'\212\265\030)essayflow.file.essay.validation.failed.v1\222\265\030\014file-service\232\265\030\003els'
   _globals['_ESSAYCONTENTPROVISIONED']._serialized_start=132
-  _globals['_ESSAYCONTENTPROVISIONED']._serialized_end=313
-  _globals['_ESSAYVALIDATIONFAILED']._serialized_start=316
-  _globals['_ESSAYVALIDATIONFAILED']._serialized_end=531
+  _globals['_ESSAYCONTENTPROVISIONED']._serialized_end=336
+  _globals['_ESSAYVALIDATIONFAILED']._serialized_start=339
+  _globals['_ESSAYVALIDATIONFAILED']._serialized_end=577
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_co
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/nlp_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\xe4\x01\n\x1b\x42\x61tchAuthorMatchesSuggested\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x10\n\x08\x63lass_id\x18\x02 \x01(\t\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x36\n\x07results\x18\x04 \x03(\x0b\x32%.essayflow.common.v1.EssayMatchResult:3\x8a\xb5\x18/essayflow.nlp.batch.author.matches.suggested.v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/nlp_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\xf2\x01\n\x1b\x42\x61tchAuthorMatchesSuggested\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x10\n\x08\x63lass_id\x18\x02 \x01(\t\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x36\n\x07results\x18\x04 \x03(\x0b\x32%.essayflow.common.v1.EssayMatchResult:A\x8a\xb5\x18/essayflow.nlp.batch.author.matches.suggested.v1\x92\xb5\x18\x03nlp\x9a\xb5\x18\x03\x63msb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.events.v1.nlp_eve
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BATCHAUTHORMATCHESSUGGESTED']._loaded_options = None
-  _globals['_BATCHAUTHORMATCHESSUGGESTED']._serialized_options = b'\212\265\030/essayflow.nlp.batch.author.matches.suggested.v1'
+  _globals['_BATCHAUTHORMATCHESSUGGESTED']._serialized_options = b'\212\265\030/essayflow.nlp.batch.author.matches.suggested.v1\222\265\030\003nlp\232\265\030\003cms'
   _globals['_BATCHAUTHORMATCHESSUGGESTED']._serialized_start=131
-  _globals['_BATCHAUTHORMATCHESSUGGESTED']._serialized_end=359
+  _globals['_BATCHAUTHORMATCHESSUGGESTED']._serialized_end=373
 # @@protoc_insertion_point(module_scope)

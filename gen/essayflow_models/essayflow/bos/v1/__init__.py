@@ -70,9 +70,7 @@ class Batch(betterproto2.Message):
 
     expected_essay_count: "int" = betterproto2.field(6, betterproto2.TYPE_INT32)
 
-    essay_ids: "list[str]" = betterproto2.field(
-        7, betterproto2.TYPE_STRING, repeated=True
-    )
+    essay_ids: "list[str]" = betterproto2.field(7, betterproto2.TYPE_STRING, repeated=True)
     """
     Slot ids, one per expected essay.
     """
@@ -87,22 +85,14 @@ class Batch(betterproto2.Message):
     """
 
     created_at: "datetime.datetime | None" = betterproto2.field(
-        10,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        10, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
     updated_at: "datetime.datetime | None" = betterproto2.field(
-        11,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        11, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
-    essays: "list[StoredEssay]" = betterproto2.field(
-        12, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    essays: "list[StoredEssay]" = betterproto2.field(12, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Essays stored so far (empty until content is complete).
     """
@@ -154,16 +144,11 @@ class BatchTransition(betterproto2.Message):
     reason: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
 
     occurred_at: "datetime.datetime | None" = betterproto2.field(
-        10,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        10, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "BatchTransition", BatchTransition
-)
+default_message_pool.register_message("essayflow.bos.v1", "BatchTransition", BatchTransition)
 
 
 @dataclass(eq=False, repr=False)
@@ -173,21 +158,15 @@ class CancelBatchRequest(betterproto2.Message):
     reason: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "CancelBatchRequest", CancelBatchRequest
-)
+default_message_pool.register_message("essayflow.bos.v1", "CancelBatchRequest", CancelBatchRequest)
 
 
 @dataclass(eq=False, repr=False)
 class CancelBatchResponse(betterproto2.Message):
-    batch: "Batch | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    batch: "Batch | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "CancelBatchResponse", CancelBatchResponse
-)
+default_message_pool.register_message("essayflow.bos.v1", "CancelBatchResponse", CancelBatchResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -195,29 +174,21 @@ class DescribeStateMachineRequest(betterproto2.Message):
     pass
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "DescribeStateMachineRequest", DescribeStateMachineRequest
-)
+default_message_pool.register_message("essayflow.bos.v1", "DescribeStateMachineRequest", DescribeStateMachineRequest)
 
 
 @dataclass(eq=False, repr=False)
 class DescribeStateMachineResponse(betterproto2.Message):
-    edges: "list[StateMachineEdge]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    edges: "list[StateMachineEdge]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
-    terminal_statuses: "list[__common__v1__.BatchStatus]" = betterproto2.field(
-        2, betterproto2.TYPE_ENUM, repeated=True
-    )
+    terminal_statuses: "list[__common__v1__.BatchStatus]" = betterproto2.field(2, betterproto2.TYPE_ENUM, repeated=True)
 
     initial_status: "__common__v1__.BatchStatus" = betterproto2.field(
         3, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.BatchStatus(0)
     )
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "DescribeStateMachineResponse", DescribeStateMachineResponse
-)
+default_message_pool.register_message("essayflow.bos.v1", "DescribeStateMachineResponse", DescribeStateMachineResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -225,21 +196,15 @@ class GetBatchRequest(betterproto2.Message):
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "GetBatchRequest", GetBatchRequest
-)
+default_message_pool.register_message("essayflow.bos.v1", "GetBatchRequest", GetBatchRequest)
 
 
 @dataclass(eq=False, repr=False)
 class GetBatchResponse(betterproto2.Message):
-    batch: "Batch | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    batch: "Batch | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "GetBatchResponse", GetBatchResponse
-)
+default_message_pool.register_message("essayflow.bos.v1", "GetBatchResponse", GetBatchResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -262,16 +227,12 @@ class ListBatchesRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "ListBatchesRequest", ListBatchesRequest
-)
+default_message_pool.register_message("essayflow.bos.v1", "ListBatchesRequest", ListBatchesRequest)
 
 
 @dataclass(eq=False, repr=False)
 class ListBatchesResponse(betterproto2.Message):
-    batches: "list[Batch]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    batches: "list[Batch]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
     next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
@@ -279,9 +240,7 @@ class ListBatchesResponse(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "ListBatchesResponse", ListBatchesResponse
-)
+default_message_pool.register_message("essayflow.bos.v1", "ListBatchesResponse", ListBatchesResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -289,21 +248,15 @@ class ListBatchTransitionsRequest(betterproto2.Message):
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "ListBatchTransitionsRequest", ListBatchTransitionsRequest
-)
+default_message_pool.register_message("essayflow.bos.v1", "ListBatchTransitionsRequest", ListBatchTransitionsRequest)
 
 
 @dataclass(eq=False, repr=False)
 class ListBatchTransitionsResponse(betterproto2.Message):
-    transitions: "list[BatchTransition]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    transitions: "list[BatchTransition]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "ListBatchTransitionsResponse", ListBatchTransitionsResponse
-)
+default_message_pool.register_message("essayflow.bos.v1", "ListBatchTransitionsResponse", ListBatchTransitionsResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -333,30 +286,22 @@ class RegisterBatchRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "RegisterBatchRequest", RegisterBatchRequest
-)
+default_message_pool.register_message("essayflow.bos.v1", "RegisterBatchRequest", RegisterBatchRequest)
 
 
 @dataclass(eq=False, repr=False)
 class RegisterBatchResponse(betterproto2.Message):
-    batch: "Batch | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    batch: "Batch | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "RegisterBatchResponse", RegisterBatchResponse
-)
+default_message_pool.register_message("essayflow.bos.v1", "RegisterBatchResponse", RegisterBatchResponse)
 
 
 @dataclass(eq=False, repr=False)
 class RequestPipelineRequest(betterproto2.Message):
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    pipelines: "list[str]" = betterproto2.field(
-        2, betterproto2.TYPE_STRING, repeated=True
-    )
+    pipelines: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
     """
     Pipelines to run; empty means the default ("spellcheck").
     """
@@ -367,25 +312,19 @@ class RequestPipelineRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "RequestPipelineRequest", RequestPipelineRequest
-)
+default_message_pool.register_message("essayflow.bos.v1", "RequestPipelineRequest", RequestPipelineRequest)
 
 
 @dataclass(eq=False, repr=False)
 class RequestPipelineResponse(betterproto2.Message):
-    batch: "Batch | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    batch: "Batch | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
     request: "__events__v1__.BatchPipelineRequested | None" = betterproto2.field(
         2, betterproto2.TYPE_MESSAGE, optional=True
     )
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "RequestPipelineResponse", RequestPipelineResponse
-)
+default_message_pool.register_message("essayflow.bos.v1", "RequestPipelineResponse", RequestPipelineResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -413,9 +352,7 @@ class StateMachineEdge(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "StateMachineEdge", StateMachineEdge
-)
+default_message_pool.register_message("essayflow.bos.v1", "StateMachineEdge", StateMachineEdge)
 
 
 @dataclass(eq=False, repr=False)
@@ -436,17 +373,11 @@ class StoredEssay(betterproto2.Message):
     """
 
     association_status: "__common__v1__.StudentAssociationStatus" = betterproto2.field(
-        5,
-        betterproto2.TYPE_ENUM,
-        default_factory=lambda: __common__v1__.StudentAssociationStatus(0),
+        5, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.StudentAssociationStatus(0)
     )
 
-    validation_method: "__common__v1__.AssociationValidationMethod" = (
-        betterproto2.field(
-            6,
-            betterproto2.TYPE_ENUM,
-            default_factory=lambda: __common__v1__.AssociationValidationMethod(0),
-        )
+    validation_method: "__common__v1__.AssociationValidationMethod" = betterproto2.field(
+        6, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.AssociationValidationMethod(0)
     )
 
 
@@ -468,9 +399,7 @@ class TransitionBatchRequest(betterproto2.Message):
         3, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.BatchStatus(0)
     )
 
-    expected_version: "int | None" = betterproto2.field(
-        4, betterproto2.TYPE_INT64, optional=True
-    )
+    expected_version: "int | None" = betterproto2.field(4, betterproto2.TYPE_INT64, optional=True)
     """
     When set, the change applies only if the batch is still at this version.
     """
@@ -486,20 +415,14 @@ class TransitionBatchRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "TransitionBatchRequest", TransitionBatchRequest
-)
+default_message_pool.register_message("essayflow.bos.v1", "TransitionBatchRequest", TransitionBatchRequest)
 
 
 @dataclass(eq=False, repr=False)
 class TransitionBatchResponse(betterproto2.Message):
-    batch: "Batch | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    batch: "Batch | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    transition: "BatchTransition | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    transition: "BatchTransition | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
 
     replayed: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
     """
@@ -507,9 +430,7 @@ class TransitionBatchResponse(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "TransitionBatchResponse", TransitionBatchResponse
-)
+default_message_pool.register_message("essayflow.bos.v1", "TransitionBatchResponse", TransitionBatchResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -517,31 +438,23 @@ class WatchBatchRequest(betterproto2.Message):
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "WatchBatchRequest", WatchBatchRequest
-)
+default_message_pool.register_message("essayflow.bos.v1", "WatchBatchRequest", WatchBatchRequest)
 
 
 @dataclass(eq=False, repr=False)
 class WatchBatchResponse(betterproto2.Message):
-    batch: "Batch | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    batch: "Batch | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     """
     The batch after the change (or as it is, for the first message).
     """
 
-    transition: "BatchTransition | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    transition: "BatchTransition | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
     """
     The change; absent on the first message, which is the current state.
     """
 
 
-default_message_pool.register_message(
-    "essayflow.bos.v1", "WatchBatchResponse", WatchBatchResponse
-)
+default_message_pool.register_message("essayflow.bos.v1", "WatchBatchResponse", WatchBatchResponse)
 
 
 class BatchOrchestratorServiceStub:
@@ -552,9 +465,7 @@ class BatchOrchestratorServiceStub:
     def __init__(self, channel: grpc.Channel):
         self._channel = channel
 
-    def register_batch(
-        self, message: "RegisterBatchRequest"
-    ) -> "RegisterBatchResponse":
+    def register_batch(self, message: "RegisterBatchRequest") -> "RegisterBatchResponse":
         """
         Register a batch (teacher). A class_id makes it REGULAR; the caller must own the class.
         """
@@ -587,9 +498,7 @@ class BatchOrchestratorServiceStub:
             ListBatchesResponse.FromString,
         )(message)
 
-    def transition_batch(
-        self, message: "TransitionBatchRequest"
-    ) -> "TransitionBatchResponse":
+    def transition_batch(self, message: "TransitionBatchRequest") -> "TransitionBatchResponse":
         """
         The one door for status changes (service and admin roles only).
         """
@@ -600,9 +509,7 @@ class BatchOrchestratorServiceStub:
             TransitionBatchResponse.FromString,
         )(message)
 
-    def list_batch_transitions(
-        self, message: "ListBatchTransitionsRequest"
-    ) -> "ListBatchTransitionsResponse":
+    def list_batch_transitions(self, message: "ListBatchTransitionsRequest") -> "ListBatchTransitionsResponse":
         """
         The append-only status history of a batch, oldest first.
         """
@@ -613,9 +520,7 @@ class BatchOrchestratorServiceStub:
             ListBatchTransitionsResponse.FromString,
         )(message)
 
-    def request_pipeline(
-        self, message: "RequestPipelineRequest"
-    ) -> "RequestPipelineResponse":
+    def request_pipeline(self, message: "RequestPipelineRequest") -> "RequestPipelineResponse":
         """
         Start the assessment pipelines of a READY batch (owner).
         """
@@ -637,9 +542,7 @@ class BatchOrchestratorServiceStub:
             CancelBatchResponse.FromString,
         )(message)
 
-    def watch_batch(
-        self, message: "WatchBatchRequest"
-    ) -> "Iterator[WatchBatchResponse]":
+    def watch_batch(self, message: "WatchBatchRequest") -> "Iterator[WatchBatchResponse]":
         """
         The batch's current state, then every status change as it commits.
         """

@@ -82,24 +82,18 @@ class BatchValidationState(betterproto2.Enum):
 class AddStudentsRequest(betterproto2.Message):
     class_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    students: "list[NewStudent]" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    students: "list[NewStudent]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     1..1000 students.
     """
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "AddStudentsRequest", AddStudentsRequest
-)
+default_message_pool.register_message("essayflow.cms.v1", "AddStudentsRequest", AddStudentsRequest)
 
 
 @dataclass(eq=False, repr=False)
 class AddStudentsResponse(betterproto2.Message):
-    students: "list[__common__v1__.Student]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    students: "list[__common__v1__.Student]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     The students as stored, in request order (existing ones for repeated e-mails).
     """
@@ -109,9 +103,7 @@ class AddStudentsResponse(betterproto2.Message):
     existing_count: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "AddStudentsResponse", AddStudentsResponse
-)
+default_message_pool.register_message("essayflow.cms.v1", "AddStudentsResponse", AddStudentsResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -126,16 +118,12 @@ class Association(betterproto2.Message):
 
     class_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
-    suggested_student: "__common__v1__.Student | None" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    suggested_student: "__common__v1__.Student | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
     """
     The matcher's best suggestion; absent when it had none.
     """
 
-    student: "__common__v1__.Student | None" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    student: "__common__v1__.Student | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
     """
     The current (or final) author; absent when none.
     """
@@ -146,43 +134,27 @@ class Association(betterproto2.Message):
     """
 
     confidence_level: "__common__v1__.AssociationConfidenceLevel" = betterproto2.field(
-        7,
-        betterproto2.TYPE_ENUM,
-        default_factory=lambda: __common__v1__.AssociationConfidenceLevel(0),
+        7, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.AssociationConfidenceLevel(0)
     )
 
-    match_reasons: "list[__common__v1__.MatchReason]" = betterproto2.field(
-        8, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    match_reasons: "list[__common__v1__.MatchReason]" = betterproto2.field(8, betterproto2.TYPE_MESSAGE, repeated=True)
 
     status: "__common__v1__.StudentAssociationStatus" = betterproto2.field(
-        9,
-        betterproto2.TYPE_ENUM,
-        default_factory=lambda: __common__v1__.StudentAssociationStatus(0),
+        9, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.StudentAssociationStatus(0)
     )
 
-    validation_method: "__common__v1__.AssociationValidationMethod" = (
-        betterproto2.field(
-            10,
-            betterproto2.TYPE_ENUM,
-            default_factory=lambda: __common__v1__.AssociationValidationMethod(0),
-        )
+    validation_method: "__common__v1__.AssociationValidationMethod" = betterproto2.field(
+        10, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.AssociationValidationMethod(0)
     )
 
     validated_by: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
 
     validated_at: "datetime.datetime | None" = betterproto2.field(
-        12,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        12, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
     created_at: "datetime.datetime | None" = betterproto2.field(
-        13,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        13, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
     file_name: "str" = betterproto2.field(14, betterproto2.TYPE_STRING)
@@ -206,18 +178,14 @@ class AssociationDecision(betterproto2.Message):
         2, betterproto2.TYPE_MESSAGE, optional=True, group="decision"
     )
 
-    reject: "RejectDecision | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, optional=True, group="decision"
-    )
+    reject: "RejectDecision | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True, group="decision")
 
     override: "OverrideDecision | None" = betterproto2.field(
         4, betterproto2.TYPE_MESSAGE, optional=True, group="decision"
     )
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "AssociationDecision", AssociationDecision
-)
+default_message_pool.register_message("essayflow.cms.v1", "AssociationDecision", AssociationDecision)
 
 
 @dataclass(eq=False, repr=False)
@@ -244,10 +212,7 @@ class Class(betterproto2.Message):
     """
 
     created_at: "datetime.datetime | None" = betterproto2.field(
-        6,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
     student_count: "int" = betterproto2.field(7, betterproto2.TYPE_INT32)
@@ -265,9 +230,7 @@ class ConfirmDecision(betterproto2.Message):
     pass
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "ConfirmDecision", ConfirmDecision
-)
+default_message_pool.register_message("essayflow.cms.v1", "ConfirmDecision", ConfirmDecision)
 
 
 @dataclass(eq=False, repr=False)
@@ -281,21 +244,15 @@ class CreateClassRequest(betterproto2.Message):
     auto_confirm_high_confidence: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "CreateClassRequest", CreateClassRequest
-)
+default_message_pool.register_message("essayflow.cms.v1", "CreateClassRequest", CreateClassRequest)
 
 
 @dataclass(eq=False, repr=False)
 class CreateClassResponse(betterproto2.Message):
-    class_: "Class | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    class_: "Class | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "CreateClassResponse", CreateClassResponse
-)
+default_message_pool.register_message("essayflow.cms.v1", "CreateClassResponse", CreateClassResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -303,9 +260,7 @@ class GetBatchValidationRequest(betterproto2.Message):
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "GetBatchValidationRequest", GetBatchValidationRequest
-)
+default_message_pool.register_message("essayflow.cms.v1", "GetBatchValidationRequest", GetBatchValidationRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -319,21 +274,13 @@ class GetBatchValidationResponse(betterproto2.Message):
     )
 
     validation_deadline: "datetime.datetime | None" = betterproto2.field(
-        4,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
-    counts: "list[StatusCount]" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    counts: "list[StatusCount]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
 
     confirmed_at: "datetime.datetime | None" = betterproto2.field(
-        6,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
     """
     When the batch was confirmed; absent while awaiting.
@@ -342,9 +289,7 @@ class GetBatchValidationResponse(betterproto2.Message):
     timeout_triggered: "bool" = betterproto2.field(7, betterproto2.TYPE_BOOL)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "GetBatchValidationResponse", GetBatchValidationResponse
-)
+default_message_pool.register_message("essayflow.cms.v1", "GetBatchValidationResponse", GetBatchValidationResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -352,21 +297,15 @@ class GetClassRequest(betterproto2.Message):
     class_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "GetClassRequest", GetClassRequest
-)
+default_message_pool.register_message("essayflow.cms.v1", "GetClassRequest", GetClassRequest)
 
 
 @dataclass(eq=False, repr=False)
 class GetClassResponse(betterproto2.Message):
-    class_: "Class | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    class_: "Class | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "GetClassResponse", GetClassResponse
-)
+default_message_pool.register_message("essayflow.cms.v1", "GetClassResponse", GetClassResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -374,9 +313,7 @@ class ListBatchAssociationsRequest(betterproto2.Message):
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "ListBatchAssociationsRequest", ListBatchAssociationsRequest
-)
+default_message_pool.register_message("essayflow.cms.v1", "ListBatchAssociationsRequest", ListBatchAssociationsRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -390,18 +327,13 @@ class ListBatchAssociationsResponse(betterproto2.Message):
     )
 
     validation_deadline: "datetime.datetime | None" = betterproto2.field(
-        4,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
     """
     After this moment the deadline sweep resolves pending essays.
     """
 
-    associations: "list[Association]" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    associations: "list[Association]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
 default_message_pool.register_message(
@@ -419,23 +351,17 @@ class ListClassesRequest(betterproto2.Message):
     page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "ListClassesRequest", ListClassesRequest
-)
+default_message_pool.register_message("essayflow.cms.v1", "ListClassesRequest", ListClassesRequest)
 
 
 @dataclass(eq=False, repr=False)
 class ListClassesResponse(betterproto2.Message):
-    classes: "list[Class]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    classes: "list[Class]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
     next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "ListClassesResponse", ListClassesResponse
-)
+default_message_pool.register_message("essayflow.cms.v1", "ListClassesResponse", ListClassesResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -443,21 +369,15 @@ class ListClassStudentsRequest(betterproto2.Message):
     class_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "ListClassStudentsRequest", ListClassStudentsRequest
-)
+default_message_pool.register_message("essayflow.cms.v1", "ListClassStudentsRequest", ListClassStudentsRequest)
 
 
 @dataclass(eq=False, repr=False)
 class ListClassStudentsResponse(betterproto2.Message):
-    students: "list[__common__v1__.Student]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    students: "list[__common__v1__.Student]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "ListClassStudentsResponse", ListClassStudentsResponse
-)
+default_message_pool.register_message("essayflow.cms.v1", "ListClassStudentsResponse", ListClassStudentsResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -488,9 +408,7 @@ class OverrideDecision(betterproto2.Message):
     student_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "OverrideDecision", OverrideDecision
-)
+default_message_pool.register_message("essayflow.cms.v1", "OverrideDecision", OverrideDecision)
 
 
 @dataclass(eq=False, repr=False)
@@ -502,9 +420,7 @@ class RejectDecision(betterproto2.Message):
     pass
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "RejectDecision", RejectDecision
-)
+default_message_pool.register_message("essayflow.cms.v1", "RejectDecision", RejectDecision)
 
 
 @dataclass(eq=False, repr=False)
@@ -514,9 +430,7 @@ class StatusCount(betterproto2.Message):
     """
 
     status: "__common__v1__.StudentAssociationStatus" = betterproto2.field(
-        1,
-        betterproto2.TYPE_ENUM,
-        default_factory=lambda: __common__v1__.StudentAssociationStatus(0),
+        1, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.StudentAssociationStatus(0)
     )
 
     count: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
@@ -529,24 +443,18 @@ default_message_pool.register_message("essayflow.cms.v1", "StatusCount", StatusC
 class ValidateAssociationsRequest(betterproto2.Message):
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    decisions: "list[AssociationDecision]" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    decisions: "list[AssociationDecision]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     1..500 decisions; essays not named stay as they are.
     """
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "ValidateAssociationsRequest", ValidateAssociationsRequest
-)
+default_message_pool.register_message("essayflow.cms.v1", "ValidateAssociationsRequest", ValidateAssociationsRequest)
 
 
 @dataclass(eq=False, repr=False)
 class ValidateAssociationsResponse(betterproto2.Message):
-    associations: "list[Association]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    associations: "list[Association]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     The associations the decisions touched, as stored.
     """
@@ -562,9 +470,7 @@ class ValidateAssociationsResponse(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.cms.v1", "ValidateAssociationsResponse", ValidateAssociationsResponse
-)
+default_message_pool.register_message("essayflow.cms.v1", "ValidateAssociationsResponse", ValidateAssociationsResponse)
 
 
 class ClassManagementServiceStub:
@@ -619,9 +525,7 @@ class ClassManagementServiceStub:
             AddStudentsResponse.FromString,
         )(message)
 
-    def list_class_students(
-        self, message: "ListClassStudentsRequest"
-    ) -> "ListClassStudentsResponse":
+    def list_class_students(self, message: "ListClassStudentsRequest") -> "ListClassStudentsResponse":
         """
         The class roster (class teacher, or the service role for the matcher).
         """
@@ -632,9 +536,7 @@ class ClassManagementServiceStub:
             ListClassStudentsResponse.FromString,
         )(message)
 
-    def list_batch_associations(
-        self, message: "ListBatchAssociationsRequest"
-    ) -> "ListBatchAssociationsResponse":
+    def list_batch_associations(self, message: "ListBatchAssociationsRequest") -> "ListBatchAssociationsResponse":
         """
         Every essay of a batch with its suggested and current author.
         """
@@ -645,9 +547,7 @@ class ClassManagementServiceStub:
             ListBatchAssociationsResponse.FromString,
         )(message)
 
-    def validate_associations(
-        self, message: "ValidateAssociationsRequest"
-    ) -> "ValidateAssociationsResponse":
+    def validate_associations(self, message: "ValidateAssociationsRequest") -> "ValidateAssociationsResponse":
         """
         Confirm, reject or override associations of a batch; partial batches allowed.
         """
@@ -658,9 +558,7 @@ class ClassManagementServiceStub:
             ValidateAssociationsResponse.FromString,
         )(message)
 
-    def get_batch_validation(
-        self, message: "GetBatchValidationRequest"
-    ) -> "GetBatchValidationResponse":
+    def get_batch_validation(self, message: "GetBatchValidationRequest") -> "GetBatchValidationResponse":
         """
         Counts by status and the deadline of a batch's validation.
         """

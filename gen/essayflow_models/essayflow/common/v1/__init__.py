@@ -543,9 +543,7 @@ class AuthorSuggestion(betterproto2.Message):
     One ranked candidate author of an essay.
     """
 
-    student: "Student | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    student: "Student | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
     confidence_score: "float" = betterproto2.field(2, betterproto2.TYPE_DOUBLE)
     """
@@ -559,14 +557,10 @@ class AuthorSuggestion(betterproto2.Message):
     Band of confidence_score.
     """
 
-    match_reasons: "list[MatchReason]" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    match_reasons: "list[MatchReason]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
-default_message_pool.register_message(
-    "essayflow.common.v1", "AuthorSuggestion", AuthorSuggestion
-)
+default_message_pool.register_message("essayflow.common.v1", "AuthorSuggestion", AuthorSuggestion)
 
 
 @dataclass(eq=False, repr=False)
@@ -580,9 +574,7 @@ class EssayMatchResult(betterproto2.Message):
     Slot id of the essay.
     """
 
-    suggestions: "list[AuthorSuggestion]" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    suggestions: "list[AuthorSuggestion]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Candidates, best first; empty when there is none.
     """
@@ -600,9 +592,7 @@ class EssayMatchResult(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.common.v1", "EssayMatchResult", EssayMatchResult
-)
+default_message_pool.register_message("essayflow.common.v1", "EssayMatchResult", EssayMatchResult)
 
 
 @dataclass(eq=False, repr=False)

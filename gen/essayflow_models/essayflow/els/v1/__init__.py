@@ -77,9 +77,7 @@ class GetBatchSlotsRequest(betterproto2.Message):
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.els.v1", "GetBatchSlotsRequest", GetBatchSlotsRequest
-)
+default_message_pool.register_message("essayflow.els.v1", "GetBatchSlotsRequest", GetBatchSlotsRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -88,9 +86,7 @@ class GetBatchSlotsResponse(betterproto2.Message):
 
     expected_essay_count: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
 
-    slots: "list[Slot]" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    slots: "list[Slot]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
 
     excess_count: "int" = betterproto2.field(4, betterproto2.TYPE_INT32)
     """
@@ -108,9 +104,7 @@ class GetBatchSlotsResponse(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.els.v1", "GetBatchSlotsResponse", GetBatchSlotsResponse
-)
+default_message_pool.register_message("essayflow.els.v1", "GetBatchSlotsResponse", GetBatchSlotsResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -133,9 +127,7 @@ class ProvisionEssayRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.els.v1", "ProvisionEssayRequest", ProvisionEssayRequest
-)
+default_message_pool.register_message("essayflow.els.v1", "ProvisionEssayRequest", ProvisionEssayRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -155,9 +147,7 @@ class ProvisionEssayResponse(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.els.v1", "ProvisionEssayResponse", ProvisionEssayResponse
-)
+default_message_pool.register_message("essayflow.els.v1", "ProvisionEssayResponse", ProvisionEssayResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -177,9 +167,7 @@ class Slot(betterproto2.Message):
     text_storage_id: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
     error_code: "__common__v1__.EssayValidationErrorCode" = betterproto2.field(
-        5,
-        betterproto2.TYPE_ENUM,
-        default_factory=lambda: __common__v1__.EssayValidationErrorCode(0),
+        5, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.EssayValidationErrorCode(0)
     )
     """
     Set when status is VALIDATION_FAILED.
@@ -197,9 +185,7 @@ class EssayLifecycleServiceStub:
     def __init__(self, channel: grpc.Channel):
         self._channel = channel
 
-    def provision_essay(
-        self, message: "ProvisionEssayRequest"
-    ) -> "ProvisionEssayResponse":
+    def provision_essay(self, message: "ProvisionEssayRequest") -> "ProvisionEssayResponse":
         """
         Upload one essay's text to a batch (the batch owner or a service).
         """
@@ -210,9 +196,7 @@ class EssayLifecycleServiceStub:
             ProvisionEssayResponse.FromString,
         )(message)
 
-    def get_batch_slots(
-        self, message: "GetBatchSlotsRequest"
-    ) -> "GetBatchSlotsResponse":
+    def get_batch_slots(self, message: "GetBatchSlotsRequest") -> "GetBatchSlotsResponse":
         """
         The batch's slot tracker.
         """

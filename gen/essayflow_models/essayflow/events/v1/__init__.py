@@ -49,17 +49,13 @@ class BatchAuthorMatchesSuggested(betterproto2.Message):
         3, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.CourseCode(0)
     )
 
-    results: "list[__common__v1__.EssayMatchResult]" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    results: "list[__common__v1__.EssayMatchResult]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     One result per essay of the request, including essays with no suggestion.
     """
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "BatchAuthorMatchesSuggested", BatchAuthorMatchesSuggested
-)
+default_message_pool.register_message("essayflow.events.v1", "BatchAuthorMatchesSuggested", BatchAuthorMatchesSuggested)
 
 
 @dataclass(eq=False, repr=False)
@@ -70,16 +66,12 @@ class BatchContentProvisioningCompleted(betterproto2.Message):
 
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    stored_essays: "list[__common__v1__.EssayRef]" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    stored_essays: "list[__common__v1__.EssayRef]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Essays whose content is stored.
     """
 
-    failed_uploads: "list[FailedUpload]" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    failed_uploads: "list[FailedUpload]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Uploads that failed validation.
     """
@@ -94,9 +86,7 @@ class BatchContentProvisioningCompleted(betterproto2.Message):
 
 
 default_message_pool.register_message(
-    "essayflow.events.v1",
-    "BatchContentProvisioningCompleted",
-    BatchContentProvisioningCompleted,
+    "essayflow.events.v1", "BatchContentProvisioningCompleted", BatchContentProvisioningCompleted
 )
 
 
@@ -114,14 +104,10 @@ class BatchEssaysReady(betterproto2.Message):
         3, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.CourseCode(0)
     )
 
-    essays: "list[ReadyEssay]" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    essays: "list[ReadyEssay]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "BatchEssaysReady", BatchEssaysReady
-)
+default_message_pool.register_message("essayflow.events.v1", "BatchEssaysReady", BatchEssaysReady)
 
 
 @dataclass(eq=False, repr=False)
@@ -132,9 +118,7 @@ class BatchEssaysRegistered(betterproto2.Message):
 
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    essay_ids: "list[str]" = betterproto2.field(
-        2, betterproto2.TYPE_STRING, repeated=True
-    )
+    essay_ids: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
     """
     Slot ids created by BOS, one per expected essay.
     """
@@ -163,9 +147,7 @@ class BatchEssaysRegistered(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "BatchEssaysRegistered", BatchEssaysRegistered
-)
+default_message_pool.register_message("essayflow.events.v1", "BatchEssaysRegistered", BatchEssaysRegistered)
 
 
 @dataclass(eq=False, repr=False)
@@ -176,9 +158,7 @@ class BatchPipelineRequested(betterproto2.Message):
 
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    pipelines: "list[str]" = betterproto2.field(
-        2, betterproto2.TYPE_STRING, repeated=True
-    )
+    pipelines: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
     """
     Pipelines to run, e.g. "spellcheck".
     """
@@ -192,17 +172,13 @@ class BatchPipelineRequested(betterproto2.Message):
         4, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.CourseCode(0)
     )
 
-    essays: "list[ReadyEssay]" = betterproto2.field(
-        5, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    essays: "list[ReadyEssay]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     The stored essays the pipelines run on.
     """
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "BatchPipelineRequested", BatchPipelineRequested
-)
+default_message_pool.register_message("essayflow.events.v1", "BatchPipelineRequested", BatchPipelineRequested)
 
 
 @dataclass(eq=False, repr=False)
@@ -242,18 +218,13 @@ class BatchStatusChanged(betterproto2.Message):
     """
 
     changed_at: "datetime.datetime | None" = betterproto2.field(
-        8,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        8, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
     owner_id: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "BatchStatusChanged", BatchStatusChanged
-)
+default_message_pool.register_message("essayflow.events.v1", "BatchStatusChanged", BatchStatusChanged)
 
 
 @dataclass(eq=False, repr=False)
@@ -270,15 +241,11 @@ class BatchStudentMatchingRequested(betterproto2.Message):
         3, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.CourseCode(0)
     )
 
-    essays: "list[__common__v1__.EssayRef]" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    essays: "list[__common__v1__.EssayRef]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
 default_message_pool.register_message(
-    "essayflow.events.v1",
-    "BatchStudentMatchingRequested",
-    BatchStudentMatchingRequested,
+    "essayflow.events.v1", "BatchStudentMatchingRequested", BatchStudentMatchingRequested
 )
 
 
@@ -300,12 +267,8 @@ class ConfirmedAssociation(betterproto2.Message):
     Matcher confidence of the suggestion the decision was about, 0..1.
     """
 
-    validation_method: "__common__v1__.AssociationValidationMethod" = (
-        betterproto2.field(
-            4,
-            betterproto2.TYPE_ENUM,
-            default_factory=lambda: __common__v1__.AssociationValidationMethod(0),
-        )
+    validation_method: "__common__v1__.AssociationValidationMethod" = betterproto2.field(
+        4, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.AssociationValidationMethod(0)
     )
 
     validated_by: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
@@ -314,22 +277,15 @@ class ConfirmedAssociation(betterproto2.Message):
     """
 
     validated_at: "datetime.datetime | None" = betterproto2.field(
-        6,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
     status: "__common__v1__.StudentAssociationStatus" = betterproto2.field(
-        7,
-        betterproto2.TYPE_ENUM,
-        default_factory=lambda: __common__v1__.StudentAssociationStatus(0),
+        7, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.StudentAssociationStatus(0)
     )
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "ConfirmedAssociation", ConfirmedAssociation
-)
+default_message_pool.register_message("essayflow.events.v1", "ConfirmedAssociation", ConfirmedAssociation)
 
 
 @dataclass(eq=False, repr=False)
@@ -365,9 +321,7 @@ class EssayContentProvisioned(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "EssayContentProvisioned", EssayContentProvisioned
-)
+default_message_pool.register_message("essayflow.events.v1", "EssayContentProvisioned", EssayContentProvisioned)
 
 
 @dataclass(eq=False, repr=False)
@@ -390,9 +344,7 @@ class EssaySlotAssigned(betterproto2.Message):
     file_upload_id: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "EssaySlotAssigned", EssaySlotAssigned
-)
+default_message_pool.register_message("essayflow.events.v1", "EssaySlotAssigned", EssaySlotAssigned)
 
 
 @dataclass(eq=False, repr=False)
@@ -406,9 +358,7 @@ class EssayValidationFailed(betterproto2.Message):
     file_name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
     error_code: "__common__v1__.EssayValidationErrorCode" = betterproto2.field(
-        3,
-        betterproto2.TYPE_ENUM,
-        default_factory=lambda: __common__v1__.EssayValidationErrorCode(0),
+        3, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.EssayValidationErrorCode(0)
     )
 
     message: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
@@ -419,9 +369,7 @@ class EssayValidationFailed(betterproto2.Message):
     file_upload_id: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "EssayValidationFailed", EssayValidationFailed
-)
+default_message_pool.register_message("essayflow.events.v1", "EssayValidationFailed", EssayValidationFailed)
 
 
 @dataclass(eq=False, repr=False)
@@ -453,10 +401,7 @@ class EventEnvelope(betterproto2.Message):
     """
 
     occurred_at: "datetime.datetime | None" = betterproto2.field(
-        5,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
     """
     When the fact happened (commit time for outbox events).
@@ -467,17 +412,13 @@ class EventEnvelope(betterproto2.Message):
     Producing service: "bos", "els", "cms", "nlp" or an external producer's name.
     """
 
-    payload: "___google__protobuf__.Any | None" = betterproto2.field(
-        7, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    payload: "___google__protobuf__.Any | None" = betterproto2.field(7, betterproto2.TYPE_MESSAGE, optional=True)
     """
     The event itself.
     """
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "EventEnvelope", EventEnvelope
-)
+default_message_pool.register_message("essayflow.events.v1", "EventEnvelope", EventEnvelope)
 
 
 @dataclass(eq=False, repr=False)
@@ -500,9 +441,7 @@ class ExcessContentProvisioned(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "ExcessContentProvisioned", ExcessContentProvisioned
-)
+default_message_pool.register_message("essayflow.events.v1", "ExcessContentProvisioned", ExcessContentProvisioned)
 
 
 @dataclass(eq=False, repr=False)
@@ -519,17 +458,13 @@ class FailedUpload(betterproto2.Message):
     file_name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
     error_code: "__common__v1__.EssayValidationErrorCode" = betterproto2.field(
-        3,
-        betterproto2.TYPE_ENUM,
-        default_factory=lambda: __common__v1__.EssayValidationErrorCode(0),
+        3, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.EssayValidationErrorCode(0)
     )
 
     message: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "FailedUpload", FailedUpload
-)
+default_message_pool.register_message("essayflow.events.v1", "FailedUpload", FailedUpload)
 
 
 @dataclass(eq=False, repr=False)
@@ -538,9 +473,7 @@ class ReadyEssay(betterproto2.Message):
     One essay with its final author, as stored in BOS.
     """
 
-    essay: "__common__v1__.EssayRef | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    essay: "__common__v1__.EssayRef | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
     student_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
@@ -548,20 +481,14 @@ class ReadyEssay(betterproto2.Message):
     """
 
     association_status: "__common__v1__.StudentAssociationStatus" = betterproto2.field(
-        3,
-        betterproto2.TYPE_ENUM,
-        default_factory=lambda: __common__v1__.StudentAssociationStatus(0),
+        3, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.StudentAssociationStatus(0)
     )
     """
     Final association status (UNSPECIFIED for GUEST batches).
     """
 
-    validation_method: "__common__v1__.AssociationValidationMethod" = (
-        betterproto2.field(
-            4,
-            betterproto2.TYPE_ENUM,
-            default_factory=lambda: __common__v1__.AssociationValidationMethod(0),
-        )
+    validation_method: "__common__v1__.AssociationValidationMethod" = betterproto2.field(
+        4, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.AssociationValidationMethod(0)
     )
     """
     How the association became final (UNSPECIFIED for GUEST batches).
@@ -585,27 +512,20 @@ class StudentAssociationsConfirmed(betterproto2.Message):
         3, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.CourseCode(0)
     )
 
-    associations: "list[ConfirmedAssociation]" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    associations: "list[ConfirmedAssociation]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
 
     timeout_triggered: "bool" = betterproto2.field(5, betterproto2.TYPE_BOOL)
     """
     True when the deadline sweep resolved at least one essay.
     """
 
-    summary: "list[ValidationMethodCount]" = betterproto2.field(
-        6, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    summary: "list[ValidationMethodCount]" = betterproto2.field(6, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Associations by method.
     """
 
     confirmed_at: "datetime.datetime | None" = betterproto2.field(
-        7,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        7, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
 
@@ -628,17 +548,13 @@ class StudentMatchingInitiate(betterproto2.Message):
         3, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.CourseCode(0)
     )
 
-    essays: "list[__common__v1__.EssayRef]" = betterproto2.field(
-        4, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    essays: "list[__common__v1__.EssayRef]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     The batch's stored essays.
     """
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "StudentMatchingInitiate", StudentMatchingInitiate
-)
+default_message_pool.register_message("essayflow.events.v1", "StudentMatchingInitiate", StudentMatchingInitiate)
 
 
 @dataclass(eq=False, repr=False)
@@ -647,20 +563,14 @@ class ValidationMethodCount(betterproto2.Message):
     Number of associations made final by one method.
     """
 
-    validation_method: "__common__v1__.AssociationValidationMethod" = (
-        betterproto2.field(
-            1,
-            betterproto2.TYPE_ENUM,
-            default_factory=lambda: __common__v1__.AssociationValidationMethod(0),
-        )
+    validation_method: "__common__v1__.AssociationValidationMethod" = betterproto2.field(
+        1, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.AssociationValidationMethod(0)
     )
 
     count: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
 
 
-default_message_pool.register_message(
-    "essayflow.events.v1", "ValidationMethodCount", ValidationMethodCount
-)
+default_message_pool.register_message("essayflow.events.v1", "ValidationMethodCount", ValidationMethodCount)
 
 
 from ....google import protobuf as ___google__protobuf__

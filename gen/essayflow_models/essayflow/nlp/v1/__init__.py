@@ -39,39 +39,29 @@ default_message_pool.register_message("essayflow.nlp.v1", "EssayText", EssayText
 
 @dataclass(eq=False, repr=False)
 class MatchAuthorsRequest(betterproto2.Message):
-    roster: "list[__common__v1__.Student]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    roster: "list[__common__v1__.Student]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     The class roster, 1..1000 students.
     """
 
-    essays: "list[EssayText]" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    essays: "list[EssayText]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     Essays to match, 1..500.
     """
 
 
-default_message_pool.register_message(
-    "essayflow.nlp.v1", "MatchAuthorsRequest", MatchAuthorsRequest
-)
+default_message_pool.register_message("essayflow.nlp.v1", "MatchAuthorsRequest", MatchAuthorsRequest)
 
 
 @dataclass(eq=False, repr=False)
 class MatchAuthorsResponse(betterproto2.Message):
-    results: "list[__common__v1__.EssayMatchResult]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    results: "list[__common__v1__.EssayMatchResult]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
     """
     One result per essay, in request order.
     """
 
 
-default_message_pool.register_message(
-    "essayflow.nlp.v1", "MatchAuthorsResponse", MatchAuthorsResponse
-)
+default_message_pool.register_message("essayflow.nlp.v1", "MatchAuthorsResponse", MatchAuthorsResponse)
 
 
 class StudentMatcherServiceStub:

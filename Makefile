@@ -1,0 +1,64 @@
+# essayflow — the everyday commands. `make run` and `make test` set everything up on a
+# fresh machine: the virtualenv, the pinned dependencies, and (when no
+# ESSAYFLOW_DATABASE_URL / ESSAYFLOW_NATS_URL is given) embedded PostgreSQL and NATS.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BASELINE := proto-baseline/essayflow.binpb
+
+.PHONY: help venv run demo test test-unit test-contract test-integration test-e2e lint typecheck \
+        proto proto-check proto-baseline subjects bench clean
+
+help:
+	@echo "make run            serve BOS, ELS, CMS and NLP on localhost (embedded PostgreSQL + NATS)"
+	@echo "make test           set up and run every test tier"
+	@echo "make demo           drive a REGULAR and a GUEST batch to READY against the running stack"
+	@echo "make bench          run the benchmarks, write bench/results/latest.json"
+	@echo "make proto          regenerate gen/ from proto/"
+	@echo "make proto-check    buf lint, buf breaking against the baseline, gen/ and subject-table drift"
+	@echo "make lint typecheck ruff and mypy"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m essayflow_cli.main stack up
+
+demo: $(STAMP)
+	$(PY) -m essayflow_cli.main demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+test-unit test-contract test-integration test-e2e: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/$(@:test-%=%)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy essayflow_runtime essayflow_cli services
+
+proto: $(STAMP)
+	PY=$(PY) tools/gen_proto.sh gen
+	$(PY) -m essayflow_cli.subjects > docs/subjects.md
+
+proto-check: $(STAMP)
+	PY=$(PY) tools/proto_check.sh
+
+proto-baseline: $(STAMP)
+	mkdir -p $(dir $(BASELINE))
+	$(VENV)/bin/buf build -o $(BASELINE)
+
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
