@@ -179,18 +179,17 @@ def match_essay(roster: RosterIndex, text: str, file_name: str) -> list[Suggesti
     """Ranked suggestions of which roster student wrote the essay (best first, possibly none)."""
     extraction = extract_candidates(text, file_name)
     evidence: list[_Evidence] = []
-    exact_addresses: set[str] = set()
+    known_addresses: set[str] = set()
     for candidate in extraction.candidates:
         if candidate.signal is Signal.EMAIL:
             found = _email_evidence(roster, candidate)
-            if found and found.reason["matched"] == "email":
-                exact_addresses.add(candidate.span.casefold().split("@", 1)[0])
             if found:
+                known_addresses.add(candidate.span.casefold().split("@", 1)[0])
                 evidence.append(found)
     for candidate in extraction.candidates:
         if candidate.signal is Signal.EMAIL:
             continue
-        if candidate.signal is Signal.EMAIL_NAME and candidate.span.casefold() in exact_addresses:
+        if candidate.signal is Signal.EMAIL_NAME and candidate.span.casefold() in known_addresses:
             # The roster address already says who this is; its local part is not a second witness.
             continue
         evidence.extend(_name_evidence(roster, candidate))
