@@ -82,6 +82,7 @@ _OTHER_ROLES = (
     "foraldr", "parent", "mamma", "pappa", "mother", "father", "vardnadshavar", "guardian", "opponent",
     "klasskamrat", "classmate", "kompis", "friend", "peer",
 )  # fmt: skip
+_HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "herr", "fru", "froken", "magister", "lektor"})
 _PLURAL_AUTHOR_LABELS = frozenset({"authors", "elever", "students", "gruppmedlemmar", "group members", "deltagare"})
 _ALL_LABELS = _AUTHOR_LABELS + _GIVEN_NAME_LABELS + _SURNAME_LABELS + _OTHER_LABELS
 _AUTHOR_LABEL_WORDS = ("namn", "name", "elev", "student", "forfattare", "author", "skribent", "pupil")
@@ -122,6 +123,8 @@ _NAME_SEPARATOR = re.compile(r"\s+(?:och|and|&|samt|\+|med|with|og|und)\s+|\s*[;
 # Particles that may stay lower-case inside a name ('Ludwig van Beethoven').
 _PARTICLES = frozenset({"af", "al", "av", "bin", "da", "de", "del", "der", "di", "du", "el", "la", "le", "van", "von"})
 
+# Two or three lower-case words and nothing else.
+_LOWER_CASE_NAME_LINE = re.compile(r"[^\W\d_A-ZÅÄÖ]+(?:[- ][^\W\d_A-ZÅÄÖ]+){1,2}")
 _HEADER_LINES = 8
 _FOOTER_LINES = 3
 _MAX_NAME_WORDS = 5
@@ -195,8 +198,8 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
     if "@" in line:
         return []
     first_word = fold(line.split()[0]).strip(".,:;")
-    if first_word in _OTHER_LABELS:
-        # 'Lärare Eva Ek', 'Klass 9B': a label written without its colon.
+    if first_word in _OTHER_LABELS or first_word in _HONORIFICS:
+        # 'Lärare Eva Ek', 'Klass 9B': a label written without its colon; 'Ms. Berg' is the teacher.
         return []
 
     signature_kind = Signal.HEADER_LABEL if in_header else Signal.SIGNATURE
@@ -218,6 +221,9 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
             return []
         return _names_in(Signal.SIGNATURE, line, need_capitals=True, whole=True)
 
+    if _LOWER_CASE_NAME_LINE.fullmatch(line):
+        # A name typed without capitals ('anna lind'); the roster decides whether it is one.
+        return [Candidate(signal=Signal.FIRST_LINE, span=line, words=tuple(name_words(line)))]
     parts = [p for p in _TITLE_SEPARATOR.split(line) if p and p.strip(" ,.-")]
     kind = Signal.TITLE if len(parts) > 1 else Signal.FIRST_LINE
     found: list[Candidate] = []
@@ -311,6 +317,9 @@ def _leading_name(text: str, *, need_capitals: bool, whole: bool = False) -> lis
                 return []
             break
         word = parsed[0]
+        if need_capitals and word == "I":
+            # The English pronoun ('... and I love football'), not an initial.
+            break
         if need_capitals and not (word[0].isupper() or (words and word.casefold() in _PARTICLES)):
             if whole:
                 return []

@@ -59,6 +59,9 @@ _SIGNAL_WEIGHT: dict[Signal, float] = {
 # word there says nothing, so a lone matched name is weak evidence rather than a contradiction.
 _NOISY_SIGNALS = frozenset({Signal.FILE_NAME, Signal.EMAIL_NAME})
 _NOISY_SINGLE_NAME = 0.6
+# A single word on a line of its own at the top is as likely a title ('Alice', 'Berg') as a name.
+_UNLABELLED_LINES = frozenset({Signal.FIRST_LINE, Signal.TITLE})
+_UNLABELLED_SINGLE_NAME = 0.82
 
 # Score of each kind of match for an exact spelling, before the signal weight.
 _INITIAL_AND_SURNAME = 0.86
@@ -248,6 +251,8 @@ def _name_evidence(roster: RosterIndex, candidate: Candidate) -> list[_Evidence]
         kind, quality = best
         if noisy and kind in ("first_name", "last_name"):
             quality *= _NOISY_SINGLE_NAME
+        elif candidate.signal in _UNLABELLED_LINES and kind in ("first_name", "last_name"):
+            quality *= _UNLABELLED_SINGLE_NAME
         score = min(_MAX_SCORE, weight * quality)
         if candidate.shared_authorship:
             score = min(score, _GROUP_WORK_CAP)

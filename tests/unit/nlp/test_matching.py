@@ -79,6 +79,14 @@ def test_exact_name_is_high(header: str) -> None:
     assert top(header + BODY) == ("s-tova", HIGH)
 
 
+def test_name_typed_without_capitals_on_the_first_line() -> None:
+    assert top("tova ekdahl" + BODY) == ("s-tova", HIGH)
+
+
+def test_english_self_introduction_is_not_group_work() -> None:
+    assert top("Skolan\n\nHello! My name is Ture Wikström and I love football." + BODY) == ("s-ture", HIGH)
+
+
 def test_one_typo_is_still_high() -> None:
     assert top("Namn: Tova Ekdhal" + BODY) == ("s-tova", HIGH)
     assert top("Namn: Vilgott Hedlund" + BODY) == ("s-vilgot", HIGH)
@@ -168,6 +176,16 @@ def test_shared_surname_alone_is_not_a_match() -> None:
 def test_initial_resolves_a_shared_surname() -> None:
     assert top("Namn: M. Sundberg" + BODY) == ("s-melker", MEDIUM)
     assert top("Namn: Signe N." + BODY) == ("s-signe-n", MEDIUM)
+
+
+def test_single_word_line_at_the_top_is_only_a_hint() -> None:
+    # It may just as well be a title.
+    assert top("Vilgot" + BODY) == ("s-vilgot", LOW)
+
+
+def test_honorific_line_is_the_teacher() -> None:
+    assert top("Tova Ekdahl\nMs. Hedlund\nEngelska 6" + BODY) == ("s-tova", HIGH)
+    assert match("Ms. Hedlund\nEngelska 6" + BODY) == []
 
 
 def test_surname_with_a_nickname_is_only_a_hint() -> None:
