@@ -84,6 +84,16 @@ def dlq_stream_config(settings: Settings) -> StreamConfig:
     )
 
 
+def _differs(have: StreamConfig, want: StreamConfig) -> bool:
+    """Whether a setting we choose differs from the server's (defaults we leave unset never do)."""
+    if sorted(have.subjects or []) != sorted(want.subjects or []):
+        return True
+    chosen = ("duplicate_window", "max_age", "max_bytes", "num_replicas", "description")
+    return any(
+        getattr(want, name) is not None and getattr(have, name) != getattr(want, name) for name in chosen
+    )
+
+
 async def ensure_streams(settings: Settings, js: JetStreamContext) -> None:
     for config in (events_stream_config(settings), dlq_stream_config(settings)):
         assert config.name is not None
@@ -93,12 +103,6 @@ async def ensure_streams(settings: Settings, js: JetStreamContext) -> None:
             await js.add_stream(config)
             log.info("stream created", stream=config.name)
             continue
-        have = current.config
-        if (
-            sorted(have.subjects or []) != sorted(config.subjects or [])
-            or have.duplicate_window != config.duplicate_window
-            or have.max_age != config.max_age
-            or have.max_bytes != config.max_bytes
-        ):
+        if _differs(current.config, config):
             await js.update_stream(config)
             log.info("stream updated", stream=config.name)
