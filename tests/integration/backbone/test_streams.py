@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import nats
+from nats.js.api import StorageType
 
 from essayflow_runtime import bus, contracts
 from essayflow_runtime.config import Settings
@@ -22,7 +23,7 @@ async def test_streams_are_created_once_from_the_proto_subjects(settings: Settin
         second = await js.stream_info(own.stream_name)
         assert sorted(first.config.subjects or []) == contracts.all_subjects()
         assert first.config.duplicate_window == 600.0
-        assert first.config.storage is not None and first.config.storage.value == "file"
+        assert first.config.storage == StorageType.FILE
         assert second.created == first.created and second.config == first.config
 
         changed = dataclasses.replace(own, stream_max_age_s=3600.0)  # a user-configured limit
