@@ -1,0 +1,376 @@
+"""``essayflow``: the everyday jobs from a terminal. Every command has ``--help``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import grpc
+import typer
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from essayflow.bos.v1 import bos_pb2
+from essayflow.cms.v1 import cms_pb2
+from essayflow.common.v1 import common_pb2
+from essayflow.els.v1 import els_pb2
+from essayflow_cli import stack as stack_module
+from essayflow_cli import tail as tail_module
+from essayflow_cli.client import Clients, resolve_token
+from essayflow_runtime import enums
+from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.config import load_settings
+
+app = typer.Typer(help="essayflow: Phase 1 intake of essay batches.", no_args_is_help=True)
+stack_app = typer.Typer(help="Run the whole stack locally.", no_args_is_help=True)
+token_app = typer.Typer(help="Development tokens.", no_args_is_help=True)
+events_app = typer.Typer(help="Watch the event bus.", no_args_is_help=True)
+class_app = typer.Typer(help="Classes and rosters (CMS).", no_args_is_help=True)
+batch_app = typer.Typer(help="Batches (BOS) and uploads (ELS).", no_args_is_help=True)
+assoc_app = typer.Typer(help="Review who wrote each essay (CMS).", no_args_is_help=True)
+for sub, name in (
+    (stack_app, "stack"),
+    (token_app, "token"),
+    (events_app, "events"),
+    (class_app, "class"),
+    (batch_app, "batch"),
+    (assoc_app, "associations"),
+):
+    app.add_typer(sub, name=name)
+
+console = Console()
+T = TypeVar("T")
+
+TokenOpt = Annotated[str | None, typer.Option(help="Bearer token (default: $ESSAYFLOW_TOKEN or a dev token)")]
+UserOpt = Annotated[str, typer.Option(help="User for the development token")]
+RoleOpt = Annotated[str, typer.Option(help="Role for the development token: teacher, service, admin")]
+
+
+def _run(work: Callable[[Clients], Awaitable[T]], token: str | None, user: str, role: str) -> T:
+    settings = load_settings()
+
+    async def main() -> T:
+        clients = Clients(settings, resolve_token(settings, token, user, role))
+        try:
+            return await work(clients)
+        finally:
+            await clients.close()
+
+    try:
+        return asyncio.run(main())
+    except grpc.aio.AioRpcError as error:
+        console.print(f"[red]{error.code().name}[/red]: {error.details()}")
+        raise typer.Exit(1) from error
+
+
+def _enum_name(enum: Any, value: int) -> str:
+    return enums.to_db(enum, value) if value else "-"
+
+
+def _course(code: str) -> int:
+    return int(common_pb2.CourseCode.Value(f"COURSE_CODE_{code.upper()}"))
+
+
+@stack_app.command("up")
+def stack_up(data: Annotated[Path, typer.Option(help="Data directory")] = Path(".data")) -> None:
+    """Start PostgreSQL, NATS and the four services; Ctrl-C stops everything."""
+    raise typer.Exit(stack_module.run_stack_forever(data))
+
+
+@token_app.command("mint")
+def token_mint(
+    user: Annotated[str, typer.Argument(help="User or service id (the token's subject)")],
+    role: Annotated[str, typer.Option(help="teacher, service or admin")] = "teacher",
+    hours: Annotated[float, typer.Option(help="Lifetime in hours")] = 12,
+) -> None:
+    """Mint a development token (signed with ESSAYFLOW_JWT_SECRET)."""
+    print(mint_token(load_settings(), user, Role(role), ttl_s=hours * 3600))
+
+
+@events_app.command("tail")
+def events_tail(
+    subject: Annotated[str, typer.Argument(help="Subject filter, e.g. 'essayflow.bos.>'")] = ">",
+    dlq: Annotated[bool, typer.Option("--dlq", help="Tail the dead letters instead")] = False,
+    from_start: Annotated[bool, typer.Option("--from-start", help="Replay the stream first")] = False,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many messages")] = None,
+) -> None:
+    """Print every event on the bus as JSON, decoded through the proto descriptors."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(tail_module.tail(load_settings(), subject, dead_letters=dlq, from_start=from_start, limit=limit))
+
+
+@class_app.command("create")
+def class_create(
+    name: str,
+    course: Annotated[str, typer.Option(help="ENG5, ENG6, ENG7, SV1, SV2 or SV3")],
+    auto_confirm: Annotated[bool, typer.Option(help="Confirm HIGH-confidence matches on arrival")] = False,
+    token: TokenOpt = None,
+    user: UserOpt = "teacher-demo",
+    role: RoleOpt = "teacher",
+) -> None:
+    """Create a class you own."""
+
+    async def work(c: Clients) -> Any:
+        request = cms_pb2.CreateClassRequest(
+            name=name, course_code=_course(course), auto_confirm_high_confidence=auto_confirm
+        )
+        return await c.cms.CreateClass(request, metadata=c.metadata)
+
+    console.print_json(data=MessageToDict(_run(work, token, user, role), preserving_proto_field_name=True))
+
+
+@class_app.command("import-roster")
+def class_import_roster(
+    class_id: str,
+    csv_file: Annotated[Path, typer.Argument(help="CSV with columns first_name,last_name,email")],
+    token: TokenOpt = None,
+    user: UserOpt = "teacher-demo",
+    role: RoleOpt = "teacher",
+) -> None:
+    """Add the students of a CSV file to a class (idempotent by e-mail)."""
+    with csv_file.open(newline="", encoding="utf-8") as handle:
+        students = [
+            cms_pb2.NewStudent(first_name=r["first_name"], last_name=r["last_name"], email=r["email"])
+            for r in csv.DictReader(handle)
+        ]
+
+    async def work(c: Clients) -> Any:
+        return await c.cms.AddStudents(
+            cms_pb2.AddStudentsRequest(class_id=class_id, students=students), metadata=c.metadata
+        )
+
+    response = _run(work, token, user, role)
+    console.print(f"{response.created_count} added, {response.existing_count} already there")
+
+
+@batch_app.command("register")
+def batch_register(
+    count: Annotated[int, typer.Option(help="Number of essays expected")],
+    course: Annotated[str, typer.Option(help="ENG5, ENG6, ENG7, SV1, SV2 or SV3")],
+    class_id: Annotated[str, typer.Option("--class", help="Class id (REGULAR batch); omit for GUEST")] = "",
+    title: str = "",
+    token: TokenOpt = None,
+    user: UserOpt = "teacher-demo",
+    role: RoleOpt = "teacher",
+) -> None:
+    """Register a batch; prints its id."""
+
+    async def work(c: Clients) -> Any:
+        request = bos_pb2.RegisterBatchRequest(
+            expected_essay_count=count,
+            course_code=_course(course),
+            class_id=class_id,
+            title=title,
+            idempotency_key=str(uuid.uuid4()),
+        )
+        return await c.bos.RegisterBatch(request, metadata=c.metadata)
+
+    print(_run(work, token, user, role).batch.batch_id)
+
+
+@batch_app.command("upload")
+def batch_upload(
+    batch_id: str,
+    folder: Annotated[Path, typer.Argument(help="Folder of .txt (and .docx) essays")],
+    token: TokenOpt = None,
+    user: UserOpt = "teacher-demo",
+    role: RoleOpt = "teacher",
+) -> None:
+    """Upload every essay of a folder to a batch, with progress."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".txt", ".docx"})
+
+    async def work(c: Clients) -> list[tuple[str, str]]:
+        outcomes = []
+        with Progress(console=console) as progress:
+            task = progress.add_task("uploading", total=len(files))
+            for path in files:
+                request = els_pb2.ProvisionEssayRequest(batch_id=batch_id, file_name=path.name, content=_read(path))
+                try:
+                    response = await c.els.ProvisionEssay(request, metadata=c.metadata)
+                    outcomes.append((path.name, els_pb2.ProvisionOutcome.Name(response.outcome)))
+                except grpc.aio.AioRpcError as error:
+                    outcomes.append((path.name, f"{error.code().name}: {error.details()}"))
+                progress.advance(task)
+        return outcomes
+
+    for name, outcome in _run(work, token, user, role):
+        console.print(f"{name}: {outcome}")
+
+
+def _read(path: Path) -> bytes:
+    if path.suffix.lower() == ".docx":
+        try:
+            import docx  # type: ignore[import-not-found]
+        except ImportError:
+            console.print("[yellow].docx needs python-docx installed; skipping[/yellow]")
+            return b""
+        return "\n".join(p.text for p in docx.Document(str(path)).paragraphs).encode()
+    return path.read_bytes()
+
+
+@batch_app.command("show")
+def batch_show(
+    batch_id: str, token: TokenOpt = None, user: UserOpt = "teacher-demo", role: RoleOpt = "teacher"
+) -> None:
+    """Print a batch as JSON."""
+
+    async def work(c: Clients) -> Any:
+        return await c.bos.GetBatch(bos_pb2.GetBatchRequest(batch_id=batch_id), metadata=c.metadata)
+
+    console.print_json(data=MessageToDict(_run(work, token, user, role).batch, preserving_proto_field_name=True))
+
+
+def history_table(transitions: Any) -> Table:
+    table = Table(title="transition history")
+    for column in ("v", "from", "to", "cause", "actor", "at"):
+        table.add_column(column)
+    for t in transitions:
+        table.add_row(
+            str(t.version),
+            _enum_name(common_pb2.BatchStatus, t.from_status),
+            _enum_name(common_pb2.BatchStatus, t.to_status),
+            t.cause,
+            t.actor,
+            t.occurred_at.ToJsonString(),
+        )
+    return table
+
+
+@batch_app.command("history")
+def batch_history(
+    batch_id: str, token: TokenOpt = None, user: UserOpt = "teacher-demo", role: RoleOpt = "teacher"
+) -> None:
+    """Print a batch's status history."""
+
+    async def work(c: Clients) -> Any:
+        return await c.bos.ListBatchTransitions(
+            bos_pb2.ListBatchTransitionsRequest(batch_id=batch_id), metadata=c.metadata
+        )
+
+    console.print(history_table(_run(work, token, user, role).transitions))
+
+
+@batch_app.command("watch")
+def batch_watch(
+    batch_id: str, token: TokenOpt = None, user: UserOpt = "teacher-demo", role: RoleOpt = "teacher"
+) -> None:
+    """Follow a batch's status live (Ctrl-C to stop)."""
+
+    async def work(c: Clients) -> None:
+        async for update in c.bos.WatchBatch(bos_pb2.WatchBatchRequest(batch_id=batch_id), metadata=c.metadata):
+            status = _enum_name(common_pb2.BatchStatus, update.batch.status)
+            console.print(f"v{update.batch.version} {status}")
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(work, token, user, role)
+
+
+@batch_app.command("pipeline")
+def batch_pipeline(
+    batch_id: str, token: TokenOpt = None, user: UserOpt = "teacher-demo", role: RoleOpt = "teacher"
+) -> None:
+    """Request the assessment pipelines of a READY batch."""
+
+    async def work(c: Clients) -> Any:
+        request = bos_pb2.RequestPipelineRequest(batch_id=batch_id, idempotency_key=str(uuid.uuid4()))
+        return await c.bos.RequestPipeline(request, metadata=c.metadata)
+
+    console.print(_enum_name(common_pb2.BatchStatus, _run(work, token, user, role).batch.status))
+
+
+def associations_table(associations: Any) -> Table:
+    table = Table(title="associations")
+    for column in ("essay", "file", "suggested", "score", "level", "status", "student", "method", "by"):
+        table.add_column(column)
+    for a in associations:
+        suggested = f"{a.suggested_student.first_name} {a.suggested_student.last_name}".strip() or "-"
+        student = f"{a.student.first_name} {a.student.last_name}".strip() or "-"
+        table.add_row(
+            a.essay_id[:8],
+            a.file_name,
+            suggested,
+            f"{a.confidence_score:.2f}",
+            _enum_name(common_pb2.AssociationConfidenceLevel, a.confidence_level),
+            _enum_name(common_pb2.StudentAssociationStatus, a.status),
+            student,
+            _enum_name(common_pb2.AssociationValidationMethod, a.validation_method),
+            a.validated_by or "-",
+        )
+    return table
+
+
+@assoc_app.command("list")
+def associations_list(
+    batch_id: str, token: TokenOpt = None, user: UserOpt = "teacher-demo", role: RoleOpt = "teacher"
+) -> None:
+    """Show each essay's suggested and confirmed author."""
+
+    async def work(c: Clients) -> Any:
+        return await c.cms.ListBatchAssociations(
+            cms_pb2.ListBatchAssociationsRequest(batch_id=batch_id), metadata=c.metadata
+        )
+
+    response = _run(work, token, user, role)
+    console.print(associations_table(response.associations))
+    console.print(f"deadline: {response.validation_deadline.ToJsonString()}")
+
+
+@assoc_app.command("validate")
+def associations_validate(
+    batch_id: str,
+    confirm: Annotated[list[str] | None, typer.Option(help="Essay id to confirm (repeatable)")] = None,
+    reject: Annotated[list[str] | None, typer.Option(help="Essay id to reject (repeatable)")] = None,
+    override: Annotated[list[str] | None, typer.Option(help="ESSAY_ID=STUDENT_ID (repeatable)")] = None,
+    confirm_all: Annotated[bool, typer.Option("--confirm-all", help="Confirm every pending suggestion")] = False,
+    token: TokenOpt = None,
+    user: UserOpt = "teacher-demo",
+    role: RoleOpt = "teacher",
+) -> None:
+    """Confirm, reject or override associations."""
+
+    async def work(c: Clients) -> Any:
+        decisions = [cms_pb2.AssociationDecision(essay_id=e, confirm=cms_pb2.ConfirmDecision()) for e in confirm or []]
+        decisions += [cms_pb2.AssociationDecision(essay_id=e, reject=cms_pb2.RejectDecision()) for e in reject or []]
+        for pair in override or []:
+            essay_id, _, student_id = pair.partition("=")
+            decisions.append(
+                cms_pb2.AssociationDecision(essay_id=essay_id, override=cms_pb2.OverrideDecision(student_id=student_id))
+            )
+        if confirm_all:
+            listed = await c.cms.ListBatchAssociations(
+                cms_pb2.ListBatchAssociationsRequest(batch_id=batch_id), metadata=c.metadata
+            )
+            pending = common_pb2.STUDENT_ASSOCIATION_STATUS_PENDING_VALIDATION
+            decisions += [
+                cms_pb2.AssociationDecision(essay_id=a.essay_id, confirm=cms_pb2.ConfirmDecision())
+                if a.suggested_student.student_id
+                else cms_pb2.AssociationDecision(essay_id=a.essay_id, reject=cms_pb2.RejectDecision())
+                for a in listed.associations
+                if a.status == pending
+            ]
+        return await c.cms.ValidateAssociations(
+            cms_pb2.ValidateAssociationsRequest(batch_id=batch_id, decisions=decisions), metadata=c.metadata
+        )
+
+    response = _run(work, token, user, role)
+    console.print(f"batch confirmed: {response.batch_confirmed}; still pending: {response.pending_count}")
+
+
+@app.command("demo")
+def demo() -> None:
+    """Drive a REGULAR and a GUEST batch to READY and on to PROCESSING_PIPELINES."""
+    from essayflow_cli import demo as demo_module
+
+    raise typer.Exit(demo_module.main())
+
+
+if __name__ == "__main__":
+    sys.exit(app())
