@@ -1,0 +1,99 @@
+"""What an upload must look like: the request's shape, then the essay text rule.
+
+Pure. A malformed request (bad batch id, file name, oversized body) is refused
+outright; text that is present but unusable (not UTF-8, too short, too long) is a
+validation *failure* that still consumes a slot, so the batch can complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from essayflow.common.v1 import common_pb2
+from essayflow_runtime.errors import FieldErrors
+
+MIN_CHARACTERS = 50
+MAX_CHARACTERS = 50_000
+# Checked before decoding so a huge body is never decoded: 4 bytes per character
+# at most, with room to spare above MAX_CHARACTERS of typical text.
+MAX_CONTENT_BYTES = 200_000
+MAX_FILE_NAME_CHARACTERS = 255
+TEXT_STORAGE_ID_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class TextCheck:
+    """The decoded text, or why it was refused."""
+
+    text: str = ""
+    error_code: common_pb2.EssayValidationErrorCode = common_pb2.ESSAY_VALIDATION_ERROR_CODE_UNSPECIFIED
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code == 0
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_text_storage_id(value: str) -> bool:
+    return len(value) == TEXT_STORAGE_ID_LENGTH and all(c in "0123456789abcdef" for c in value)
+
+
+def text_storage_id(text: str) -> str:
+    """Content address of a text: sha256 of its UTF-8 bytes, hex."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_upload_request(batch_id: str, file_name: str, content_size: int) -> None:
+    """Raise INVALID_ARGUMENT naming every malformed field."""
+    errors = FieldErrors()
+    errors.check(is_uuid(batch_id), "batch_id", "must be a UUID")
+    errors.check(
+        1 <= len(file_name) <= MAX_FILE_NAME_CHARACTERS,
+        "file_name",
+        f"must be 1..{MAX_FILE_NAME_CHARACTERS} characters",
+    )
+    errors.check(
+        content_size <= MAX_CONTENT_BYTES,
+        "content",
+        f"must be at most {MAX_CONTENT_BYTES} bytes",
+    )
+    errors.raise_if_any()
+
+
+def check_text(content: bytes) -> TextCheck:
+    """The essay text rule: valid UTF-8, 50..50,000 characters not counting
+    surrounding whitespace (padding must not make a stub look like an essay)."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return TextCheck(
+            error_code=common_pb2.ESSAY_VALIDATION_ERROR_CODE_INVALID_ENCODING,
+            message=f"the content is not valid UTF-8 (byte {exc.start})",
+        )
+    length = len(text.strip())
+    if length == 0:
+        return TextCheck(
+            error_code=common_pb2.ESSAY_VALIDATION_ERROR_CODE_EMPTY_CONTENT,
+            message="the content has no text",
+        )
+    if length < MIN_CHARACTERS:
+        return TextCheck(
+            error_code=common_pb2.ESSAY_VALIDATION_ERROR_CODE_CONTENT_TOO_SHORT,
+            message=f"the text has {length} characters; at least {MIN_CHARACTERS} are needed",
+        )
+    if length > MAX_CHARACTERS:
+        return TextCheck(
+            error_code=common_pb2.ESSAY_VALIDATION_ERROR_CODE_CONTENT_TOO_LONG,
+            message=f"the text has {length} characters; at most {MAX_CHARACTERS} are allowed",
+        )
+    return TextCheck(text=text)

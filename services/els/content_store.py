@@ -1,0 +1,93 @@
+"""Essay texts in a JetStream object store, addressed by their content.
+
+``text_storage_id`` is the sha256 (hex) of the text's UTF-8 bytes, so the same text
+stored twice is one object and a reader can trust that the id names exactly that
+text. Shared by ELS (which stores uploads) and the matcher (which reads them)::
+
+    store = ContentStore(js, settings.content_bucket)
+    text_storage_id = await store.put(text)
+    text = await store.get(text_storage_id)
+"""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import ObjectStoreConfig, StorageType
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.object_store import ObjectStore
+
+from services.els.content_rules import is_text_storage_id, text_storage_id
+
+
+class ContentNotFound(LookupError):
+    """No text is stored under this id."""
+
+    def __init__(self, text_storage_id: str, bucket: str) -> None:
+        super().__init__(f"no essay text {text_storage_id!r} in content bucket {bucket!r}")
+        self.text_storage_id = text_storage_id
+
+
+class ContentStore:
+    def __init__(self, js: JetStreamContext, bucket: str, *, replicas: int = 1) -> None:
+        self._js = js
+        self._bucket_name = bucket
+        self._replicas = replicas
+        self._bucket: ObjectStore | None = None
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket_name
+
+    async def ensure(self) -> None:
+        """Open the bucket, creating it if this is the first process to need it."""
+        await self._objects()
+
+    async def put(self, text: str) -> str:
+        """Store ``text`` (once) and return its ``text_storage_id``."""
+        key = text_storage_id(text)
+        objects = await self._objects()
+        if not await self._exists(objects, key):
+            await objects.put(key, text.encode("utf-8"))
+        return key
+
+    async def get(self, text_storage_id: str) -> str:
+        """The text stored under ``text_storage_id``; :class:`ContentNotFound` if none."""
+        if not is_text_storage_id(text_storage_id):
+            raise ContentNotFound(text_storage_id, self._bucket_name)
+        objects = await self._objects()
+        try:
+            result = await objects.get(text_storage_id)
+        except NotFoundError as exc:
+            raise ContentNotFound(text_storage_id, self._bucket_name) from exc
+        return bytes(result.data or b"").decode("utf-8")
+
+    async def exists(self, text_storage_id: str) -> bool:
+        if not is_text_storage_id(text_storage_id):
+            return False
+        return await self._exists(await self._objects(), text_storage_id)
+
+    @staticmethod
+    async def _exists(objects: ObjectStore, key: str) -> bool:
+        try:
+            await objects.get_info(key)
+        except NotFoundError:
+            return False
+        return True
+
+    async def _objects(self) -> ObjectStore:
+        if self._bucket is None:
+            try:
+                self._bucket = await self._js.object_store(self._bucket_name)
+            except BucketNotFoundError:
+                # Creating a bucket that another process just created with the same
+                # configuration succeeds, so racing first starts are harmless.
+                self._bucket = await self._js.create_object_store(
+                    config=ObjectStoreConfig(
+                        bucket=self._bucket_name,
+                        description="essayflow essay texts by sha256",
+                        storage=StorageType.FILE,
+                        replicas=self._replicas,
+                    ),
+                    bucket=self._bucket_name,
+                )
+        return self._bucket

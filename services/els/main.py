@@ -1,0 +1,41 @@
+"""ELS process: wiring only. No database, no state in memory — KV and the object store."""
+
+from __future__ import annotations
+
+from essayflow.els.v1 import els_pb2_grpc
+from essayflow_runtime.consumer import Consumer
+from essayflow_runtime.grpc_server import ServiceBinding
+from essayflow_runtime.service import Connections, ServiceParts, run_service
+from services.els.content_store import ContentStore
+from services.els.faults import with_faults
+from services.els.handlers import EventHandlers
+from services.els.provisioning import SOURCE, Provisioner
+from services.els.servicer import METHOD_ROLES, SERVICE_NAME, ElsServicer
+from services.els.store import SlotStore, open_slot_bucket
+
+
+async def build_parts(connections: Connections) -> ServiceParts:
+    settings, js = connections.settings, connections.js
+    replicas = settings.stream_replicas
+    content = ContentStore(js, settings.content_bucket, replicas=replicas)
+    await content.ensure()
+    store = SlotStore(await open_slot_bucket(js, settings.slot_bucket, replicas=replicas))
+    provisioner = Provisioner(store, js)
+    events = EventHandlers(provisioner, store, js)
+    consumer = Consumer(settings, js, service=SOURCE, handlers=with_faults(events.handlers()))
+    servicer = ElsServicer(provisioner, store, content)
+    binding = ServiceBinding(
+        full_name=SERVICE_NAME,
+        register=els_pb2_grpc.add_EssayLifecycleServiceServicer_to_server,
+        servicer=servicer,
+        method_roles=METHOD_ROLES,
+    )
+    return ServiceParts(bindings=[binding], workers=[consumer])
+
+
+def main() -> None:
+    run_service("els", build_parts, with_database=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""gRPC face of ELS: decode, authorize, hand over to the upload path, encode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from essayflow.els.v1 import els_pb2, els_pb2_grpc
+from essayflow_runtime import enums
+from essayflow_runtime.auth import Principal, Role, current_principal
+from essayflow_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.els import content_rules, slots
+from services.els.content_store import ContentStore
+from services.els.provisioning import Provisioned, Provisioner
+from services.els.slots import Outcome, Tracker, Upload
+from services.els.store import SlotStore
+
+SERVICE_NAME = "essayflow.els.v1.EssayLifecycleService"
+ANYONE = frozenset({Role.TEACHER, Role.SERVICE, Role.ADMIN})
+METHOD_ROLES = {"ProvisionEssay": ANYONE, "GetBatchSlots": ANYONE}
+
+_OUTCOMES = {
+    Outcome.BOUND: els_pb2.PROVISION_OUTCOME_BOUND,
+    Outcome.DUPLICATE: els_pb2.PROVISION_OUTCOME_DUPLICATE,
+    Outcome.EXCESS: els_pb2.PROVISION_OUTCOME_EXCESS,
+}
+
+
+def _visible_to(principal: Principal, tracker: Tracker | None) -> bool:
+    if tracker is None:
+        return False
+    return principal.is_privileged or tracker.owner_id == principal.subject
+
+
+class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[misc]
+    """Holds only its collaborators; every batch fact is read from KV per call."""
+
+    def __init__(self, provisioner: Provisioner, store: SlotStore, content: ContentStore) -> None:
+        self._provisioner = provisioner
+        self._store = store
+        self._content = content
+
+    async def ProvisionEssay(self, request: Any, context: Any) -> els_pb2.ProvisionEssayResponse:
+        content_rules.check_upload_request(request.batch_id, request.file_name, len(request.content))
+        principal = current_principal()
+        if not principal.is_privileged:
+            # Teachers upload to their own registered batches only; services (the
+            # file-service path) may upload before registration. Another teacher's
+            # batch looks exactly like an unregistered one.
+            tracker = await self._store.get(request.batch_id)
+            if not _visible_to(principal, tracker):
+                raise FailedPrecondition(
+                    f"batch {request.batch_id} is not registered for you",
+                    reason="BATCH_NOT_REGISTERED",
+                    metadata={"batch_id": request.batch_id},
+                    violations=[("BATCH_NOT_REGISTERED", f"batch/{request.batch_id}", "register the batch first")],
+                )
+        checked = content_rules.check_text(request.content)
+        if not checked.ok:
+            await self._refuse(request, checked)
+        text_storage_id = await self._content.put(checked.text)
+        upload = Upload(
+            file_name=request.file_name,
+            file_upload_id=request.file_upload_id,
+            text_storage_id=text_storage_id,
+        )
+        provisioned = await self._provisioner.provision(request.batch_id, upload)
+        return els_pb2.ProvisionEssayResponse(
+            outcome=self._outcome(provisioned),
+            essay_id=provisioned.essay_id,
+            text_storage_id=text_storage_id,
+        )
+
+    async def GetBatchSlots(self, request: Any, context: Any) -> els_pb2.GetBatchSlotsResponse:
+        principal = current_principal()
+        if not content_rules.is_uuid(request.batch_id):
+            raise InvalidArgument(
+                "the request is invalid",
+                reason="INVALID_ARGUMENT",
+                field_violations=[("batch_id", "must be a UUID")],
+            )
+        tracker = await self._store.get(request.batch_id)
+        pending = await self._store.pending(request.batch_id)
+        if tracker is None and pending and principal.is_privileged:
+            # Operators and the file service may watch uploads wait for registration.
+            return els_pb2.GetBatchSlotsResponse(batch_id=request.batch_id, pending_count=len(pending))
+        if tracker is None or not _visible_to(principal, tracker):
+            raise NotFound(
+                f"batch {request.batch_id} not found",
+                reason="BATCH_NOT_FOUND",
+                metadata={"batch_id": request.batch_id},
+            )
+        # A reader may be the first to notice a completion a dead replica never published.
+        await self._provisioner.publish_completion_if_due(tracker)
+        return els_pb2.GetBatchSlotsResponse(
+            batch_id=tracker.batch_id,
+            expected_essay_count=tracker.expected_count,
+            slots=[
+                els_pb2.Slot(
+                    essay_id=slot.essay_id,
+                    status=slot.status,
+                    file_name=slot.file_name,
+                    text_storage_id=slot.text_storage_id,
+                    error_code=slot.error_code,
+                )
+                for slot in tracker.slots
+            ],
+            excess_count=len(tracker.excess),
+            completed=tracker.completed,
+            pending_count=len(pending),
+        )
+
+    async def _refuse(self, request: Any, checked: content_rules.TextCheck) -> None:
+        """A text that breaks the rule still takes its slot as failed, then the caller
+        hears INVALID_ARGUMENT naming the field and the reason code."""
+        upload = Upload(
+            file_name=request.file_name,
+            file_upload_id=request.file_upload_id,
+            error_code=checked.error_code,
+            error_message=checked.message,
+        )
+        provisioned = await self._provisioner.provision(request.batch_id, upload)
+        error_code = enums.to_db(slots.ErrorCode, checked.error_code)
+        outcome = "pending_registration" if provisioned.outcome is None else provisioned.outcome.value
+        raise InvalidArgument(
+            checked.message,
+            reason="ESSAY_VALIDATION_FAILED",
+            metadata={
+                "batch_id": request.batch_id,
+                "error_code": error_code,
+                "essay_id": provisioned.essay_id,
+                "outcome": outcome,
+            },
+            field_violations=[("content", f"{error_code}: {checked.message}")],
+        )
+
+    @staticmethod
+    def _outcome(provisioned: Provisioned) -> els_pb2.ProvisionOutcome:
+        if provisioned.outcome is None:
+            return els_pb2.PROVISION_OUTCOME_PENDING_REGISTRATION
+        return _OUTCOMES[provisioned.outcome]

@@ -1,0 +1,310 @@
+"""A batch's slot tracker and the one rule that binds an upload to a slot.
+
+Pure: no I/O. The tracker is an immutable value serialised to JSON bytes for the
+KV bucket; :func:`bind` returns a new tracker, so the caller can write it with a
+compare-and-set and simply call :func:`bind` again on a fresh copy when it loses
+the race. Statuses and error codes are proto enum values, stored through the one
+enum rule of :mod:`essayflow_runtime.enums`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from essayflow.common.v1 import common_pb2
+from essayflow.events.v1 import els_events_pb2
+from essayflow_runtime import contracts, enums
+
+EssayStatus = common_pb2.EssayStatus
+ErrorCode = common_pb2.EssayValidationErrorCode
+CourseCode = common_pb2.CourseCode
+
+FREE = common_pb2.ESSAY_STATUS_AWAITING_CONTENT
+STORED = common_pb2.ESSAY_STATUS_UPLOADED
+FAILED = common_pb2.ESSAY_STATUS_VALIDATION_FAILED
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One upload as ELS sees it: either stored text, or a validation failure."""
+
+    file_name: str
+    file_upload_id: str = ""
+    # Content-store key of the text; empty for a failed upload.
+    text_storage_id: str = ""
+    # Set (not UNSPECIFIED) for a failed upload.
+    error_code: ErrorCode = common_pb2.ESSAY_VALIDATION_ERROR_CODE_UNSPECIFIED
+    error_message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.error_code != 0
+
+    @property
+    def key(self) -> str:
+        """What makes two uploads the same upload: the text for content (same text,
+        same slot); for a failure the uploader's id, or the file name without one."""
+        if not self.failed:
+            return self.text_storage_id
+        return f"failed:id:{self.file_upload_id}" if self.file_upload_id else f"failed:name:{self.file_name}"
+
+
+@dataclass(frozen=True)
+class Slot:
+    essay_id: str
+    status: EssayStatus = FREE
+    file_name: str = ""
+    text_storage_id: str = ""
+    file_upload_id: str = ""
+    error_code: ErrorCode = common_pb2.ESSAY_VALIDATION_ERROR_CODE_UNSPECIFIED
+    error_message: str = ""
+
+    @property
+    def is_free(self) -> bool:
+        return self.status == FREE
+
+    def holds(self, upload: Upload) -> bool:
+        if self.is_free:
+            return False
+        return _slot_key(self) == upload.key
+
+
+def _slot_key(slot: Slot) -> str:
+    return Upload(
+        file_name=slot.file_name,
+        file_upload_id=slot.file_upload_id,
+        text_storage_id=slot.text_storage_id,
+        error_code=slot.error_code if slot.status == FAILED else common_pb2.ESSAY_VALIDATION_ERROR_CODE_UNSPECIFIED,
+    ).key
+
+
+@dataclass(frozen=True)
+class Tracker:
+    batch_id: str
+    expected_count: int
+    class_id: str
+    course_code: CourseCode
+    owner_id: str
+    # Correlation id of the batch's registration: every event about the batch carries it.
+    correlation_id: str
+    slots: tuple[Slot, ...]
+    excess: tuple[Upload, ...] = ()
+    completed: bool = False
+    completion_event_id: str = ""
+    # Set only after JetStream acknowledged the completion event; until then any
+    # replica that sees the tracker publishes it again (same event id).
+    completion_published: bool = False
+
+    @property
+    def completion_due(self) -> bool:
+        return self.completed and not self.completion_published
+
+    def stored(self) -> list[Slot]:
+        return [slot for slot in self.slots if slot.status == STORED]
+
+    def failed(self) -> list[Slot]:
+        return [slot for slot in self.slots if slot.status == FAILED]
+
+    def free_count(self) -> int:
+        return sum(1 for slot in self.slots if slot.is_free)
+
+
+class Outcome(enum.Enum):
+    # Bound to a free slot.
+    BOUND = "bound"
+    # Already bound earlier: the same slot.
+    DUPLICATE = "duplicate"
+    # A failed upload consumed a free slot.
+    FAILED = "failed"
+    # A failed upload already recorded earlier: the same slot.
+    DUPLICATE_FAILED = "duplicate_failed"
+    # Every slot was taken: not bound, recorded as excess.
+    EXCESS = "excess"
+
+
+@dataclass(frozen=True)
+class Binding:
+    outcome: Outcome
+    # The slot the upload is in ("" for excess).
+    essay_id: str = ""
+
+
+def new_tracker(
+    *,
+    batch_id: str,
+    essay_ids: Sequence[str],
+    class_id: str,
+    course_code: CourseCode,
+    owner_id: str,
+    correlation_id: str,
+) -> Tracker:
+    tracker = Tracker(
+        batch_id=batch_id,
+        expected_count=len(essay_ids),
+        class_id=class_id,
+        course_code=course_code,
+        owner_id=owner_id,
+        correlation_id=correlation_id,
+        slots=tuple(Slot(essay_id=essay_id) for essay_id in essay_ids),
+        completion_event_id=contracts.derived_event_id(batch_id, els_events_pb2.BatchContentProvisioningCompleted),
+    )
+    # A batch with no slots is complete the moment it exists.
+    return replace(tracker, completed=is_complete(tracker))
+
+
+def is_complete(tracker: Tracker) -> bool:
+    """No slot is free any more: every one holds text or a failure."""
+    return all(not slot.is_free for slot in tracker.slots)
+
+
+def bind(tracker: Tracker, upload: Upload) -> tuple[Tracker, Binding]:
+    """Bind ``upload`` to the first free slot, idempotently.
+
+    The same upload again (same text, or for a failure the same upload id / file
+    name) returns the slot it already has and leaves the tracker unchanged. Filling
+    the last free slot marks the tracker completed in the same new value, so the
+    compare-and-set that binds the last slot is also the one that completes the batch.
+    """
+    for slot in tracker.slots:
+        if slot.holds(upload):
+            outcome = Outcome.DUPLICATE_FAILED if upload.failed else Outcome.DUPLICATE
+            return tracker, Binding(outcome, slot.essay_id)
+    if any(excess.key == upload.key for excess in tracker.excess):
+        return tracker, Binding(Outcome.EXCESS)
+    index = next((i for i, slot in enumerate(tracker.slots) if slot.is_free), None)
+    if index is None:
+        return replace(tracker, excess=(*tracker.excess, upload)), Binding(Outcome.EXCESS)
+    free = tracker.slots[index]
+    if upload.failed:
+        filled = replace(
+            free,
+            status=FAILED,
+            file_name=upload.file_name,
+            file_upload_id=upload.file_upload_id,
+            error_code=upload.error_code,
+            error_message=upload.error_message,
+        )
+        outcome = Outcome.FAILED
+    else:
+        filled = replace(
+            free,
+            status=STORED,
+            file_name=upload.file_name,
+            file_upload_id=upload.file_upload_id,
+            text_storage_id=upload.text_storage_id,
+        )
+        outcome = Outcome.BOUND
+    slots = (*tracker.slots[:index], filled, *tracker.slots[index + 1 :])
+    updated = replace(tracker, slots=slots)
+    if not updated.completed and is_complete(updated):
+        updated = replace(updated, completed=True)
+    return updated, Binding(outcome, free.essay_id)
+
+
+def mark_completion_published(tracker: Tracker) -> Tracker:
+    return replace(tracker, completion_published=True)
+
+
+# --- JSON form (the KV value) ---------------------------------------------------
+
+
+def _enum_or_empty(enum_type: Any, number: int) -> str:
+    return enums.to_db(enum_type, number) if number else ""
+
+
+def _error_code(text: str) -> ErrorCode:
+    return cast(ErrorCode, enums.from_db(ErrorCode, text) if text else 0)
+
+
+def _course_code(text: str) -> CourseCode:
+    return cast(CourseCode, enums.from_db(CourseCode, text) if text else 0)
+
+
+def _upload_dict(upload: Upload) -> dict[str, Any]:
+    return {
+        "file_name": upload.file_name,
+        "file_upload_id": upload.file_upload_id,
+        "text_storage_id": upload.text_storage_id,
+        "error_code": _enum_or_empty(ErrorCode, upload.error_code),
+        "error_message": upload.error_message,
+    }
+
+
+def _upload_from(data: dict[str, Any]) -> Upload:
+    return Upload(
+        file_name=data["file_name"],
+        file_upload_id=data.get("file_upload_id", ""),
+        text_storage_id=data.get("text_storage_id", ""),
+        error_code=_error_code(data.get("error_code", "")),
+        error_message=data.get("error_message", ""),
+    )
+
+
+def _slot_dict(slot: Slot) -> dict[str, Any]:
+    return {
+        "essay_id": slot.essay_id,
+        "status": enums.to_db(EssayStatus, slot.status),
+        "file_name": slot.file_name,
+        "text_storage_id": slot.text_storage_id,
+        "file_upload_id": slot.file_upload_id,
+        "error_code": _enum_or_empty(ErrorCode, slot.error_code),
+        "error_message": slot.error_message,
+    }
+
+
+def _slot_from(data: dict[str, Any]) -> Slot:
+    return Slot(
+        essay_id=data["essay_id"],
+        status=cast(EssayStatus, enums.from_db(EssayStatus, data["status"])),
+        file_name=data.get("file_name", ""),
+        text_storage_id=data.get("text_storage_id", ""),
+        file_upload_id=data.get("file_upload_id", ""),
+        error_code=_error_code(data.get("error_code", "")),
+        error_message=data.get("error_message", ""),
+    )
+
+
+def to_json(tracker: Tracker) -> bytes:
+    document = {
+        "batch_id": tracker.batch_id,
+        "expected_count": tracker.expected_count,
+        "class_id": tracker.class_id,
+        "course_code": _enum_or_empty(CourseCode, tracker.course_code),
+        "owner_id": tracker.owner_id,
+        "correlation_id": tracker.correlation_id,
+        "slots": [_slot_dict(slot) for slot in tracker.slots],
+        "excess": [_upload_dict(upload) for upload in tracker.excess],
+        "completed": tracker.completed,
+        "completion_event_id": tracker.completion_event_id,
+        "completion_published": tracker.completion_published,
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def from_json(raw: bytes) -> Tracker:
+    data = json.loads(raw)
+    return Tracker(
+        batch_id=data["batch_id"],
+        expected_count=int(data["expected_count"]),
+        class_id=data.get("class_id", ""),
+        course_code=_course_code(data.get("course_code", "")),
+        owner_id=data.get("owner_id", ""),
+        correlation_id=data.get("correlation_id", ""),
+        slots=tuple(_slot_from(slot) for slot in data["slots"]),
+        excess=tuple(_upload_from(upload) for upload in data.get("excess", [])),
+        completed=bool(data.get("completed", False)),
+        completion_event_id=data.get("completion_event_id", ""),
+        completion_published=bool(data.get("completion_published", False)),
+    )
+
+
+def uploads_to_json(uploads: Sequence[Upload]) -> bytes:
+    return json.dumps([_upload_dict(upload) for upload in uploads], separators=(",", ":")).encode()
+
+
+def uploads_from_json(raw: bytes) -> list[Upload]:
+    return [_upload_from(item) for item in json.loads(raw)] if raw else []
