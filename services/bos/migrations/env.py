@@ -1,0 +1,3 @@
+from essayflow_runtime.migrations import run_env
+
+run_env()

@@ -1,0 +1,366 @@
+"""Every SQL statement of BOS, and the typed records they return.
+
+Tables live in the ``bos`` schema (the pool's search_path). Enum columns hold the
+strings :mod:`essayflow_runtime.enums` derives from proto; nothing here spells one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeAlias, cast
+
+import asyncpg
+
+from essayflow.common.v1 import common_pb2
+from essayflow_runtime.enums import from_db, to_db
+from services.bos.state_machine import GUEST, BatchFacts
+
+# Channel the batch_transitions trigger notifies on (payload: batch id); frozen in 0001_initial.
+CHANGES_CHANNEL = "essayflow_bos_batch_changes"
+
+STATUS = common_pb2.BatchStatus
+ASSOCIATION = common_pb2.StudentAssociationStatus
+METHOD = common_pb2.AssociationValidationMethod
+
+Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+def _opt_to_db(enum: Any, number: int) -> str | None:
+    return to_db(enum, number) if number else None
+
+
+def _opt_from_db(enum: Any, text: str | None) -> Any:
+    return from_db(enum, text) if text else 0
+
+
+def _status(text: str) -> common_pb2.BatchStatus:
+    return cast(common_pb2.BatchStatus, from_db(STATUS, text))
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    batch_id: str
+    owner_id: str
+    class_id: str  # "" for a GUEST batch
+    batch_type: common_pb2.BatchType
+    course_code: common_pb2.CourseCode
+    title: str
+    expected_essay_count: int
+    essay_ids: list[str]
+    status: common_pb2.BatchStatus
+    version: int
+    correlation_id: str
+    content_completed_at: datetime | None
+    every_upload_failed: bool
+    essays_stored_at: datetime | None
+    associations_confirmed_at: datetime | None
+    stored_essay_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_guest(self) -> bool:
+        return self.batch_type == GUEST
+
+    def facts(self) -> BatchFacts:
+        return BatchFacts(
+            batch_type=self.batch_type,
+            content_complete=self.content_completed_at is not None,
+            every_upload_failed=self.every_upload_failed,
+            essays_stored=self.essays_stored_at is not None and self.stored_essay_count > 0,
+            associations_confirmed=self.associations_confirmed_at is not None,
+        )
+
+
+@dataclass(frozen=True)
+class EssayRecord:
+    essay_id: str
+    text_storage_id: str
+    file_name: str
+    student_id: str  # "" when none
+    # UNSPECIFIED when none (GUEST, or not yet confirmed).
+    association_status: common_pb2.StudentAssociationStatus
+    validation_method: common_pb2.AssociationValidationMethod
+
+
+@dataclass(frozen=True)
+class TransitionRecord:
+    batch_id: str
+    version: int
+    from_status: common_pb2.BatchStatus
+    to_status: common_pb2.BatchStatus
+    cause: str
+    actor: str
+    idempotency_key: str
+    correlation_id: str
+    reason: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    batch_id: str
+    owner_id: str
+    class_id: str
+    batch_type: common_pb2.BatchType
+    course_code: common_pb2.CourseCode
+    title: str
+    essay_ids: list[str]
+    correlation_id: str
+    registration_key: str
+
+
+_BATCH_COLUMNS = (
+    "b.batch_id, b.owner_id, b.class_id, b.batch_type, b.course_code, b.title, b.expected_essay_count, "
+    "b.essay_ids, b.status, b.version, b.correlation_id, b.content_completed_at, b.every_upload_failed, "
+    "b.essays_stored_at, b.associations_confirmed_at, b.created_at, b.updated_at, "
+    "(SELECT count(*) FROM batch_essays e WHERE e.batch_id = b.batch_id) AS stored_essay_count"
+)
+
+
+def _batch(row: asyncpg.Record) -> BatchRecord:
+    return BatchRecord(
+        batch_id=str(row["batch_id"]),
+        owner_id=row["owner_id"],
+        class_id=str(row["class_id"]) if row["class_id"] else "",
+        batch_type=cast(common_pb2.BatchType, from_db(common_pb2.BatchType, row["batch_type"])),
+        course_code=cast(common_pb2.CourseCode, from_db(common_pb2.CourseCode, row["course_code"])),
+        title=row["title"],
+        expected_essay_count=row["expected_essay_count"],
+        essay_ids=[str(e) for e in row["essay_ids"]],
+        status=_status(row["status"]),
+        version=row["version"],
+        correlation_id=row["correlation_id"],
+        content_completed_at=row["content_completed_at"],
+        every_upload_failed=row["every_upload_failed"],
+        essays_stored_at=row["essays_stored_at"],
+        associations_confirmed_at=row["associations_confirmed_at"],
+        stored_essay_count=row["stored_essay_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _transition(row: asyncpg.Record) -> TransitionRecord:
+    return TransitionRecord(
+        batch_id=str(row["batch_id"]),
+        version=row["version"],
+        from_status=_status(row["from_status"]),
+        to_status=_status(row["to_status"]),
+        cause=row["cause"],
+        actor=row["actor"],
+        idempotency_key=row["idempotency_key"] or "",
+        correlation_id=row["correlation_id"],
+        reason=row["reason"],
+        occurred_at=row["occurred_at"],
+    )
+
+
+def _essay(row: asyncpg.Record) -> EssayRecord:
+    return EssayRecord(
+        essay_id=str(row["essay_id"]),
+        text_storage_id=row["text_storage_id"],
+        file_name=row["file_name"],
+        student_id=row["student_id"] or "",
+        association_status=_opt_from_db(ASSOCIATION, row["association_status"]),
+        validation_method=_opt_from_db(METHOD, row["validation_method"]),
+    )
+
+
+# -- batches -----------------------------------------------------------------------------
+
+
+async def insert_batch(conn: Executor, new: NewBatch, status: int) -> BatchRecord | None:
+    """The new batch, or None when the owner already registered one with this key."""
+    row = await conn.fetchrow(
+        "INSERT INTO batches AS b (batch_id, owner_id, class_id, batch_type, course_code, title, "
+        "expected_essay_count, essay_ids, status, correlation_id, registration_key) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        "ON CONFLICT (owner_id, registration_key) WHERE registration_key IS NOT NULL DO NOTHING "
+        f"RETURNING {_BATCH_COLUMNS}",
+        new.batch_id,
+        new.owner_id,
+        new.class_id or None,
+        to_db(common_pb2.BatchType, new.batch_type),
+        to_db(common_pb2.CourseCode, new.course_code),
+        new.title,
+        len(new.essay_ids),
+        new.essay_ids,
+        to_db(STATUS, status),
+        new.correlation_id,
+        new.registration_key or None,
+    )
+    return _batch(row) if row else None
+
+
+async def find_registration(conn: Executor, owner_id: str, registration_key: str) -> BatchRecord | None:
+    row = await conn.fetchrow(
+        f"SELECT {_BATCH_COLUMNS} FROM batches b WHERE b.owner_id = $1 AND b.registration_key = $2",
+        owner_id,
+        registration_key,
+    )
+    return _batch(row) if row else None
+
+
+async def get_batch(conn: Executor, batch_id: str) -> BatchRecord | None:
+    row = await conn.fetchrow(f"SELECT {_BATCH_COLUMNS} FROM batches b WHERE b.batch_id = $1", batch_id)
+    return _batch(row) if row else None
+
+
+async def lock_batch(conn: asyncpg.Connection, batch_id: str) -> BatchRecord | None:
+    """The batch, locked until the caller's transaction ends: writers of one batch queue here."""
+    row = await conn.fetchrow(f"SELECT {_BATCH_COLUMNS} FROM batches b WHERE b.batch_id = $1 FOR UPDATE", batch_id)
+    return _batch(row) if row else None
+
+
+async def list_batches(
+    conn: Executor,
+    *,
+    owner_id: str | None,
+    status: int,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[BatchRecord]:
+    """Newest first; ``after`` is the (created_at, batch_id) of the previous page's last batch."""
+    rows = await conn.fetch(
+        f"SELECT {_BATCH_COLUMNS} FROM batches b "
+        "WHERE ($1::text IS NULL OR b.owner_id = $1) AND ($2::text IS NULL OR b.status = $2) "
+        "AND ($3::timestamptz IS NULL OR (b.created_at, b.batch_id) < ($3, $4::uuid)) "
+        "ORDER BY b.created_at DESC, b.batch_id DESC LIMIT $5",
+        owner_id,
+        _opt_to_db(STATUS, status),
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [_batch(r) for r in rows]
+
+
+async def update_status(
+    conn: asyncpg.Connection, batch_id: str, *, from_status: int, from_version: int, to_status: int
+) -> bool:
+    """Compare-and-set: moves the batch only if it is still where the caller saw it."""
+    result = await conn.execute(
+        "UPDATE batches SET status = $4, version = version + 1, updated_at = clock_timestamp() "
+        "WHERE batch_id = $1 AND status = $2 AND version = $3",
+        batch_id,
+        to_db(STATUS, from_status),
+        from_version,
+        to_db(STATUS, to_status),
+    )
+    return bool(result == "UPDATE 1")
+
+
+async def record_content_completed(
+    conn: asyncpg.Connection, batch_id: str, *, every_upload_failed: bool, failed_upload_count: int
+) -> None:
+    await conn.execute(
+        "UPDATE batches SET content_completed_at = coalesce(content_completed_at, clock_timestamp()), "
+        "every_upload_failed = $2, failed_upload_count = $3, updated_at = clock_timestamp() "
+        "WHERE batch_id = $1",
+        batch_id,
+        every_upload_failed,
+        failed_upload_count,
+    )
+
+
+async def record_essays_stored(conn: asyncpg.Connection, batch_id: str) -> None:
+    await conn.execute(
+        "UPDATE batches SET essays_stored_at = clock_timestamp(), updated_at = clock_timestamp() WHERE batch_id = $1",
+        batch_id,
+    )
+
+
+async def record_associations_confirmed(conn: asyncpg.Connection, batch_id: str) -> None:
+    await conn.execute(
+        "UPDATE batches SET associations_confirmed_at = coalesce(associations_confirmed_at, clock_timestamp()), "
+        "updated_at = clock_timestamp() WHERE batch_id = $1",
+        batch_id,
+    )
+
+
+# -- essays ------------------------------------------------------------------------------
+
+
+async def replace_essays(conn: asyncpg.Connection, batch_id: str, essays: Sequence[EssayRecord]) -> None:
+    """The batch's stored essays become exactly ``essays``."""
+    await conn.execute("DELETE FROM batch_essays WHERE batch_id = $1", batch_id)
+    await conn.executemany(
+        "INSERT INTO batch_essays (batch_id, essay_id, text_storage_id, file_name, student_id, "
+        "association_status, validation_method) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [
+            (
+                batch_id,
+                e.essay_id,
+                e.text_storage_id,
+                e.file_name,
+                e.student_id or None,
+                _opt_to_db(ASSOCIATION, e.association_status),
+                _opt_to_db(METHOD, e.validation_method),
+            )
+            for e in essays
+        ],
+    )
+
+
+async def list_essays(conn: Executor, batch_id: str) -> list[EssayRecord]:
+    rows = await conn.fetch(
+        "SELECT essay_id, text_storage_id, file_name, student_id, association_status, validation_method "
+        "FROM batch_essays WHERE batch_id = $1 ORDER BY stored_at, essay_id",
+        batch_id,
+    )
+    return [_essay(r) for r in rows]
+
+
+# -- history -----------------------------------------------------------------------------
+
+
+async def insert_transition(conn: asyncpg.Connection, t: TransitionRecord) -> TransitionRecord:
+    row = await conn.fetchrow(
+        "INSERT INTO batch_transitions (batch_id, version, from_status, to_status, cause, actor, "
+        "idempotency_key, correlation_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+        t.batch_id,
+        t.version,
+        to_db(STATUS, t.from_status),
+        to_db(STATUS, t.to_status),
+        t.cause,
+        t.actor,
+        t.idempotency_key or None,
+        t.correlation_id,
+        t.reason,
+    )
+    return _transition(row)
+
+
+async def list_transitions(conn: Executor, batch_id: str, after_version: int = 0) -> list[TransitionRecord]:
+    rows = await conn.fetch(
+        "SELECT * FROM batch_transitions WHERE batch_id = $1 AND version > $2 ORDER BY version",
+        batch_id,
+        after_version,
+    )
+    return [_transition(r) for r in rows]
+
+
+# -- idempotency keys --------------------------------------------------------------------
+
+
+async def find_response(conn: Executor, operation: str, batch_id: str, key: str) -> bytes | None:
+    response: bytes | None = await conn.fetchval(
+        "SELECT response FROM idempotency_keys WHERE operation = $1 AND batch_id = $2 AND idempotency_key = $3",
+        operation,
+        batch_id,
+        key,
+    )
+    return response
+
+
+async def save_response(conn: asyncpg.Connection, operation: str, batch_id: str, key: str, response: bytes) -> None:
+    await conn.execute(
+        "INSERT INTO idempotency_keys (operation, batch_id, idempotency_key, response) VALUES ($1, $2, $3, $4)",
+        operation,
+        batch_id,
+        key,
+        response,
+    )

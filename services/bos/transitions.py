@@ -1,0 +1,151 @@
+"""How a batch's status changes: the one door every status change goes through.
+
+TransitionBatch, RequestPipeline, CancelBatch and BOS's own event handlers all call
+:func:`apply` inside their transaction, on a batch they locked with
+``store.lock_batch``: it checks the edge, the caller's expectation and the guards,
+compare-and-sets the row, appends the history row and enqueues BatchStatusChanged.
+The caller commits; then :func:`count_committed` records the metric.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from essayflow.common.v1 import common_pb2
+from essayflow.events.v1 import bos_events_pb2
+from essayflow_runtime import outbox
+from essayflow_runtime.contracts import derived_event_id
+from essayflow_runtime.enums import to_db
+from essayflow_runtime.errors import Aborted, FailedPrecondition
+from essayflow_runtime.metrics import BATCH_TRANSITIONS
+from services.bos import encoding, store
+from services.bos.state_machine import check_transition, edge, next_automatic_step, status_name
+from services.bos.store import BatchRecord, TransitionRecord
+
+SOURCE = "bos"
+# Actor of the changes BOS makes on its own, from events.
+SERVICE_ACTOR = "service:bos"
+
+
+@dataclass(frozen=True)
+class Change:
+    """Who asks for a status change, and why."""
+
+    to_status: common_pb2.BatchStatus
+    cause: str  # "rpc:<Method>" or "event:<event_id>"
+    actor: str
+    correlation_id: str
+    causation_id: str = ""
+    reason: str = ""
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True)
+class Transitioned:
+    batch: BatchRecord  # after the change
+    transition: TransitionRecord
+
+
+def _where(batch: BatchRecord) -> dict[str, str]:
+    return {"current_status": status_name(batch.status), "current_version": str(batch.version)}
+
+
+async def apply(
+    conn: asyncpg.Connection,
+    locked: BatchRecord,
+    change: Change,
+    *,
+    expected_status: int | None = None,
+    expected_version: int | None = None,
+) -> Transitioned:
+    """Move ``locked`` (read ``FOR UPDATE`` in this transaction) to ``change.to_status``.
+
+    Raises FailedPrecondition for a move the table does not have or a guard that fails,
+    Aborted when the batch is no longer at the expected status or version."""
+    from_status = locked.status if expected_status is None else expected_status
+    subject = f"batches/{locked.batch_id}"
+    if edge(from_status, change.to_status) is None:
+        violation = check_transition(locked.facts(), from_status, change.to_status)
+        assert violation is not None
+        raise FailedPrecondition(
+            violation.message,
+            reason=violation.reason,
+            metadata={**_where(locked), "target_status": status_name(change.to_status)},
+            violations=violation.precondition_violations(subject),
+        )
+    if locked.status != from_status or (expected_version is not None and locked.version != expected_version):
+        raise Aborted(
+            f"batch {locked.batch_id} is {status_name(locked.status)} at version {locked.version}; "
+            "someone else changed it first",
+            reason="BATCH_CHANGED",
+            metadata=_where(locked),
+        )
+    violation = check_transition(locked.facts(), locked.status, change.to_status)
+    if violation is not None:
+        raise FailedPrecondition(
+            violation.message,
+            reason=violation.reason,
+            metadata={**_where(locked), "target_status": status_name(change.to_status)},
+            violations=violation.precondition_violations(subject),
+        )
+    moved = await store.update_status(
+        conn,
+        locked.batch_id,
+        from_status=locked.status,
+        from_version=locked.version,
+        to_status=change.to_status,
+    )
+    if not moved:  # only if a caller forgot to lock: the compare-and-set still holds the line
+        raise Aborted(f"batch {locked.batch_id} changed concurrently", reason="BATCH_CHANGED", metadata=_where(locked))
+    recorded = await store.insert_transition(
+        conn,
+        TransitionRecord(
+            batch_id=locked.batch_id,
+            version=locked.version + 1,
+            from_status=locked.status,
+            to_status=change.to_status,
+            cause=change.cause,
+            actor=change.actor,
+            idempotency_key=change.idempotency_key,
+            correlation_id=change.correlation_id,
+            reason=change.reason,
+            occurred_at=datetime.now(UTC),
+        ),
+    )
+    # One event per history row, with an id derived from the row: never two for one version.
+    await outbox.enqueue(
+        conn,
+        encoding.status_changed(recorded, locked.owner_id),
+        source=SOURCE,
+        correlation_id=change.correlation_id,
+        causation_id=change.causation_id,
+        event_id=derived_event_id(f"{locked.batch_id}:{recorded.version}", bos_events_pb2.BatchStatusChanged),
+    )
+    after = dataclasses.replace(
+        locked, status=recorded.to_status, version=recorded.version, updated_at=recorded.occurred_at
+    )
+    return Transitioned(after, recorded)
+
+
+async def advance(conn: asyncpg.Connection, locked: BatchRecord, change: Change) -> list[Transitioned]:
+    """Take every step the batch's recorded facts allow (``change.to_status`` is ignored)."""
+    done: list[Transitioned] = []
+    current = locked
+    while (target := next_automatic_step(current.facts(), current.status)) is not None:
+        step = await apply(conn, current, dataclasses.replace(change, to_status=target))
+        done.append(step)
+        current = step.batch
+    return done
+
+
+def count_committed(steps: Iterable[Transitioned]) -> None:
+    """Call after the transaction committed."""
+    status = common_pb2.BatchStatus
+    for step in steps:
+        t = step.transition
+        BATCH_TRANSITIONS.labels(to_db(status, t.from_status), to_db(status, t.to_status)).inc()

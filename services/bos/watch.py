@@ -1,0 +1,119 @@
+"""WatchBatch: a batch's current state, then every status change as it commits.
+
+The history table is the source: a trigger NOTIFYs on every inserted transition, so a
+change committed by any replica wakes the watchers on every replica. One LISTEN
+connection per process (:class:`BatchChangeFeed`) fans the notifications out; each
+watcher then reads the new history rows itself. A short poll covers notifications
+lost while the listener reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+
+from essayflow.bos.v1 import bos_pb2
+from essayflow_runtime import db
+from essayflow_runtime.auth import Principal
+from essayflow_runtime.config import Settings
+from essayflow_runtime.logs import get_logger
+from services.bos import commands, encoding, store
+from services.bos.state_machine import TERMINAL_STATUSES
+
+log = get_logger(__name__)
+
+# Upper bound on how late a change is seen when a notification went missing.
+FALLBACK_POLL_S = 1.0
+
+
+class BatchChangeFeed:
+    """Wakes the watchers of a batch when any replica commits a transition of it. A Worker."""
+
+    def __init__(self, settings: Settings, schema: str = "bos") -> None:
+        self._settings = settings
+        self._schema = schema
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._stopping = asyncio.Event()
+
+    @contextlib.contextmanager
+    def subscribe(self, batch_id: str) -> Iterator[asyncio.Event]:
+        wake = asyncio.Event()
+        self._waiters[batch_id].add(wake)
+        try:
+            yield wake
+        finally:
+            self._waiters[batch_id].discard(wake)
+            if not self._waiters[batch_id]:
+                del self._waiters[batch_id]
+
+    def _notify(self, batch_id: str) -> None:
+        for wake in self._waiters.get(batch_id, ()):
+            wake.set()
+
+    def _wake_all(self) -> None:
+        for waiters in self._waiters.values():
+            for wake in waiters:
+                wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn = await db.connect(self._settings.database_url, self._schema)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("watch feed connect failed", error=str(exc))
+                await self._pause(1.0)
+                continue
+            lost = asyncio.Event()
+            try:
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(store.CHANGES_CHANNEL, lambda _c, _pid, _ch, payload: self._notify(payload))
+                self._wake_all()  # catch up on changes committed while nobody listened
+                stopping = asyncio.create_task(self._stopping.wait())
+                dropped = asyncio.create_task(lost.wait())
+                try:
+                    await asyncio.wait({stopping, dropped}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopping.cancel()
+                    dropped.cancel()
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+async def watch(
+    pool: asyncpg.Pool, feed: BatchChangeFeed, principal: Principal, batch_id: str
+) -> AsyncIterator[bos_pb2.WatchBatchResponse]:
+    """Ends after a terminal status has been sent; otherwise runs until the caller leaves."""
+    # Subscribe before reading, so a change committed in between still wakes us.
+    with feed.subscribe(batch_id) as wake:
+        batch, essays = await commands.get(pool, principal, batch_id)
+        yield bos_pb2.WatchBatchResponse(batch=encoding.batch(batch, essays))
+        seen = batch.version
+        while batch.status not in TERMINAL_STATUSES:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=FALLBACK_POLL_S)
+            wake.clear()
+            changes = await store.list_transitions(pool, batch_id, after_version=seen)
+            if not changes:
+                continue
+            batch, essays = await commands.get(pool, principal, batch_id)
+            for change in changes:
+                # The row as of this change: its status and version, the rest as it is now.
+                as_of = dataclasses.replace(batch, status=change.to_status, version=change.version)
+                yield bos_pb2.WatchBatchResponse(
+                    batch=encoding.batch(as_of, essays), transition=encoding.transition(change)
+                )
+                seen = change.version
+            batch = dataclasses.replace(batch, status=changes[-1].to_status)
