@@ -95,12 +95,16 @@ class Caller:
         request = els_pb2.ProvisionEssayRequest(
             batch_id=batch_id, file_name=file_name, content=content, file_upload_id=file_upload_id
         )
-        return await self.stub.ProvisionEssay(request, metadata=self.metadata, timeout=30)
+        response: els_pb2.ProvisionEssayResponse = await self.stub.ProvisionEssay(
+            request, metadata=self.metadata, timeout=30
+        )
+        return response
 
     async def slots(self, batch_id: str) -> els_pb2.GetBatchSlotsResponse:
-        return await self.stub.GetBatchSlots(
+        response: els_pb2.GetBatchSlotsResponse = await self.stub.GetBatchSlots(
             els_pb2.GetBatchSlotsRequest(batch_id=batch_id), metadata=self.metadata, timeout=10
         )
+        return response
 
     async def slots_or_none(self, batch_id: str) -> els_pb2.GetBatchSlotsResponse | None:
         try:

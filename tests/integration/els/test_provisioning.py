@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 
 from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
-from essayflow.events.v1 import els_events_pb2, file_events_pb2
+from essayflow.events.v1 import els_events_pb2, envelope_pb2, file_events_pb2
 from essayflow_runtime import contracts
 from essayflow_runtime.config import Settings
 from essayflow_runtime.consumer import publish
@@ -187,7 +187,9 @@ async def test_a_failed_upload_event_consumes_a_slot(
     )
 
 
-async def _completion_envelopes(js: JetStreamContext, settings: Settings, batch_id: str) -> list:
+async def _completion_envelopes(
+    js: JetStreamContext, settings: Settings, batch_id: str
+) -> list[envelope_pb2.EventEnvelope]:
     return [
         e for e, _ in await events_on_stream(js, settings, els_events_pb2.BatchContentProvisioningCompleted, batch_id)
     ]

@@ -1,0 +1,62 @@
+"""The upload request's shape and the essay text rule."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+
+from essayflow.common.v1 import common_pb2
+from essayflow_runtime.errors import InvalidArgument
+from services.els import content_rules
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"\xc3\x28" + b"a" * 60, common_pb2.ESSAY_VALIDATION_ERROR_CODE_INVALID_ENCODING),
+        (b"", common_pb2.ESSAY_VALIDATION_ERROR_CODE_EMPTY_CONTENT),
+        (b" \n\t ", common_pb2.ESSAY_VALIDATION_ERROR_CODE_EMPTY_CONTENT),
+        (b"a" * 49, common_pb2.ESSAY_VALIDATION_ERROR_CODE_CONTENT_TOO_SHORT),
+        (b"a" * 49 + b" " * 100, common_pb2.ESSAY_VALIDATION_ERROR_CODE_CONTENT_TOO_SHORT),
+        (b"a" * 50_001, common_pb2.ESSAY_VALIDATION_ERROR_CODE_CONTENT_TOO_LONG),
+    ],
+)
+def test_unusable_text_gets_its_reason_code(content: bytes, code: int) -> None:
+    checked = content_rules.check_text(content)
+    assert not checked.ok
+    assert checked.error_code == code
+    assert checked.message
+
+
+@pytest.mark.parametrize("content", [b"a" * 50, "å".encode() * 50_000, ("ord " * 20).encode()])
+def test_text_within_the_rule_is_accepted_as_decoded(content: bytes) -> None:
+    checked = content_rules.check_text(content)
+    assert checked.ok
+    assert checked.text == content.decode()
+
+
+def test_characters_not_bytes_are_counted() -> None:
+    # 50 two-byte characters are 100 bytes but exactly the minimum number of characters.
+    assert content_rules.check_text("é".encode() * 50).ok
+    assert not content_rules.check_text("é".encode() * 49).ok
+
+
+def test_a_malformed_request_names_every_bad_field() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        content_rules.check_upload_request("not-a-uuid", "", content_rules.MAX_CONTENT_BYTES + 1)
+    assert [path for path, _ in refused.value.field_violations] == ["batch_id", "file_name", "content"]
+
+
+def test_a_well_formed_request_passes() -> None:
+    content_rules.check_upload_request(str(uuid.uuid4()), "x" * 255, content_rules.MAX_CONTENT_BYTES)
+    with pytest.raises(InvalidArgument):
+        content_rules.check_upload_request(str(uuid.uuid4()), "x" * 256, 10)
+
+
+def test_the_text_storage_id_is_the_sha256_of_the_utf8_text() -> None:
+    assert content_rules.text_storage_id("Åsa") == hashlib.sha256("Åsa".encode()).hexdigest()
+    assert content_rules.is_text_storage_id(content_rules.text_storage_id("x"))
+    assert not content_rules.is_text_storage_id("A" * 64)
+    assert not content_rules.is_text_storage_id("../etc")
