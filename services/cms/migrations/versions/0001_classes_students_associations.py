@@ -19,9 +19,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-PENDING = to_db(
-    common_pb2.StudentAssociationStatus, common_pb2.STUDENT_ASSOCIATION_STATUS_PENDING_VALIDATION
-)
+PENDING = to_db(common_pb2.StudentAssociationStatus, common_pb2.STUDENT_ASSOCIATION_STATUS_PENDING_VALIDATION)
 AWAITING = to_db(cms_pb2.BatchValidationState, cms_pb2.BATCH_VALIDATION_STATE_AWAITING_VALIDATION)
 CONFIRMED = to_db(cms_pb2.BatchValidationState, cms_pb2.BATCH_VALIDATION_STATE_CONFIRMED)
 
@@ -92,9 +90,7 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute(
-        f"CREATE INDEX batch_validations_due_idx ON batch_validations (deadline) WHERE state = '{AWAITING}'"
-    )
+    op.execute(f"CREATE INDEX batch_validations_due_idx ON batch_validations (deadline) WHERE state = '{AWAITING}'")
     op.execute("CREATE INDEX batch_validations_class_idx ON batch_validations (class_id)")
     op.execute(
         f"""

@@ -1,0 +1,54 @@
+"""The CMS process: gRPC API, the suggestions consumer, the outbox relay and the
+deadline sweep, over one PostgreSQL pool and one NATS connection."""
+
+from __future__ import annotations
+
+from essayflow.cms.v1 import cms_pb2, cms_pb2_grpc
+from essayflow_runtime.auth import Role
+from essayflow_runtime.consumer import Consumer
+from essayflow_runtime.grpc_server import ServiceBinding
+from essayflow_runtime.outbox import OutboxRelay
+from essayflow_runtime.service import Connections, ServiceParts, run_service
+from services.cms.handlers import build_handlers
+from services.cms.servicer import ClassManagementServicer
+from services.cms.sweep import DeadlineSweep
+
+SERVICE = "cms"
+
+_TEACHER_ADMIN = frozenset({Role.TEACHER, Role.ADMIN})
+_ANY = frozenset({Role.TEACHER, Role.SERVICE, Role.ADMIN})
+
+# Who may call what; a teacher is further limited to their own classes in the servicer.
+METHOD_ROLES = {
+    "CreateClass": _TEACHER_ADMIN,
+    "GetClass": _ANY,
+    "ListClasses": _TEACHER_ADMIN,
+    "AddStudents": _TEACHER_ADMIN,
+    "ListClassStudents": _ANY,
+    "ListBatchAssociations": _TEACHER_ADMIN,
+    "ValidateAssociations": _TEACHER_ADMIN,
+    "GetBatchValidation": _TEACHER_ADMIN,
+}
+
+
+async def build_parts(connections: Connections) -> ServiceParts:
+    settings, js, pool = connections.settings, connections.js, connections.pool
+    assert pool is not None, "CMS runs with a database"
+    binding = ServiceBinding(
+        full_name=cms_pb2.DESCRIPTOR.services_by_name["ClassManagementService"].full_name,
+        register=cms_pb2_grpc.add_ClassManagementServiceServicer_to_server,
+        servicer=ClassManagementServicer(pool),
+        method_roles=METHOD_ROLES,
+    )
+    consumer = Consumer(settings, js, service=SERVICE, handlers=build_handlers(settings, pool))
+    relay = OutboxRelay(settings, pool, js, SERVICE)
+    sweep = DeadlineSweep(settings, pool)
+    return ServiceParts(bindings=[binding], workers=[consumer, relay, sweep])
+
+
+def main() -> None:
+    run_service(SERVICE, build_parts, with_database=True)
+
+
+if __name__ == "__main__":
+    main()
