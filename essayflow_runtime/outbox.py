@@ -37,10 +37,10 @@ def notify_channel(schema: str) -> str:
     return f"essayflow_outbox_{schema}"
 
 
-def create_tables(op: Any, schema: str) -> None:
-    """DDL of the outbox and processed-events tables, for a service's first migration."""
+def ddl_statements(schema: str) -> list[str]:
+    """DDL of the outbox and processed-events tables (run inside the service's schema)."""
     channel = notify_channel(schema)
-    op.execute(
+    return [
         """
         CREATE TABLE outbox (
             id BIGSERIAL PRIMARY KEY,
@@ -54,21 +54,14 @@ def create_tables(op: Any, schema: str) -> None:
             last_error TEXT,
             next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
         )
-        """
-    )
-    op.execute("CREATE INDEX outbox_unsent_idx ON outbox (next_attempt_at, id) WHERE sent_at IS NULL")
-    op.execute("CREATE INDEX outbox_sent_idx ON outbox (sent_at) WHERE sent_at IS NOT NULL")
-    op.execute(
+        """,
+        "CREATE INDEX outbox_unsent_idx ON outbox (next_attempt_at, id) WHERE sent_at IS NULL",
+        "CREATE INDEX outbox_sent_idx ON outbox (sent_at) WHERE sent_at IS NOT NULL",
         f"""
         CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN PERFORM pg_notify('{channel}', ''); RETURN NULL; END $$
-        """
-    )
-    op.execute(
-        "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox "
-        "FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()"
-    )
-    op.execute(
+        """,
+        "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()",
         """
         CREATE TABLE processed_events (
             consumer TEXT NOT NULL,
@@ -77,8 +70,14 @@ def create_tables(op: Any, schema: str) -> None:
             processed_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
             PRIMARY KEY (consumer, event_id)
         )
-        """
-    )
+        """,
+    ]
+
+
+def create_tables(op: Any, schema: str) -> None:
+    """For a service's first Alembic migration."""
+    for statement in ddl_statements(schema):
+        op.execute(statement)
 
 
 def drop_tables(op: Any) -> None:

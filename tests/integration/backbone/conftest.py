@@ -9,25 +9,13 @@ import pytest
 from essayflow_runtime import db, outbox
 
 
-class _SqlCollector:
-    """Stands in for Alembic's ``op`` so the migration DDL itself builds the test schema."""
-
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def execute(self, sql: str) -> None:
-        self.statements.append(sql)
-
-
 @pytest.fixture
 async def schema(database_url: str) -> str:
     name = f"bb_{uuid.uuid4().hex[:8]}"
-    collector = _SqlCollector()
-    outbox.create_tables(collector, name)
     conn = await db.connect(database_url, name)
     try:
         await conn.execute(f'CREATE SCHEMA "{name}"')
-        for statement in collector.statements:
+        for statement in outbox.ddl_statements(name):  # the migrations' own DDL
             await conn.execute(statement)
         await conn.execute("CREATE TABLE effects (batch_id TEXT NOT NULL, event_id TEXT NOT NULL)")
     finally:
