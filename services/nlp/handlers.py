@@ -1,0 +1,188 @@
+"""BatchStudentMatchingRequested → one BatchAuthorMatchesSuggested for the whole request.
+
+Every essay of the request is reported, whatever happened to it: matched, no candidate,
+or why it could not be matched (roster or text unavailable). Fetches are retried a few
+times in place; a failure that may pass (CMS or the object store briefly away) is
+raised so the consumer redelivers the request with backoff, and on the last delivery
+it is reported per essay instead, so a request never ends as only a dead letter.
+The outgoing event id is derived from the request's, so a redelivery that publishes
+again is dropped by JetStream as a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from google.protobuf.message import Message
+from nats.js import JetStreamContext
+
+from essayflow.common.v1 import common_pb2
+from essayflow.events.v1 import els_events_pb2, nlp_events_pb2
+from essayflow_runtime.consumer import EventContext, publish_caused
+from essayflow_runtime.contracts import PoisonMessage
+from essayflow_runtime.logs import get_logger
+from services.nlp.roster import RosterSource, RosterUnavailable
+from services.nlp.suggestions import EssayToMatch, RosterMatcher, count_top_levels, no_match
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
+SOURCE = "nlp"
+
+
+class TextSource(Protocol):
+    async def get(self, text_storage_id: str) -> str:
+        """The essay text; raises LookupError when no text is stored under the id."""
+        ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts of one fetch within one delivery, and the pauses between them."""
+
+    attempts: int = 3
+    pauses_s: tuple[float, ...] = (0.2, 1.0)
+
+    async def run(self, fetch: Callable[[], Awaitable[T]], *, final: Callable[[Exception], bool]) -> T:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await fetch()
+            except Exception as error:
+                if final(error) or attempt >= self.attempts:
+                    raise
+                pause = self.pauses_s[min(attempt - 1, len(self.pauses_s) - 1)] if self.pauses_s else 0.0
+                log.info("fetch failed, trying again", attempt=attempt, retry_in_s=pause, error=repr(error))
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+@dataclass(frozen=True)
+class _Unavailable:
+    detail: str
+    # Another delivery may succeed where this one failed.
+    may_pass: bool
+
+
+class FetchFailed(Exception):
+    """A fetch failed in a way that may pass: let the consumer redeliver the request later."""
+
+
+class StudentMatchingHandler:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        roster: RosterSource,
+        texts: TextSource,
+        *,
+        last_delivery: int,
+        retry: RetryPolicy = RetryPolicy(),
+        parallel_fetches: int = 16,
+    ) -> None:
+        self._js = js
+        self._roster = roster
+        self._texts = texts
+        self._last_delivery = last_delivery
+        self._retry = retry
+        self._parallel_fetches = parallel_fetches
+
+    async def __call__(self, context: EventContext, payload: Message) -> None:
+        assert isinstance(payload, els_events_pb2.BatchStudentMatchingRequested)
+        request = payload
+        if not request.batch_id:
+            raise PoisonMessage("INVALID_REQUEST", "BatchStudentMatchingRequested without batch_id")
+        last_chance = context.delivery >= self._last_delivery
+        results = await self._results(request, last_chance=last_chance)
+        suggested = nlp_events_pb2.BatchAuthorMatchesSuggested(
+            batch_id=request.batch_id,
+            class_id=request.class_id,
+            course_code=request.course_code,
+            results=results,
+        )
+        event_id = await publish_caused(self._js, context, suggested, source=SOURCE)
+        count_top_levels(results)
+        log.info(
+            "author matches suggested",
+            batch_id=request.batch_id,
+            essays=len(results),
+            with_suggestion=sum(1 for r in results if r.suggestions),
+            event_id=event_id,
+            delivery=context.delivery,
+        )
+
+    async def _results(
+        self, request: els_events_pb2.BatchStudentMatchingRequested, *, last_chance: bool
+    ) -> list[common_pb2.EssayMatchResult]:
+        roster = await self._fetch_roster(request.class_id)
+        if isinstance(roster, _Unavailable):
+            self._give_up_unless(last_chance, roster, batch_id=request.batch_id)
+            return [
+                no_match(essay.essay_id, common_pb2.NO_MATCH_REASON_ROSTER_UNAVAILABLE, roster.detail)
+                for essay in request.essays
+            ]
+        texts = await self._fetch_texts(ref.text_storage_id for ref in request.essays)
+        for failure in texts.values():
+            if isinstance(failure, _Unavailable):
+                self._give_up_unless(last_chance, failure, batch_id=request.batch_id)
+        # Matching is CPU work (about a second for 500 essays against 1000 students): off the loop,
+        # so acks, heartbeats and RPCs keep flowing meanwhile.
+        return await asyncio.to_thread(_match_all, roster, request.essays, texts)
+
+    @staticmethod
+    def _give_up_unless(last_chance: bool, failure: _Unavailable, *, batch_id: str) -> None:
+        if failure.may_pass and not last_chance:
+            raise FetchFailed(failure.detail)
+        log.warning("reporting essays as unmatchable", batch_id=batch_id, detail=failure.detail)
+
+    async def _fetch_roster(self, class_id: str) -> list[common_pb2.Student] | _Unavailable:
+        if not class_id:
+            return _Unavailable("the request names no class", may_pass=False)
+        try:
+            return await self._retry.run(lambda: self._roster.students(class_id), final=_roster_failure_is_final)
+        except RosterUnavailable as error:
+            return _Unavailable(error.detail, may_pass=error.retryable)
+        except Exception as error:
+            return _Unavailable(f"roster of class {class_id}: {error!r}", may_pass=True)
+
+    async def _fetch_texts(self, ids: Iterable[str]) -> dict[str, str | _Unavailable]:
+        limit = asyncio.Semaphore(self._parallel_fetches)
+        unique = list(dict.fromkeys(ids))
+
+        async def fetch(text_storage_id: str) -> str | _Unavailable:
+            if not text_storage_id:
+                return _Unavailable("the essay has no text_storage_id", may_pass=False)
+            async with limit:
+                try:
+                    return await self._retry.run(
+                        lambda: self._texts.get(text_storage_id), final=lambda e: isinstance(e, LookupError)
+                    )
+                except LookupError as error:
+                    return _Unavailable(f"text {text_storage_id}: {error}", may_pass=False)
+                except Exception as error:
+                    return _Unavailable(f"text {text_storage_id}: {error!r}", may_pass=True)
+
+        fetched = await asyncio.gather(*(fetch(i) for i in unique))
+        return dict(zip(unique, fetched, strict=True))
+
+
+def _roster_failure_is_final(error: Exception) -> bool:
+    return isinstance(error, RosterUnavailable) and not error.retryable
+
+
+def _match_all(
+    roster: list[common_pb2.Student],
+    essays: Iterable[common_pb2.EssayRef],
+    texts: dict[str, str | _Unavailable],
+) -> list[common_pb2.EssayMatchResult]:
+    matcher = RosterMatcher(roster)
+    results: list[common_pb2.EssayMatchResult] = []
+    for essay in essays:
+        text = texts[essay.text_storage_id]
+        if isinstance(text, _Unavailable):
+            results.append(no_match(essay.essay_id, common_pb2.NO_MATCH_REASON_TEXT_UNAVAILABLE, text.detail))
+        else:
+            results.append(matcher.match(EssayToMatch(essay.essay_id, essay.file_name, text)))
+    return results

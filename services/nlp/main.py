@@ -1,0 +1,57 @@
+"""The student matcher process: the MatchAuthors RPC and the consumer of matching requests."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from essayflow.events.v1 import els_events_pb2
+from essayflow_runtime.consumer import Consumer
+from essayflow_runtime.service import BuildParts, Connections, ServiceParts, run_service
+from services.els.content_store import ContentStore
+from services.nlp import servicer
+from services.nlp.handlers import RetryPolicy, StudentMatchingHandler, TextSource
+from services.nlp.roster import CmsRosterSource, RosterSource
+
+SERVICE = "nlp"
+
+
+def make_build_parts(
+    *,
+    roster_source: RosterSource | None = None,
+    text_source: TextSource | None = None,
+    retry: RetryPolicy = RetryPolicy(),
+) -> BuildParts:
+    """Build the service's parts; tests may put their own roster or text source in."""
+
+    async def build(connections: Connections) -> ServiceParts:
+        settings = connections.settings
+        cleanups: list[Callable[[], Awaitable[None]]] = []
+        roster = roster_source
+        if roster is None:
+            cms = CmsRosterSource(settings)
+            cleanups.append(cms.close)
+            roster = cms
+        texts = text_source or ContentStore(connections.js, settings.content_bucket, replicas=settings.stream_replicas)
+        handler = StudentMatchingHandler(
+            connections.js, roster, texts, last_delivery=settings.max_deliver, retry=retry
+        )
+        consumer = Consumer(
+            settings,
+            connections.js,
+            service=SERVICE,
+            handlers={els_events_pb2.BatchStudentMatchingRequested: handler},
+        )
+        return ServiceParts(bindings=[servicer.binding()], workers=[consumer], cleanups=cleanups)
+
+    return build
+
+
+build_parts = make_build_parts()
+
+
+def main() -> None:
+    run_service(SERVICE, build_parts, with_database=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Where the matcher gets a class roster: CMS, over gRPC, as the ``nlp`` service."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import grpc
+
+from essayflow.cms.v1 import cms_pb2, cms_pb2_grpc
+from essayflow.common.v1 import common_pb2
+from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.config import Settings
+
+# Answers that asking again will not change; anything else (CMS down, slow, restarting) may pass.
+_FINAL_CODES = frozenset(
+    {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED}
+)
+SERVICE_SUBJECT = "nlp"
+
+
+class RosterUnavailable(Exception):
+    """The roster could not be fetched; ``retryable`` says whether a later attempt may succeed."""
+
+    def __init__(self, detail: str, *, retryable: bool) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retryable = retryable
+
+
+class RosterSource(Protocol):
+    async def students(self, class_id: str) -> list[common_pb2.Student]:
+        """The class's students; raises :class:`RosterUnavailable`."""
+        ...
+
+
+class CmsRosterSource:
+    """``ClassManagementService.ListClassStudents`` with a service token."""
+
+    def __init__(self, settings: Settings, *, timeout_s: float = 10.0) -> None:
+        self._settings = settings
+        self._timeout_s = timeout_s
+        self._channel = grpc.aio.insecure_channel(
+            settings.cms_address,
+            options=[("grpc.max_receive_message_length", settings.grpc_max_message_bytes)],
+        )
+        self._stub = cms_pb2_grpc.ClassManagementServiceStub(self._channel)
+
+    async def students(self, class_id: str) -> list[common_pb2.Student]:
+        # Minted per call: cheap, and a long-running process never holds an expired token.
+        token = mint_token(self._settings, SERVICE_SUBJECT, Role.SERVICE)
+        try:
+            response = await self._stub.ListClassStudents(
+                cms_pb2.ListClassStudentsRequest(class_id=class_id),
+                metadata=(("authorization", f"Bearer {token}"),),
+                timeout=self._timeout_s,
+            )
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            raise RosterUnavailable(
+                f"CMS ListClassStudents({class_id}) failed: {code.name}: {error.details()}",
+                retryable=code not in _FINAL_CODES,
+            ) from error
+        return list(response.students)
+
+    async def close(self) -> None:
+        await self._channel.close()

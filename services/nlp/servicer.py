@@ -1,0 +1,79 @@
+"""``StudentMatcherService``: the matcher's question asked over gRPC, roster and essays in the request."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from essayflow.nlp.v1 import nlp_pb2, nlp_pb2_grpc
+from essayflow_runtime.auth import Role
+from essayflow_runtime.errors import FieldErrors
+from essayflow_runtime.grpc_server import ServiceBinding
+from services.nlp.suggestions import EssayToMatch, RosterMatcher, count_top_levels
+
+MAX_STUDENTS = 1000
+MAX_ESSAYS = 500
+MAX_TEXT_CHARACTERS = 50_000
+MAX_FILE_NAME_CHARACTERS = 255
+
+METHOD_ROLES = {"MatchAuthors": frozenset({Role.TEACHER, Role.SERVICE, Role.ADMIN})}
+
+
+def check_match_request(request: nlp_pb2.MatchAuthorsRequest) -> None:
+    """INVALID_ARGUMENT naming every bad field, or nothing."""
+    errors = FieldErrors()
+    errors.check(1 <= len(request.roster) <= MAX_STUDENTS, "roster", f"must list 1 to {MAX_STUDENTS} students")
+    errors.check(1 <= len(request.essays) <= MAX_ESSAYS, "essays", f"must list 1 to {MAX_ESSAYS} essays")
+    student_ids: set[str] = set()
+    for i, student in enumerate(request.roster[:MAX_STUDENTS]):
+        errors.check(bool(student.student_id), f"roster[{i}].student_id", "is required")
+        errors.check(student.student_id not in student_ids, f"roster[{i}].student_id", "is repeated")
+        errors.check(
+            bool(student.first_name.strip() or student.last_name.strip()),
+            f"roster[{i}]",
+            "needs a first_name or a last_name",
+        )
+        student_ids.add(student.student_id)
+    essay_ids: set[str] = set()
+    for i, essay in enumerate(request.essays[:MAX_ESSAYS]):
+        errors.check(bool(essay.essay_id), f"essays[{i}].essay_id", "is required")
+        errors.check(essay.essay_id not in essay_ids, f"essays[{i}].essay_id", "is repeated")
+        errors.check(
+            len(essay.text) <= MAX_TEXT_CHARACTERS,
+            f"essays[{i}].text",
+            f"is {len(essay.text)} characters, at most {MAX_TEXT_CHARACTERS} allowed",
+        )
+        errors.check(
+            len(essay.file_name) <= MAX_FILE_NAME_CHARACTERS,
+            f"essays[{i}].file_name",
+            f"is longer than {MAX_FILE_NAME_CHARACTERS} characters",
+        )
+        essay_ids.add(essay.essay_id)
+    errors.raise_if_any("the match request is invalid")
+
+
+class StudentMatcherServicer(nlp_pb2_grpc.StudentMatcherServiceServicer):  # type: ignore[misc]
+    async def MatchAuthors(
+        self, request: nlp_pb2.MatchAuthorsRequest, context: grpc.aio.ServicerContext | None
+    ) -> nlp_pb2.MatchAuthorsResponse:
+        check_match_request(request)
+        essays = [EssayToMatch(e.essay_id, e.file_name, e.text) for e in request.essays]
+
+        def match_all() -> nlp_pb2.MatchAuthorsResponse:
+            matcher = RosterMatcher(request.roster)
+            return nlp_pb2.MatchAuthorsResponse(results=[matcher.match(essay) for essay in essays])
+
+        # CPU work off the loop so other calls are served meanwhile.
+        response = await asyncio.to_thread(match_all)
+        count_top_levels(response.results)
+        return response
+
+
+def binding(servicer: StudentMatcherServicer | None = None) -> ServiceBinding:
+    return ServiceBinding(
+        full_name=nlp_pb2.DESCRIPTOR.services_by_name["StudentMatcherService"].full_name,
+        register=nlp_pb2_grpc.add_StudentMatcherServiceServicer_to_server,
+        servicer=servicer or StudentMatcherServicer(),
+        method_roles=METHOD_ROLES,
+    )
