@@ -4,6 +4,7 @@ nats-server, and the small helpers its tests share."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import Counter
@@ -220,6 +221,7 @@ def error_details(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.ErrorI
     return info, others
 
 
+@contextlib.asynccontextmanager
 async def _start(settings: Settings) -> AsyncIterator[Cms]:
     service = await start_service("cms", settings, build_parts, port=0, with_database=True)
     channel = grpc.aio.insecure_channel(f"{settings.host}:{service.port}")
@@ -232,11 +234,11 @@ async def _start(settings: Settings) -> AsyncIterator[Cms]:
 
 @pytest.fixture
 async def cms(settings: Settings) -> AsyncIterator[Cms]:
-    async for running in _start(replace(settings, grpc_shutdown_grace_s=0.5)):
+    async with _start(replace(settings, grpc_shutdown_grace_s=0.5)) as running:
         yield running
 
 
 @pytest.fixture
-def start_cms() -> Callable[[Settings], AsyncIterator[Cms]]:
+def start_cms() -> Callable[[Settings], contextlib.AbstractAsyncContextManager[Cms]]:
     """For a test that needs CMS with settings of its own (e.g. a short deadline)."""
     return _start
