@@ -95,13 +95,13 @@ class Cms:
 
     async def validate(
         self, teacher: str, batch_id: str, decisions: Sequence[cms_pb2.AssociationDecision], role: Role = Role.TEACHER
-    ) -> cms_pb2.ValidateAssociationsResponse:
+    ) -> Any:
         return await self.stub.ValidateAssociations(
             cms_pb2.ValidateAssociationsRequest(batch_id=batch_id, decisions=decisions),
             metadata=self.as_(teacher, role),
         )
 
-    async def associations(self, teacher: str, batch_id: str) -> cms_pb2.ListBatchAssociationsResponse:
+    async def associations(self, teacher: str, batch_id: str) -> Any:
         return await self.stub.ListBatchAssociations(
             cms_pb2.ListBatchAssociationsRequest(batch_id=batch_id), metadata=self.as_(teacher)
         )

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -114,11 +115,12 @@ async def test_teacher_last_decision_racing_the_sweep_publishes_once(cms: Cms) -
         )
         await cms.validate("teacher-1", batch_id, [confirm(e[0]), reject(e[1])])
 
-        teacher, swept = await asyncio.gather(
+        results: tuple[Any, Any] = await asyncio.gather(
             cms.validate("teacher-1", batch_id, [override(e[2], st[0].student_id)]),
             sweeper.sweep_once(as_of=LATER),
             return_exceptions=True,
         )
+        teacher, swept = results
         listed = {a.essay_id: a for a in (await cms.associations("teacher-1", batch_id)).associations}
         if isinstance(teacher, BaseException):
             assert isinstance(teacher, grpc.aio.AioRpcError), teacher

@@ -157,7 +157,7 @@ async def test_enum_columns_accept_exactly_the_proto_values(
     conn = await _connect(database_url)
     try:
         class_id, batch_id = await _class_and_batch(conn)
-        values = db_values(enum)  # type: ignore[arg-type]
+        values = db_values(enum)
         assert len(values) == len(enum.DESCRIPTOR.values) - 1  # type: ignore[attr-defined]
         for value in values:
             assert await _accepts(conn, final_sql, value, batch_id, class_id), value

@@ -4,12 +4,14 @@ changes nothing, auto-confirmation, and dead letters for what can never be store
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2
+from essayflow.events.v1 import nlp_events_pb2
 from essayflow_runtime import contracts
 from essayflow_runtime.consumer import HEADER_REASON, transactional
 from services.cms.handlers import CONSUMER, suggestions_effect
@@ -25,11 +27,13 @@ from tests.integration.cms.conftest import (
 )
 
 S = common_pb2
-SUGGESTED = contracts.subject_of(type(suggestions("b", "c", [])))
+SUGGESTED = contracts.subject_of(nlp_events_pb2.BatchAuthorMatchesSuggested)
 
 
-async def _publish(js: JetStreamContext, event: object, event_id: str, msg_id: str | None = None) -> None:
-    envelope = contracts.wrap(event, source="nlp", correlation_id="corr-1", event_id=event_id)  # type: ignore[arg-type]
+async def _publish(
+    js: JetStreamContext, event: nlp_events_pb2.BatchAuthorMatchesSuggested, event_id: str, msg_id: str | None = None
+) -> None:
+    envelope = contracts.wrap(event, source="nlp", correlation_id="corr-1", event_id=event_id)
     await js.publish(SUGGESTED, envelope.SerializeToString(), headers={"Nats-Msg-Id": msg_id or event_id})
 
 
@@ -79,7 +83,7 @@ def cms_confirm(essay_id: str) -> cms_pb2.AssociationDecision:
     return cms_pb2.AssociationDecision(essay_id=essay_id, confirm=cms_pb2.ConfirmDecision())
 
 
-async def _listed(cms: Cms, batch_id: str) -> cms_pb2.ListBatchAssociationsResponse | None:
+async def _listed(cms: Cms, batch_id: str) -> Any:
     exists = await cms.pool.fetchval("SELECT 1 FROM batch_validations WHERE batch_id = $1", batch_id)
     return await cms.associations("teacher-1", batch_id) if exists else None
 
@@ -90,7 +94,7 @@ async def _processed(cms: Cms, event_id: str) -> bool:
 
 async def _consumer_idle(js: JetStreamContext, cms: Cms) -> bool:
     info = await js.consumer_info(cms.settings.stream_name, "cms-events")
-    return info.num_pending == 0 and info.num_ack_pending == 0
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
 
 async def test_handler_acts_once_per_event(cms: Cms) -> None:
