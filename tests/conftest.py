@@ -68,30 +68,45 @@ def _with_database(server_url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-@pytest.fixture
-def make_database(postgres_server_url: str) -> Iterator[Callable[[], str]]:
-    """Creates fresh, fully migrated databases; drops them afterwards."""
-    created: list[str] = []
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(plain_dsn(postgres_server_url))
+def _admin(server_url: str, sql: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(plain_dsn(server_url))
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
-    def make() -> str:
-        name = f"essayflow_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-        created.append(name)
-        url = _with_database(postgres_server_url, name)
+    asyncio.run(run())
+
+
+def _create_database(server_url: str, *, migrate: bool = True) -> str:
+    """A fresh database on the server, with every service's migrations applied."""
+    name = f"essayflow_test_{uuid.uuid4().hex[:12]}"
+    _admin(server_url, f'CREATE DATABASE "{name}"')
+    url = _with_database(server_url, name)
+    if migrate:
         for service in _migrated_services():
             migrations.upgrade(service, url)
-        return url
+    return url
+
+
+def _drop_database(server_url: str, database_url: str) -> None:
+    name = database_url.rpartition("/")[2]
+    _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def make_database(postgres_server_url: str) -> Iterator[Callable[[], str]]:
+    """Creates fresh, fully migrated databases; drops them afterwards."""
+    created: list[str] = []
+
+    def make() -> str:
+        created.append(_create_database(postgres_server_url))
+        return created[-1]
 
     yield make
-    for name in created:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    for url in created:
+        _drop_database(postgres_server_url, url)
 
 
 @pytest.fixture

@@ -1,0 +1,113 @@
+"""The real stack for end-to-end tests: four service processes (``python -m
+services.<svc>.main``) over real PostgreSQL and a nats-server of the module's own,
+each on free ports, talked to only through their public RPCs."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from essayflow_cli.client import Clients
+from essayflow_cli.stack import SERVICES, Stack
+from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.config import Settings, load_settings
+from essayflow_runtime.embedded import EmbeddedNats, Infrastructure, free_port
+
+
+class LogBuffer(io.StringIO):
+    """Collects the services' interleaved logs (shown when the stack does not come up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            return super().write(text)
+
+
+@dataclass
+class E2EStack:
+    stack: Stack
+    settings: Settings
+    env: dict[str, str]
+    nats: EmbeddedNats
+    logs: LogBuffer
+
+    def start(self, name: str) -> None:
+        self.stack.start_service(name, self.env, out=self.logs)
+
+    def kill(self, name: str) -> None:
+        """kill -9: no drain, no goodbye."""
+        process = self.stack.processes[name]
+        process.kill()
+        process.wait()
+
+    async def wait_serving(self, names: tuple[str, ...] = SERVICES, timeout_s: float = 60) -> None:
+        for name in names:
+            port = getattr(self.settings, f"{name}_port")
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                deadline = asyncio.get_running_loop().time() + timeout_s
+                while True:
+                    try:
+                        reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                            break
+                    except grpc.aio.AioRpcError:
+                        pass
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise AssertionError(f"{name} not serving; logs:\n{self.logs.getvalue()[-4000:]}")
+                    await asyncio.sleep(0.1)
+
+    def clients(self, user: str, role: Role = Role.TEACHER) -> Clients:
+        return Clients(self.settings, mint_token(self.settings, user, role))
+
+
+@pytest.fixture(scope="module")
+def e2e_stack(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
+    from tests.conftest import _create_database, _drop_database
+
+    database_url = _create_database(postgres_server_url)
+    nats = EmbeddedNats(tmp_path_factory.mktemp("e2e-nats")).start()
+    ports = {name: free_port() for name in SERVICES}
+    env = {
+        "ESSAYFLOW_DATABASE_URL": database_url,
+        "ESSAYFLOW_NATS_URL": nats.url,
+        "ESSAYFLOW_METRICS_ENABLED": "0",
+        "ESSAYFLOW_CMS_ADDRESS": f"127.0.0.1:{ports['cms']}",
+        "ESSAYFLOW_REDELIVERY_BACKOFF_S": "0.1,0.2,0.5",
+        "ESSAYFLOW_OUTBOX_POLL_INTERVAL_S": "0.2",
+        "ESSAYFLOW_DEADLINE_SWEEP_INTERVAL_S": "0.5",
+        "ESSAYFLOW_LOG_LEVEL": "WARNING",
+        **{f"ESSAYFLOW_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+    }
+    settings = load_settings(env)
+    stack = Stack(settings=settings, infra=Infrastructure(database_url, nats.url))
+    logs = LogBuffer()
+    e2e = E2EStack(stack, settings, env, nats, logs)
+    for name in SERVICES:
+        e2e.start(name)
+    try:
+        yield e2e
+    finally:
+        stack.stop_services()
+        nats.stop()
+        _drop_database(postgres_server_url, database_url)
+
+
+@pytest.fixture
+async def stack_ready(e2e_stack: E2EStack) -> AsyncIterator[E2EStack]:
+    await e2e_stack.wait_serving()
+    yield e2e_stack
+
+
+ROOT = Path(__file__).resolve().parents[2]
