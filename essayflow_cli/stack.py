@@ -81,14 +81,16 @@ def _pump(name: str, process: subprocess.Popen[bytes], out: IO[str]) -> None:
         out.flush()
 
 
-def start_stack(data_root: Path = Path(".data"), services: Iterable[str] = SERVICES) -> Stack:
+def start_stack(
+    data_root: Path = Path(".data"), services: Iterable[str] = SERVICES, log: IO[str] | None = None
+) -> Stack:
     infra = start_infrastructure(data_root, postgres_port=54329, nats_port=42229)
     try:
         for service in migrations.SERVICES_WITH_DATABASE:
             migrations.upgrade(service, infra.database_url)
         stack = Stack(settings=load_settings(database_url=infra.database_url, nats_url=infra.nats_url), infra=infra)
         for name in services:
-            stack.start_service(name)
+            stack.start_service(name, out=log)
     except BaseException:
         infra.stop()
         raise

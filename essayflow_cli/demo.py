@@ -1,0 +1,222 @@
+"""``make demo``: a REGULAR and a GUEST batch from registration to PROCESSING_PIPELINES.
+
+Self-contained: uses the stack ``make run`` serves, or starts one (and stops it after).
+The REGULAR batch is a class of about 25 students with their essays from the labelled
+matching data beside the repository (``shared/data/matching/dev.jsonl``); the teacher
+overrides one suggestion and confirms the rest through CMS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+
+from essayflow.bos.v1 import bos_pb2
+from essayflow.cms.v1 import cms_pb2
+from essayflow.common.v1 import common_pb2
+from essayflow.els.v1 import els_pb2
+from essayflow_cli.client import Clients
+from essayflow_cli.main import associations_table, history_table
+from essayflow_cli.stack import start_stack
+from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.config import Settings, load_settings
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "matching" / "dev.jsonl"
+console = Console()
+READY = common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION
+PROCESSING = common_pb2.BATCH_STATUS_PROCESSING_PIPELINES
+
+
+def demo_class() -> dict[str, Any]:
+    """The labelled batch whose roster is closest to 25 students."""
+    batches = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return min(batches, key=lambda b: (abs(len(b["roster"]) - 25), -len(b["essays"])))
+
+
+async def stack_is_serving(settings: Settings) -> bool:
+    async with grpc.aio.insecure_channel(f"{settings.host}:{settings.bos_port}") as channel:
+        try:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+async def wait_until_serving(settings: Settings, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    for port in (settings.bos_port, settings.els_port, settings.cms_port, settings.nlp_port):
+        async with grpc.aio.insecure_channel(f"{settings.host}:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                try:
+                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.aio.AioRpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"nothing serving on port {port}")
+                await asyncio.sleep(0.2)
+
+
+async def wait_status(c: Clients, batch_id: str, status: int, timeout_s: float = 120) -> bos_pb2.Batch:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        batch = (await c.bos.GetBatch(bos_pb2.GetBatchRequest(batch_id=batch_id), metadata=c.metadata)).batch
+        if batch.status == status:
+            return batch
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{batch_id} stuck in {common_pb2.BatchStatus.Name(batch.status)}")
+        await asyncio.sleep(0.2)
+
+
+async def upload_all(c: Clients, batch_id: str, essays: list[tuple[str, str]]) -> None:
+    for file_name, text in essays:
+        request = els_pb2.ProvisionEssayRequest(batch_id=batch_id, file_name=file_name, content=text.encode())
+        await c.els.ProvisionEssay(request, metadata=c.metadata)
+
+
+async def regular_batch(c: Clients) -> str:
+    labelled = demo_class()
+    created = await c.cms.CreateClass(
+        cms_pb2.CreateClassRequest(name="Demo 9B", course_code=common_pb2.COURSE_CODE_SV2), metadata=c.metadata
+    )
+    class_id = getattr(created, "class").class_id
+    await c.cms.AddStudents(
+        cms_pb2.AddStudentsRequest(
+            class_id=class_id,
+            students=[
+                cms_pb2.NewStudent(first_name=s["first_name"], last_name=s["last_name"], email=s["email"])
+                for s in labelled["roster"]
+            ],
+        ),
+        metadata=c.metadata,
+    )
+    essays = [(e["file_name"], e["text"]) for e in labelled["essays"]]
+    console.print(f"REGULAR: class of {len(labelled['roster'])} students, {len(essays)} essays")
+    batch = (
+        await c.bos.RegisterBatch(
+            bos_pb2.RegisterBatchRequest(
+                expected_essay_count=len(essays),
+                course_code=common_pb2.COURSE_CODE_SV2,
+                class_id=class_id,
+                title="Demo REGULAR",
+                idempotency_key=str(uuid.uuid4()),
+            ),
+            metadata=c.metadata,
+        )
+    ).batch
+    await upload_all(c, batch.batch_id, essays)
+    await wait_status(c, batch.batch_id, common_pb2.BATCH_STATUS_AWAITING_STUDENT_VALIDATION)
+    associations = await wait_for_associations(c, batch.batch_id, len(essays))
+
+    # The teacher overrides one suggestion and confirms (or rejects, where none) the rest.
+    suggested = [a for a in associations if a.suggested_student.student_id]
+    roster = await c.cms.ListClassStudents(cms_pb2.ListClassStudentsRequest(class_id=class_id), metadata=c.metadata)
+    first = suggested[0]
+    other = next(s.student_id for s in roster.students if s.student_id != first.suggested_student.student_id)
+    decisions = [
+        cms_pb2.AssociationDecision(essay_id=first.essay_id, override=cms_pb2.OverrideDecision(student_id=other))
+    ]
+    for a in associations:
+        if a.essay_id == first.essay_id:
+            continue
+        if a.suggested_student.student_id:
+            decisions.append(cms_pb2.AssociationDecision(essay_id=a.essay_id, confirm=cms_pb2.ConfirmDecision()))
+        else:
+            decisions.append(cms_pb2.AssociationDecision(essay_id=a.essay_id, reject=cms_pb2.RejectDecision()))
+    await c.cms.ValidateAssociations(
+        cms_pb2.ValidateAssociationsRequest(batch_id=batch.batch_id, decisions=decisions), metadata=c.metadata
+    )
+    await wait_status(c, batch.batch_id, READY)
+    await c.bos.RequestPipeline(
+        bos_pb2.RequestPipelineRequest(batch_id=batch.batch_id, idempotency_key=str(uuid.uuid4())), metadata=c.metadata
+    )
+    await wait_status(c, batch.batch_id, PROCESSING)
+    listed = await c.cms.ListBatchAssociations(
+        cms_pb2.ListBatchAssociationsRequest(batch_id=batch.batch_id), metadata=c.metadata
+    )
+    console.print(associations_table(listed.associations))
+    return str(batch.batch_id)
+
+
+async def wait_for_associations(c: Clients, batch_id: str, count: int, timeout_s: float = 120) -> list[Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            listed = await c.cms.ListBatchAssociations(
+                cms_pb2.ListBatchAssociationsRequest(batch_id=batch_id), metadata=c.metadata
+            )
+            if len(listed.associations) == count:
+                return list(listed.associations)
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no associations for {batch_id}")
+        await asyncio.sleep(0.2)
+
+
+async def guest_batch(c: Clients) -> str:
+    labelled = demo_class()
+    essays = [(e["file_name"], e["text"]) for e in labelled["essays"][:4]]
+    console.print(f"GUEST: {len(essays)} essays, no class")
+    batch = (
+        await c.bos.RegisterBatch(
+            bos_pb2.RegisterBatchRequest(
+                expected_essay_count=len(essays),
+                course_code=common_pb2.COURSE_CODE_ENG6,
+                title="Demo GUEST",
+                idempotency_key=str(uuid.uuid4()),
+            ),
+            metadata=c.metadata,
+        )
+    ).batch
+    await upload_all(c, batch.batch_id, essays)
+    await wait_status(c, batch.batch_id, READY)
+    await c.bos.RequestPipeline(
+        bos_pb2.RequestPipelineRequest(batch_id=batch.batch_id, idempotency_key=str(uuid.uuid4())), metadata=c.metadata
+    )
+    await wait_status(c, batch.batch_id, PROCESSING)
+    return str(batch.batch_id)
+
+
+async def run_demo(settings: Settings) -> None:
+    clients = Clients(settings, mint_token(settings, f"demo-teacher-{uuid.uuid4().hex[:6]}", Role.TEACHER))
+    try:
+        for title, flow in (("REGULAR", regular_batch), ("GUEST", guest_batch)):
+            batch_id = await flow(clients)
+            listed = await clients.bos.ListBatchTransitions(
+                bos_pb2.ListBatchTransitionsRequest(batch_id=batch_id), metadata=clients.metadata
+            )
+            table = history_table(listed.transitions)
+            table.title = f"{title} batch {batch_id}"
+            console.print(table)
+    finally:
+        await clients.close()
+
+
+def main() -> int:
+    settings = load_settings()
+    started = None
+    if not asyncio.run(stack_is_serving(settings)):
+        log_path = Path(".data") / "demo-services.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        console.print(f"no stack running: starting one (stopped when the demo ends; logs in {log_path})")
+        started = start_stack(Path(".data"), log=log_path.open("a", encoding="utf-8"))
+        settings = started.settings
+    try:
+        asyncio.run(wait_until_serving(settings))
+        asyncio.run(run_demo(settings))
+    finally:
+        if started is not None:
+            started.stop()
+    console.print("[green]demo finished: both batches reached PROCESSING_PIPELINES[/green]")
+    return 0
