@@ -74,11 +74,11 @@ def parse_uuid(errors: FieldErrors, value: str, path: str) -> str:
         return value
 
 
-def require_uuid(value: str, path: str) -> str:
-    errors = FieldErrors()
-    canonical = parse_uuid(errors, value, path)
-    errors.raise_if_any()
-    return canonical
+def canonical_uuid(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 def page_size(requested: int) -> int:

@@ -67,10 +67,10 @@ class ClassManagementServicer:
     ) -> cms_pb2.AddStudentsResponse:
         principal = current_principal()
         errors = FieldErrors()
-        class_id = roster.parse_uuid(errors, request.class_id, "class_id")
+        errors.check(bool(request.class_id), "class_id", "is required")
         students = roster.new_students(errors, [(s.first_name, s.last_name, s.email) for s in request.students])
         errors.raise_if_any()
-        found = await self._class(principal, class_id)
+        found = await self._class(principal, request.class_id)
         async with self._pool.acquire() as conn, conn.transaction():
             stored = await store.add_students(conn, found.class_id, found.owner_id, students)
         created = sum(1 for _, is_new in stored if is_new)
@@ -90,9 +90,15 @@ class ClassManagementServicer:
         return cms_pb2.ListClassStudentsResponse(students=[encode_student(s) for s in students])
 
     async def _class(self, principal: Principal, class_id: str, *, allow_service: bool = False) -> store.ClassRecord:
-        canonical = roster.require_uuid(class_id, "class_id")
-        async with self._pool.acquire() as conn:
-            found = await store.get_class(conn, canonical)
+        errors = FieldErrors()
+        errors.check(bool(class_id), "class_id", "is required")
+        errors.raise_if_any()
+        # An id that is not a UUID names no class: NOT_FOUND, as callers such as BOS expect.
+        canonical = roster.canonical_uuid(class_id)
+        found = None
+        if canonical is not None:
+            async with self._pool.acquire() as conn:
+                found = await store.get_class(conn, canonical)
         if found is None:
             raise NotFound(
                 f"class {class_id} does not exist", reason="CLASS_NOT_FOUND", metadata={"class_id": class_id}

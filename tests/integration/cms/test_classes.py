@@ -129,6 +129,9 @@ async def test_roster_access_and_bad_students(cms: Cms) -> None:
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await cms.stub.ListClassStudents(cms_pb2.ListClassStudentsRequest(class_id="nope"), metadata=cms.as_("t"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await cms.stub.GetClass(cms_pb2.GetClassRequest(), metadata=cms.as_("bos", Role.SERVICE))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
