@@ -24,7 +24,7 @@ from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.embedded import Infrastructure, start_infrastructure
 
 SERVICES = ("cms", "bos", "els", "nlp")
-PREFIX_WIDTH = 4
+PREFIX_WIDTH = 6
 
 
 @dataclass
@@ -41,7 +41,10 @@ class Stack:
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
-    def start_service(self, name: str, extra_env: dict[str, str] | None = None, out: IO[str] | None = None) -> None:
+    def start_service(
+        self, name: str, extra_env: dict[str, str] | None = None, out: IO[str] | None = None, *, key: str = ""
+    ) -> None:
+        """Start ``python -m services.<name>.main``; ``key`` names a second replica."""
         env = {**self.environment(), **(extra_env or {})}
         process = subprocess.Popen(
             [sys.executable, "-m", f"services.{name}.main"],
@@ -49,8 +52,8 @@ class Stack:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        self.processes[name] = process
-        pump = threading.Thread(target=_pump, args=(name, process, out or sys.stdout), daemon=True)
+        self.processes[key or name] = process
+        pump = threading.Thread(target=_pump, args=(key or name, process, out or sys.stdout), daemon=True)
         pump.start()
         self._pumps.append(pump)
 

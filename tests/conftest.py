@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -32,11 +34,15 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     if configured:
         yield configured
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres")).start()
+    # Not under pytest's base temp dir: pytest re-tightens it to 0700 on every run, which
+    # the unprivileged postgres user (when tests run as root) could then not traverse.
+    data_dir = Path(tempfile.mkdtemp(prefix="essayflow-pg-"))
+    server = EmbeddedPostgres(data_dir).start()
     try:
         yield server.url
     finally:
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

