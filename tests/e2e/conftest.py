@@ -122,3 +122,15 @@ async def stack_ready(e2e_stack: E2EStack) -> AsyncIterator[E2EStack]:
 
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attach the services' logs to a failing e2e test's report."""
+    report = yield
+    if report.failed and call.when == "call":
+        for name in ("stack_ready", "replicated_stack"):
+            stack = item.funcargs.get(name) if hasattr(item, "funcargs") else None
+            if isinstance(stack, E2EStack):
+                report.sections.append(("service logs", stack.logs.getvalue()[-30000:]))
+    return report
