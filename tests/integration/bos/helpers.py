@@ -44,16 +44,16 @@ class FakeDirectory:
         return self.owners.get(class_id)
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 15.0, interval: float = 0.05) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Awaitable[T | None]], within_s: float = 15.0, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``within_s`` seconds."""
+    deadline = time.monotonic() + within_s
     last: T | None = None
     while time.monotonic() < deadline:
         last = await check()
         if last:
             return last
         await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+    raise AssertionError(f"condition not met within {within_s}s (last: {last!r})")
 
 
 class Client:

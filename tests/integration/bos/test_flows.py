@@ -31,7 +31,8 @@ TEACHER = "teacher-flow"
 
 
 async def register(client: Client, class_id: str = "") -> bos_pb2.Batch:
-    return (await client.call("RegisterBatch", register_request(3, class_id=class_id), TEACHER)).batch
+    batch: bos_pb2.Batch = (await client.call("RegisterBatch", register_request(3, class_id=class_id), TEACHER)).batch
+    return batch
 
 
 async def send(js: JetStreamContext, payload: Message, batch: bos_pb2.Batch) -> str:
@@ -47,7 +48,9 @@ async def reaches(client: Client, batch_id: str, status: int) -> bos_pb2.Batch:
 
 
 async def history(client: Client, batch_id: str) -> list[bos_pb2.BatchTransition]:
-    response = await client.call("ListBatchTransitions", bos_pb2.ListBatchTransitionsRequest(batch_id=batch_id), TEACHER)
+    response = await client.call(
+        "ListBatchTransitions", bos_pb2.ListBatchTransitionsRequest(batch_id=batch_id), TEACHER
+    )
     return list(response.transitions)
 
 
@@ -93,8 +96,13 @@ async def test_guest_flow_ends_ready_and_starts_a_pipeline(client: Client, js: J
     assert {e.essay_id for e in ready.essays} == set(batch.essay_ids)
     rows = await history(client, batch.batch_id)
     assert [(r.version, r.from_status, r.to_status, r.cause, r.actor) for r in rows] == [
-        (1, S.BATCH_STATUS_AWAITING_CONTENT_VALIDATION, S.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION,
-         f"event:{event_id}", "service:bos"),
+        (
+            1,
+            S.BATCH_STATUS_AWAITING_CONTENT_VALIDATION,
+            S.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION,
+            f"event:{event_id}",
+            "service:bos",
+        ),
     ]
 
     requested = await nc.subscribe(contracts.subject_of(bos_events_pb2.BatchPipelineRequested))
@@ -132,12 +140,24 @@ async def test_regular_flow_ends_ready(
     assert students[second] == ("", common_pb2.STUDENT_ASSOCIATION_STATUS_NO_MATCH)
     rows = await history(client, batch.batch_id)
     assert [(r.version, r.from_status, r.to_status, r.cause) for r in rows] == [
-        (1, S.BATCH_STATUS_AWAITING_CONTENT_VALIDATION, S.BATCH_STATUS_AWAITING_STUDENT_VALIDATION,
-         f"event:{completed_id}"),
-        (2, S.BATCH_STATUS_AWAITING_STUDENT_VALIDATION, S.BATCH_STATUS_STUDENT_VALIDATION_COMPLETED,
-         f"event:{confirmed_id}"),
-        (3, S.BATCH_STATUS_STUDENT_VALIDATION_COMPLETED, S.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION,
-         f"event:{ready_id}"),
+        (
+            1,
+            S.BATCH_STATUS_AWAITING_CONTENT_VALIDATION,
+            S.BATCH_STATUS_AWAITING_STUDENT_VALIDATION,
+            f"event:{completed_id}",
+        ),
+        (
+            2,
+            S.BATCH_STATUS_AWAITING_STUDENT_VALIDATION,
+            S.BATCH_STATUS_STUDENT_VALIDATION_COMPLETED,
+            f"event:{confirmed_id}",
+        ),
+        (
+            3,
+            S.BATCH_STATUS_STUDENT_VALIDATION_COMPLETED,
+            S.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION,
+            f"event:{ready_id}",
+        ),
     ]
 
 
@@ -151,7 +171,9 @@ async def test_essays_before_the_confirmation_still_end_ready(
 
     async def essays_kept() -> bool:
         current = (await client.call("GetBatch", bos_pb2.GetBatchRequest(batch_id=batch.batch_id), TEACHER)).batch
-        return current.status == S.BATCH_STATUS_AWAITING_STUDENT_VALIDATION and any(e.student_id for e in current.essays)
+        return current.status == S.BATCH_STATUS_AWAITING_STUDENT_VALIDATION and any(
+            e.student_id for e in current.essays
+        )
 
     await eventually(essays_kept)
     confirmed_id = await send(js, confirmed(batch), batch)
@@ -178,7 +200,9 @@ async def test_a_redelivered_event_acts_once(client: Client, js: JetStreamContex
     subject = contracts.subject_of(els_events_pb2.BatchContentProvisioningCompleted)
     # Two publishes JetStream cannot recognise as one: only the consumer's record can.
     for attempt in range(2):
-        await js.publish(subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": f"{envelope.event_id}-{attempt}"})
+        await js.publish(
+            subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": f"{envelope.event_id}-{attempt}"}
+        )
     await reaches(client, batch.batch_id, S.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION)
     marker = await register(client)  # events are handled in order per batch only; wait for a later one
     await send(js, content_completed(marker), marker)

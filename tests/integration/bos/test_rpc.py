@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
+from typing import Any
 
 import grpc
 import pytest
@@ -26,12 +28,15 @@ CODE = grpc.StatusCode
 ALICE, BOB = "teacher-alice", "teacher-bob"
 
 
-async def register(client: Client, owner: str = ALICE, **kwargs: object) -> bos_pb2.Batch:
-    response = await client.call("RegisterBatch", register_request(**kwargs), owner)  # type: ignore[arg-type]
-    return response.batch
+async def register(client: Client, owner: str = ALICE, **kwargs: Any) -> bos_pb2.Batch:
+    response = await client.call("RegisterBatch", register_request(**kwargs), owner)
+    batch: bos_pb2.Batch = response.batch
+    return batch
 
 
-def transition_request(batch_id: str, expected: int, target: int, key: str = "", **kwargs: object):
+def transition_request(
+    batch_id: str, expected: Any, target: Any, key: str = "", **kwargs: Any
+) -> bos_pb2.TransitionBatchRequest:
     return bos_pb2.TransitionBatchRequest(
         batch_id=batch_id,
         expected_status=expected,
@@ -41,7 +46,7 @@ def transition_request(batch_id: str, expected: int, target: int, key: str = "",
     )
 
 
-async def failure(call) -> grpc.aio.AioRpcError:
+async def failure(call: Awaitable[Any]) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await call
     return exc.value
@@ -81,9 +86,7 @@ async def test_register_with_a_key_twice_returns_the_first_batch(client: Client)
 
 
 async def test_malformed_requests_name_the_bad_fields(client: Client) -> None:
-    error = await failure(
-        client.call("RegisterBatch", bos_pb2.RegisterBatchRequest(expected_essay_count=0), ALICE)
-    )
+    error = await failure(client.call("RegisterBatch", bos_pb2.RegisterBatchRequest(expected_essay_count=0), ALICE))
     assert error.code() == CODE.INVALID_ARGUMENT
     bad = next(d for d in error_info(error)[2] if isinstance(d, error_details_pb2.BadRequest))
     assert {v.field for v in bad.field_violations} == {"expected_essay_count", "course_code"}
@@ -117,7 +120,7 @@ async def test_callers_must_authenticate_and_only_services_transition(client: Cl
 async def test_a_teacher_cannot_touch_another_teachers_batch(client: Client) -> None:
     batch = await register(client, ALICE)
     batch_id = batch.batch_id
-    attempts = [
+    attempts: list[tuple[str, Any]] = [
         ("GetBatch", bos_pb2.GetBatchRequest(batch_id=batch_id)),
         ("ListBatchTransitions", bos_pb2.ListBatchTransitionsRequest(batch_id=batch_id)),
         ("CancelBatch", bos_pb2.CancelBatchRequest(batch_id=batch_id)),
@@ -131,7 +134,9 @@ async def test_a_teacher_cannot_touch_another_teachers_batch(client: Client) -> 
         request.batch_id = missing
         absent = await failure(client.call(method, request, BOB))
         assert (absent.code(), error_info(absent)[0]) == (error.code(), error_info(error)[0])
-    watch = client.stub.WatchBatch(bos_pb2.WatchBatchRequest(batch_id=batch_id), metadata=client.auth(BOB, Role.TEACHER))
+    watch = client.stub.WatchBatch(
+        bos_pb2.WatchBatchRequest(batch_id=batch_id), metadata=client.auth(BOB, Role.TEACHER)
+    )
     error = await failure(watch.read())
     assert error.code() == CODE.NOT_FOUND
     listed = await client.call("ListBatches", bos_pb2.ListBatchesRequest(), BOB)
@@ -162,7 +167,9 @@ async def test_list_batches_pages_newest_first(client: Client) -> None:
 
 async def test_transition_errors_say_what_is_wrong(client: Client) -> None:
     batch = await register(client)
-    call = lambda request: client.call("TransitionBatch", request, "els", Role.SERVICE)  # noqa: E731
+
+    def call(request: bos_pb2.TransitionBatchRequest) -> Awaitable[Any]:
+        return client.call("TransitionBatch", request, "els", Role.SERVICE)
 
     error = await failure(call(transition_request(str(uuid.uuid4()), ACV, S.BATCH_STATUS_CANCELLED)))
     assert error.code() == CODE.NOT_FOUND
@@ -170,7 +177,7 @@ async def test_transition_errors_say_what_is_wrong(client: Client) -> None:
     # Straight to READY without essays: the guard refuses, with the reason.
     error = await failure(call(transition_request(batch.batch_id, ACV, S.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION)))
     assert error.code() == CODE.FAILED_PRECONDITION
-    reason, metadata, details = error_info(error)
+    reason, _, details = error_info(error)
     assert reason == "TRANSITION_GUARD_FAILED"
     failure_detail = next(d for d in details if isinstance(d, error_details_pb2.PreconditionFailure))
     assert {"CONTENT_COMPLETE", "ESSAYS_STORED"} <= {v.type for v in failure_detail.violations}
@@ -178,9 +185,7 @@ async def test_transition_errors_say_what_is_wrong(client: Client) -> None:
     error = await failure(call(transition_request(batch.batch_id, ACV, S.BATCH_STATUS_PROCESSING_PIPELINES)))
     assert error.code() == CODE.FAILED_PRECONDITION and error_info(error)[0] == "TRANSITION_NOT_ALLOWED"
 
-    error = await failure(
-        call(transition_request(batch.batch_id, ACV, S.BATCH_STATUS_CANCELLED, expected_version=3))
-    )
+    error = await failure(call(transition_request(batch.batch_id, ACV, S.BATCH_STATUS_CANCELLED, expected_version=3)))
     assert error.code() == CODE.ABORTED
     assert error_info(error)[1] == {"current_status": S.Name(ACV), "current_version": "0"}
 
@@ -195,7 +200,9 @@ async def test_transition_errors_say_what_is_wrong(client: Client) -> None:
 
 async def test_request_pipeline_before_ready_is_refused_with_the_status(client: Client) -> None:
     batch = await register(client)
-    error = await failure(client.call("RequestPipeline", bos_pb2.RequestPipelineRequest(batch_id=batch.batch_id), ALICE))
+    error = await failure(
+        client.call("RequestPipeline", bos_pb2.RequestPipelineRequest(batch_id=batch.batch_id), ALICE)
+    )
     assert error.code() == CODE.FAILED_PRECONDITION
     reason, metadata, _ = error_info(error)
     assert reason == "BATCH_NOT_READY" and metadata["current_status"] == S.Name(ACV)
@@ -210,7 +217,9 @@ async def test_fifty_racing_transitions_one_wins(client: Client) -> None:
     ok = [r for r in results if isinstance(r, bos_pb2.TransitionBatchResponse)]
     codes = [r.code() for r in results if isinstance(r, grpc.aio.AioRpcError)]
     assert len(ok) == 1 and codes == [CODE.ABORTED] * 49
-    history = await client.call("ListBatchTransitions", bos_pb2.ListBatchTransitionsRequest(batch_id=batch.batch_id), ALICE)
+    history = await client.call(
+        "ListBatchTransitions", bos_pb2.ListBatchTransitionsRequest(batch_id=batch.batch_id), ALICE
+    )
     assert len(history.transitions) == 1
     assert history.transitions[0].idempotency_key == ok[0].transition.idempotency_key
 
@@ -266,7 +275,9 @@ async def test_a_change_committed_by_another_replica_reaches_the_watcher(
             bos_pb2.WatchBatchRequest(batch_id=batch.batch_id), metadata=client.auth(ALICE, Role.TEACHER)
         )
         await asyncio.wait_for(stream.read(), timeout=10)
-        await other.call("TransitionBatch", transition_request(batch.batch_id, ACV, S.BATCH_STATUS_CANCELLED), "els", Role.SERVICE)
+        await other.call(
+            "TransitionBatch", transition_request(batch.batch_id, ACV, S.BATCH_STATUS_CANCELLED), "els", Role.SERVICE
+        )
         change = await asyncio.wait_for(stream.read(), timeout=10)
         assert change.transition.to_status == S.BATCH_STATUS_CANCELLED
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -49,12 +50,12 @@ def test_valid_registration() -> None:
 
 def test_transition_needs_key_and_statuses() -> None:
     with pytest.raises(InvalidArgument) as exc:
-        validation.transition(bos_pb2.TransitionBatchRequest(batch_id="nope", target_status=99))
+        validation.transition(bos_pb2.TransitionBatchRequest(batch_id="nope", target_status=99))  # type: ignore[arg-type]
     assert fields(exc) == {"batch_id", "expected_status", "target_status", "idempotency_key"}
 
 
 def test_transition_expected_version_is_optional() -> None:
-    base = {
+    base: dict[str, Any] = {
         "batch_id": str(uuid.uuid4()),
         "expected_status": S.BATCH_STATUS_AWAITING_CONTENT_VALIDATION,
         "target_status": S.BATCH_STATUS_CANCELLED,
