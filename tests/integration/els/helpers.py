@@ -10,7 +10,6 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import Message
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -131,11 +130,13 @@ async def events_on_stream(
     )
     found = []
     try:
-        while True:
+        # Read until the consumer has nothing left to deliver, so a slow server
+        # cannot make a count look smaller than what is on the stream.
+        while (pending := (await subscription.consumer_info()).num_pending or 0) > 0:
             try:
-                batch = await subscription.fetch(256, timeout=0.5)
-            except NatsTimeoutError:
-                break
+                batch = await subscription.fetch(min(pending, 256), timeout=2)
+            except TimeoutError:  # nats' own and asyncio's timeouts are both TimeoutError
+                continue
             for msg in batch:
                 envelope, payload = contracts.unwrap(msg.data)
                 if payload.batch_id == batch_id:
