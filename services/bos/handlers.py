@@ -165,6 +165,11 @@ async def on_associations_confirmed(
 
 def _ready_essay(essay_id: str, ready: bos_events_pb2.ReadyEssay, batch_id: str) -> EssayRecord:
     status = ready.association_status
+    if status == NO_ASSOCIATION and not ready.student_id:
+        # The confirmation did not mention this essay (ELS joins what CMS sent): nobody was
+        # confirmed as its author, which is what no_match means. Dropping the event instead
+        # would leave the batch stuck short of READY.
+        status = A.STUDENT_ASSOCIATION_STATUS_NO_MATCH
     if status not in WITH_STUDENT and status not in WITHOUT_STUDENT:
         raise PoisonMessage(
             "ASSOCIATION_NOT_FINAL",

@@ -82,6 +82,19 @@ async def test_guest_content_stores_essays_and_goes_ready(pool: asyncpg.Pool) ->
     assert INITIATE not in await batch.outbox_types()
 
 
+async def test_an_essay_the_confirmation_did_not_mention_has_no_author(pool: asyncpg.Pool) -> None:
+    batch = await Batch.register(pool, regular=True)
+    await batch.deliver(batch.content_completed())
+    await batch.deliver(batch.confirmed())
+    unmentioned = batch.essays_ready()
+    unmentioned.essays[0].ClearField("student_id")
+    unmentioned.essays[0].association_status = A.STUDENT_ASSOCIATION_STATUS_UNSPECIFIED
+    await batch.deliver(unmentioned)
+    assert (await batch.current()).status == READY
+    first = next(e for e in await batch.essays() if e.essay_id == batch.record.essay_ids[0])
+    assert (first.student_id, first.association_status) == ("", A.STUDENT_ASSOCIATION_STATUS_NO_MATCH)
+
+
 async def test_events_that_can_never_apply_are_poison_and_leave_no_trace(pool: asyncpg.Pool) -> None:
     guest = await Batch.register(pool, regular=False)
     with pytest.raises(PoisonMessage, match="NOT_A_REGULAR_BATCH"):
