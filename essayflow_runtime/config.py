@@ -64,6 +64,9 @@ class Settings:
     # CMS validation deadline after the suggestions arrive, and how often the sweep runs.
     validation_deadline_s: float = 24 * 3600.0
     deadline_sweep_interval_s: float = 5.0
+    # ELS: how long a teacher's upload waits for a batch registered a moment ago to
+    # reach ELS (registration travels BOS outbox → NATS → ELS, usually in milliseconds).
+    registration_wait_s: float = 5.0
     # Objects and keys in JetStream.
     content_bucket: str = "essay_content"
     slot_bucket: str = "essay_slots"

@@ -23,7 +23,7 @@ async def build_parts(connections: Connections) -> ServiceParts:
     provisioner = Provisioner(store, js)
     events = EventHandlers(provisioner, store, js)
     consumer = Consumer(settings, js, service=SOURCE, handlers=with_faults(events.handlers()))
-    servicer = ElsServicer(provisioner, store, content)
+    servicer = ElsServicer(provisioner, store, content, settings.registration_wait_s)
     binding = ServiceBinding(
         full_name=SERVICE_NAME,
         register=els_pb2_grpc.add_EssayLifecycleServiceServicer_to_server,

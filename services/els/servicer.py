@@ -34,10 +34,13 @@ def _visible_to(principal: Principal, tracker: Tracker | None) -> bool:
 class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[misc]
     """Holds only its collaborators; every batch fact is read from KV per call."""
 
-    def __init__(self, provisioner: Provisioner, store: SlotStore, content: ContentStore) -> None:
+    def __init__(
+        self, provisioner: Provisioner, store: SlotStore, content: ContentStore, registration_wait_s: float = 5.0
+    ) -> None:
         self._provisioner = provisioner
         self._store = store
         self._content = content
+        self._registration_wait_s = registration_wait_s
 
     async def ProvisionEssay(self, request: Any, context: Any) -> els_pb2.ProvisionEssayResponse:
         content_rules.check_upload_request(request.batch_id, request.file_name, len(request.content))
@@ -45,8 +48,9 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
         if not principal.is_privileged:
             # Teachers upload to their own registered batches only; services (the
             # file-service path) may upload before registration. Another teacher's
-            # batch looks exactly like an unregistered one.
-            tracker = await self._store.get(request.batch_id)
+            # batch looks exactly like an unregistered one. A batch registered a moment
+            # ago may still be on its way here, so a teacher's upload waits for it briefly.
+            tracker = await self._store.wait_for(request.batch_id, self._registration_wait_s)
             if not _visible_to(principal, tracker):
                 raise FailedPrecondition(
                     f"batch {request.batch_id} is not registered for you",

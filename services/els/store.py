@@ -78,6 +78,17 @@ class SlotStore:
         found = await self._get_tracker(batch_id)
         return found.tracker if found else None
 
+    async def wait_for(self, batch_id: str, timeout_s: float) -> Tracker | None:
+        """The tracker, waiting up to ``timeout_s`` for a registration still in flight."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        delay = 0.01
+        while True:
+            tracker = await self.get(batch_id)
+            if tracker is not None or asyncio.get_running_loop().time() >= deadline:
+                return tracker
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
     async def create(self, tracker: Tracker) -> bool:
         """Create the tracker; False (and nothing written) if it already exists."""
         try:
