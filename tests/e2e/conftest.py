@@ -57,6 +57,14 @@ class E2EStack:
         process.kill()
         process.wait()
 
+    def ensure_running(self) -> None:
+        """Restart any service a previous test killed and left down."""
+        for name in SERVICES:
+            for replica in range(len(self.ports[name])):
+                process = self.stack.processes.get(self.key(name, replica))
+                if process is None or process.poll() is not None:
+                    self.start(name, replica)
+
     async def wait_serving(self, names: tuple[str, ...] = SERVICES, timeout_s: float = 60) -> None:
         for port in (p for name in names for p in self.ports[name]):
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -117,6 +125,9 @@ def e2e_stack(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture
 async def stack_ready(e2e_stack: E2EStack) -> AsyncIterator[E2EStack]:
+    if e2e_stack.nats.process is None or e2e_stack.nats.process.poll() is not None:
+        e2e_stack.nats.start()
+    e2e_stack.ensure_running()
     await e2e_stack.wait_serving()
     yield e2e_stack
 
