@@ -7,6 +7,8 @@ lower-cased. There is no hand-written copy of any status value anywhere else.
 
 from __future__ import annotations
 
+from functools import cache
+
 from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
@@ -23,22 +25,30 @@ def enum_prefix(enum: EnumType) -> str:
     return unspecified.removesuffix("UNSPECIFIED")
 
 
+@cache
+def _tables(desc: EnumDescriptor) -> tuple[dict[int, str], dict[str, int]]:
+    """Both directions of the rule for one enum, computed once (hot paths convert a lot)."""
+    prefix = enum_prefix(desc)
+    to_text = {v.number: v.name.removeprefix(prefix).lower() for v in desc.values if v.number != 0}
+    return to_text, {text: number for number, text in to_text.items()}
+
+
 def to_db(enum: EnumType, number: int) -> str:
     """Proto enum number → database string. UNSPECIFIED has no database form."""
     desc = _descriptor(enum)
-    if number == 0 or number not in desc.values_by_number:
+    text = _tables(desc)[0].get(number)
+    if text is None:
         raise ValueError(f"{desc.full_name} has no stored form for value {number}")
-    return desc.values_by_number[number].name.removeprefix(enum_prefix(desc)).lower()
+    return text
 
 
 def from_db(enum: EnumType, text: str) -> int:
     """Database string → proto enum number."""
     desc = _descriptor(enum)
-    name = enum_prefix(desc) + text.upper()
-    value = desc.values_by_name.get(name)
-    if value is None or value.number == 0:
+    number = _tables(desc)[1].get(text)
+    if number is None:
         raise ValueError(f"{text!r} is not a stored {desc.full_name} value")
-    return value.number
+    return number
 
 
 def db_values(enum: EnumType) -> list[str]:

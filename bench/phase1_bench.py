@@ -1,0 +1,227 @@
+"""Phase 1 end to end on the real four-process stack.
+
+- latency: REGULAR batches of 30 essays in a class with auto-confirmation, one at a
+  time: from the last upload's answer to READY (seen through WatchBatch);
+- burst: 200 batches x 30 essays registered and uploaded at once: time until every
+  batch is READY, and essays per second through Phase 1.
+
+The load generator is this process; the services run in their own processes.
+
+    python -m bench.phase1_bench [--latency-batches 20] [--burst-batches 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.infra import bench_infrastructure
+from bench.stats import percentile
+from essayflow.bos.v1 import bos_pb2
+from essayflow.cms.v1 import cms_pb2
+from essayflow.common.v1 import common_pb2
+from essayflow.els.v1 import els_pb2
+from essayflow_cli.client import Clients
+from essayflow_cli.stack import SERVICES, Stack
+from essayflow_runtime import migrations
+from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.config import Settings, load_settings
+from essayflow_runtime.embedded import free_port
+
+ESSAYS = 30
+READY = common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION
+FIRST = ["Alva", "Bruno", "Cecilia", "David", "Ebba", "Filip", "Greta", "Hugo", "Ines", "Jonas", "Klara", "Leo"]
+LAST = ["Almqvist", "Berglund", "Cederholm", "Dahlgren", "Ekdahl", "Fredholm", "Granlund", "Hedberg"]
+BODY = "Min uppsats handlar om hur staden förändras när hösten kommer och ljuset försvinner. " * 4
+
+
+def roster() -> list[tuple[str, str]]:
+    return list(itertools.islice(itertools.product(FIRST, LAST), ESSAYS))
+
+
+def essay(first: str, last: str, n: int) -> bytes:
+    return f"Namn: {first} {last}\n\n{BODY}\nText {n}.\n".encode()
+
+
+async def wait_serving(settings: Settings, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    for port in (settings.bos_port, settings.els_port, settings.cms_port, settings.nlp_port):
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                try:
+                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.aio.AioRpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"port {port} not serving")
+                await asyncio.sleep(0.2)
+
+
+async def auto_confirm_class(c: Clients) -> str:
+    created = await c.cms.CreateClass(
+        cms_pb2.CreateClassRequest(
+            name="bench", course_code=common_pb2.COURSE_CODE_SV1, auto_confirm_high_confidence=True
+        ),
+        metadata=c.metadata,
+    )
+    class_id = str(getattr(created, "class").class_id)
+    await c.cms.AddStudents(
+        cms_pb2.AddStudentsRequest(
+            class_id=class_id,
+            students=[
+                cms_pb2.NewStudent(first_name=f, last_name=s, email=f"{f}.{s}@bench.example".lower())
+                for f, s in roster()
+            ],
+        ),
+        metadata=c.metadata,
+    )
+    return class_id
+
+
+async def register(c: Clients, class_id: str) -> str:
+    response = await c.bos.RegisterBatch(
+        bos_pb2.RegisterBatchRequest(
+            expected_essay_count=ESSAYS,
+            course_code=common_pb2.COURSE_CODE_SV1,
+            class_id=class_id,
+            idempotency_key=str(uuid.uuid4()),
+        ),
+        metadata=c.metadata,
+    )
+    return str(response.batch.batch_id)
+
+
+async def upload_all(c: Clients, batch_id: str, gate: asyncio.Semaphore) -> float:
+    """Upload the batch's essays; returns when the last upload was answered."""
+
+    async def one(n: int, first: str, last: str) -> None:
+        async with gate:
+            await c.els.ProvisionEssay(
+                els_pb2.ProvisionEssayRequest(batch_id=batch_id, file_name=f"{n}.txt", content=essay(first, last, n)),
+                metadata=c.metadata,
+            )
+
+    await asyncio.gather(*(one(n, f, s) for n, (f, s) in enumerate(roster())))
+    return time.perf_counter()
+
+
+async def ready_at(c: Clients, batch_id: str, timeout_s: float) -> float:
+    """The moment WatchBatch reports READY (or later)."""
+
+    async def watch() -> float:
+        async for update in c.bos.WatchBatch(bos_pb2.WatchBatchRequest(batch_id=batch_id), metadata=c.metadata):
+            if update.batch.status >= READY and update.batch.status != common_pb2.BATCH_STATUS_CANCELLED:
+                return time.perf_counter()
+        raise RuntimeError("watch ended")
+
+    return await asyncio.wait_for(watch(), timeout=timeout_s)
+
+
+async def measure(latency_batches: int, burst_batches: int) -> dict[str, Any]:
+    with bench_infrastructure() as infra:
+        for service in migrations.SERVICES_WITH_DATABASE:
+            await asyncio.to_thread(migrations.upgrade, service, infra.database_url)
+        ports = {name: free_port() for name in SERVICES}
+        env = {
+            "ESSAYFLOW_METRICS_ENABLED": "0",
+            "ESSAYFLOW_LOG_LEVEL": "WARNING",
+            "ESSAYFLOW_CMS_ADDRESS": f"127.0.0.1:{ports['cms']}",
+            **{f"ESSAYFLOW_{n.upper()}_PORT": str(p) for n, p in ports.items()},
+        }
+        settings = load_settings(
+            database_url=infra.database_url,
+            nats_url=infra.nats_url,
+            **{f"{n}_port": p for n, p in ports.items()},
+        )
+        stack = Stack(settings=settings, infra=infra)
+        log = (Path(infra.postgres.data_dir).parent if infra.postgres else Path(".")) / "phase1-bench.log"
+        with log.open("a", encoding="utf-8") as out:
+            for name in SERVICES:
+                stack.start_service(name, env, out=out)
+            clients = Clients(settings, mint_token(settings, "bench-teacher", Role.TEACHER))
+            try:
+                await wait_serving(settings)
+                class_id = await auto_confirm_class(clients)
+                latencies = []
+                for _ in range(latency_batches):
+                    batch_id = await register(clients, class_id)
+                    watcher = asyncio.create_task(ready_at(clients, batch_id, 120))
+                    last_upload = await upload_all(clients, batch_id, asyncio.Semaphore(8))
+                    latencies.append((await watcher - last_upload) * 1000)
+
+                gate = asyncio.Semaphore(64)
+                started = time.perf_counter()
+                batch_ids = await asyncio.gather(*(register(clients, class_id) for _ in range(burst_batches)))
+                watchers = [asyncio.create_task(ready_at(clients, b, 900)) for b in batch_ids]
+                await asyncio.gather(*(upload_all(clients, b, gate) for b in batch_ids))
+                uploaded = time.perf_counter()
+                done = await asyncio.gather(*watchers, return_exceptions=True)
+                finished = time.perf_counter()
+                ready = sum(1 for d in done if isinstance(d, float))
+            finally:
+                await clients.close()
+                stack.stop_services()
+    essays = burst_batches * ESSAYS
+    return {
+        "latency_last_upload_to_ready_ms": {
+            "p50": percentile(latencies, 50),
+            "p99": percentile(latencies, 99),
+            "batches": len(latencies),
+            "essays_per_batch": ESSAYS,
+        },
+        "burst": {
+            "batches": burst_batches,
+            "essays": essays,
+            "ready": ready,
+            "seconds_to_all_ready": finished - started,
+            "seconds_uploading": uploaded - started,
+            "essays_per_s": essays / (finished - started),
+        },
+    }
+
+
+def render(figures: dict[str, Any]) -> str:
+    latency, burst = figures["latency_last_upload_to_ready_ms"], figures["burst"]
+    return "\n".join(
+        [
+            "Phase 1 end to end (four service processes, auto-confirmed REGULAR batches of 30 essays)",
+            f"  last upload → READY over {latency['batches']} batches: p50 {latency['p50']:.0f} ms, "
+            f"p99 {latency['p99']:.0f} ms",
+            f"  burst {burst['batches']} x 30: {burst['ready']}/{burst['batches']} READY in "
+            f"{burst['seconds_to_all_ready']:.1f} s ({burst['essays_per_s']:.0f} essays/s; uploads took "
+            f"{burst['seconds_uploading']:.1f} s)",
+        ]
+    )
+
+
+def run(latency_batches: int = 20, burst_batches: int = 200) -> dict[str, Any]:
+    return asyncio.run(measure(latency_batches, burst_batches))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.phase1_bench")
+    parser.add_argument("--latency-batches", type=int, default=20)
+    parser.add_argument("--burst-batches", type=int, default=200)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    figures = run(args.latency_batches, args.burst_batches)
+    print(render(figures))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

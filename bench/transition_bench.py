@@ -1,0 +1,233 @@
+"""TransitionBatch through gRPC next to the same transaction issued directly with asyncpg.
+
+The BOS server runs in a process of its own; this process is the load generator for
+both sides, on the same database, in the same run. Each call moves one fresh GUEST
+batch AWAITING_CONTENT_VALIDATION → CANCELLED: lock, compare-and-set, history row,
+outbox event.
+
+    python -m bench.transition_bench [--calls 1500] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+
+from bench.infra import bench_infrastructure
+from bench.stats import percentile, summary
+from essayflow.bos.v1 import bos_pb2, bos_pb2_grpc
+from essayflow.common.v1 import common_pb2
+from essayflow.events.v1 import bos_events_pb2
+from essayflow_cli.stack import Stack
+from essayflow_runtime import contracts, db, migrations, outbox
+from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.config import load_settings
+from essayflow_runtime.embedded import free_port
+from essayflow_runtime.enums import to_db
+
+CONCURRENCY = (1, 16, 64)
+ACV = common_pb2.BATCH_STATUS_AWAITING_CONTENT_VALIDATION
+CANCELLED = common_pb2.BATCH_STATUS_CANCELLED
+
+
+async def create_batches(pool: asyncpg.Pool, count: int) -> list[str]:
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    rows = [
+        (
+            batch_id,
+            "bench-teacher",
+            to_db(common_pb2.BatchType, common_pb2.BATCH_TYPE_GUEST),
+            to_db(common_pb2.CourseCode, common_pb2.COURSE_CODE_ENG5),
+            1,
+            [uuid.uuid4()],
+            to_db(common_pb2.BatchStatus, ACV),
+            batch_id,
+        )
+        for batch_id in ids
+    ]
+    await pool.executemany(
+        "INSERT INTO batches (batch_id, owner_id, batch_type, course_code, expected_essay_count, essay_ids, "
+        "status, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        rows,
+    )
+    return ids
+
+
+async def direct_transition(pool: asyncpg.Pool, batch_id: str) -> None:
+    """The baseline: the same compare-and-set + history + outbox transaction, by hand."""
+    from_status, to_status = to_db(common_pb2.BatchStatus, ACV), to_db(common_pb2.BatchStatus, CANCELLED)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow("SELECT status, version FROM batches WHERE batch_id = $1 FOR UPDATE", batch_id)
+        assert row is not None and row["status"] == from_status
+        moved = await conn.execute(
+            "UPDATE batches SET status = $4, version = version + 1, updated_at = clock_timestamp() "
+            "WHERE batch_id = $1 AND status = $2 AND version = $3",
+            batch_id,
+            from_status,
+            row["version"],
+            to_status,
+        )
+        assert moved == "UPDATE 1"
+        await conn.execute(
+            "INSERT INTO batch_transitions (batch_id, version, from_status, to_status, cause, actor, "
+            "idempotency_key, correlation_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            batch_id,
+            row["version"] + 1,
+            from_status,
+            to_status,
+            "rpc:TransitionBatch",
+            "service:bench",
+            str(uuid.uuid4()),
+            batch_id,
+            "",
+        )
+        await outbox.enqueue(
+            conn,
+            bos_events_pb2.BatchStatusChanged(batch_id=batch_id, from_status=ACV, to_status=CANCELLED, version=1),
+            source="bos",
+            correlation_id=batch_id,
+            event_id=contracts.derived_event_id(f"{batch_id}:1", bos_events_pb2.BatchStatusChanged),
+        )
+
+
+async def drive(batch_ids: list[str], concurrency: int, call: Any) -> dict[str, float]:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for batch_id in batch_ids:
+        queue.put_nowait(batch_id)
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        while not queue.empty():
+            batch_id = queue.get_nowait()
+            started = time.perf_counter()
+            await call(batch_id)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"per_s": len(batch_ids) / elapsed, "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99)}
+
+
+async def measure(calls: int, rounds: int, levels: tuple[int, ...] = CONCURRENCY) -> dict[str, Any]:
+    with bench_infrastructure() as infra:
+        await asyncio.to_thread(migrations.upgrade, "bos", infra.database_url)
+        port = free_port()
+        env = {
+            "ESSAYFLOW_BOS_PORT": str(port),
+            "ESSAYFLOW_METRICS_ENABLED": "0",
+            "ESSAYFLOW_LOG_LEVEL": "WARNING",
+        }
+        settings = load_settings(database_url=infra.database_url, nats_url=infra.nats_url, bos_port=port)
+        stack = Stack(settings=settings, infra=infra)
+        log = Path(infra.postgres.data_dir if infra.postgres else ".").parent / "bos-bench.log"
+        stack.start_service("bos", env, out=log.open("a", encoding="utf-8"))
+        pool = await db.create_pool(infra.database_url, "bos", min_size=4, max_size=max(CONCURRENCY) + 2)
+        token = mint_token(settings, "bench", Role.SERVICE)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        stub = bos_pb2_grpc.BatchOrchestratorServiceStub(channel)
+        metadata = (("authorization", f"Bearer {token}"),)
+        try:
+            await _wait_ready(channel)
+
+            async def via_grpc(batch_id: str) -> None:
+                await stub.TransitionBatch(
+                    bos_pb2.TransitionBatchRequest(
+                        batch_id=batch_id,
+                        expected_status=ACV,
+                        target_status=CANCELLED,
+                        idempotency_key=str(uuid.uuid4()),
+                        reason="bench",
+                    ),
+                    metadata=metadata,
+                )
+
+            async def direct(batch_id: str) -> None:
+                await direct_transition(pool, batch_id)
+
+            results: dict[str, Any] = {}
+            for concurrency in levels:
+                count = calls // 4 if concurrency == 1 else calls
+                grpc_rounds, direct_rounds = [], []
+                for _ in range(rounds):
+                    grpc_rounds.append(await drive(await create_batches(pool, count), concurrency, via_grpc))
+                    direct_rounds.append(await drive(await create_batches(pool, count), concurrency, direct))
+                results[f"concurrency_{concurrency}"] = {
+                    "calls_per_round": count,
+                    "grpc_per_s": summary([r["per_s"] for r in grpc_rounds]),
+                    "grpc_p50_ms": summary([r["p50_ms"] for r in grpc_rounds]),
+                    "grpc_p99_ms": summary([r["p99_ms"] for r in grpc_rounds]),
+                    "asyncpg_per_s": summary([r["per_s"] for r in direct_rounds]),
+                    "asyncpg_p50_ms": summary([r["p50_ms"] for r in direct_rounds]),
+                    "asyncpg_p99_ms": summary([r["p99_ms"] for r in direct_rounds]),
+                    "grpc_to_asyncpg_ratio": summary(
+                        [g["per_s"] / d["per_s"] for g, d in zip(grpc_rounds, direct_rounds, strict=True)]
+                    ),
+                }
+            return results
+        finally:
+            await channel.close()
+            await pool.close()
+            stack.stop_services()
+
+
+async def _wait_ready(channel: grpc.aio.Channel, timeout_s: float = 60) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout_s
+    stub = health_pb2_grpc.HealthStub(channel)
+    while True:
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+        except grpc.aio.AioRpcError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("BOS did not start")
+        await asyncio.sleep(0.2)
+
+
+def render(figures: dict[str, Any]) -> str:
+    lines = ["TransitionBatch via gRPC vs the same transaction via asyncpg (same database, same run)"]
+    lines.append(
+        f"  {'conc':>4} | {'gRPC/s':>8} {'p50':>7} {'p99':>7} | {'asyncpg/s':>9} {'p50':>7} {'p99':>7} | ratio"
+    )
+    for key, row in figures.items():
+        lines.append(
+            f"  {key.removeprefix('concurrency_'):>4} | {row['grpc_per_s']['median']:8.0f} "
+            f"{row['grpc_p50_ms']['median']:6.2f}ms {row['grpc_p99_ms']['median']:6.2f}ms | "
+            f"{row['asyncpg_per_s']['median']:9.0f} {row['asyncpg_p50_ms']['median']:6.2f}ms "
+            f"{row['asyncpg_p99_ms']['median']:6.2f}ms | {row['grpc_to_asyncpg_ratio']['median']:.2f}"
+        )
+    return "\n".join(lines)
+
+
+def run(calls: int = 1500, rounds: int = 3, levels: tuple[int, ...] = CONCURRENCY) -> dict[str, Any]:
+    return asyncio.run(measure(calls, rounds, levels))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.transition_bench")
+    parser.add_argument("--calls", type=int, default=1500)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="e.g. 1,16,64")
+    args = parser.parse_args(argv)
+    figures = run(args.calls, args.rounds, tuple(int(c) for c in args.concurrency.split(",")))
+    print(render(figures))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
