@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import nats
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.infra import bench_infrastructure
@@ -32,7 +33,7 @@ from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
 from essayflow_cli.client import Clients
 from essayflow_cli.stack import SERVICES, Stack
-from essayflow_runtime import migrations
+from essayflow_runtime import contracts, migrations
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.embedded import free_port
@@ -161,15 +162,23 @@ async def measure(latency_batches: int, burst_batches: int) -> dict[str, Any]:
                     last_upload = await upload_all(clients, batch_id, asyncio.Semaphore(8))
                     latencies.append((await watcher - last_upload) * 1000)
 
-                gate = asyncio.Semaphore(64)
+                # A school at 08:00: every teacher at once, each uploading their files one by one
+                # (at most 64 uploads in flight overall).
+                teachers = asyncio.Semaphore(64)
                 started = time.perf_counter()
                 batch_ids = await asyncio.gather(*(register(clients, class_id) for _ in range(burst_batches)))
                 watchers = [asyncio.create_task(ready_at(clients, b, 900)) for b in batch_ids]
-                await asyncio.gather(*(upload_all(clients, b, gate) for b in batch_ids))
+
+                async def one_teacher(batch_id: str) -> float:
+                    async with teachers:
+                        return await upload_all(clients, batch_id, asyncio.Semaphore(1))
+
+                await asyncio.gather(*(one_teacher(b) for b in batch_ids))
                 uploaded = time.perf_counter()
                 done = await asyncio.gather(*watchers, return_exceptions=True)
                 finished = time.perf_counter()
                 ready = sum(1 for d in done if isinstance(d, float))
+                stages = await stage_delays(settings, set(batch_ids))
             finally:
                 await clients.close()
                 stack.stop_services()
@@ -188,7 +197,44 @@ async def measure(latency_batches: int, burst_batches: int) -> dict[str, Any]:
             "seconds_to_all_ready": finished - started,
             "seconds_uploading": uploaded - started,
             "essays_per_s": essays / (finished - started),
+            "stage_delays_ms": stages,
         },
+    }
+
+
+async def stage_delays(settings: Settings, batch_ids: set[str]) -> dict[str, dict[str, float]]:
+    """Where the time goes: for each event type, how long after the batch's last upload
+    (its last EssaySlotAssigned) it was published, median and p99 over the burst."""
+    client = await nats.connect(settings.nats_url)
+    try:
+        js = client.jetstream()
+        info = await js.stream_info(settings.stream_name)
+        seen: dict[str, dict[str, float]] = {}
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            message = await js.get_msg(settings.stream_name, seq)
+            envelope, payload = contracts.unwrap(message.data or b"")
+            batch_id = getattr(payload, "batch_id", "")
+            if batch_id in batch_ids:
+                kind = envelope.event_type.rpartition(".")[2]
+                if kind == "BatchStatusChanged":
+                    kind += ":" + common_pb2.BatchStatus.Name(payload.to_status).removeprefix("BATCH_STATUS_")  # type: ignore[attr-defined]
+                at = envelope.occurred_at.ToDatetime().timestamp()
+                # keep the last slot assignment, the first of everything else
+                if kind == "EssaySlotAssigned" or kind not in seen.setdefault(batch_id, {}):
+                    seen[batch_id][kind] = at
+    finally:
+        await client.close()
+    delays: dict[str, list[float]] = {}
+    for events in seen.values():
+        start = events.get("EssaySlotAssigned")
+        if start is None:
+            continue
+        for kind, at in events.items():
+            if at >= start and kind != "EssaySlotAssigned":
+                delays.setdefault(kind, []).append((at - start) * 1000)
+    return {
+        kind: {"p50": percentile(values, 50), "p99": percentile(values, 99)}
+        for kind, values in sorted(delays.items(), key=lambda item: percentile(item[1], 50))
     }
 
 
@@ -202,6 +248,11 @@ def render(figures: dict[str, Any]) -> str:
             f"  burst {burst['batches']} x 30: {burst['ready']}/{burst['batches']} READY in "
             f"{burst['seconds_to_all_ready']:.1f} s ({burst['essays_per_s']:.0f} essays/s; uploads took "
             f"{burst['seconds_uploading']:.1f} s)",
+            "  burst, after each batch's last upload (p50 / p99 ms):",
+            *(
+                f"    {kind:<55} {d['p50']:8.0f} {d['p99']:8.0f}"
+                for kind, d in burst.get("stage_delays_ms", {}).items()
+            ),
         ]
     )
 

@@ -11,6 +11,8 @@ text. Shared by ELS (which stores uploads) and the matcher (which reads them)::
 
 from __future__ import annotations
 
+import hashlib
+
 from nats.js import JetStreamContext
 from nats.js.api import ObjectStoreConfig, StorageType
 from nats.js.errors import BucketNotFoundError, NotFoundError
@@ -56,10 +58,22 @@ class ContentStore:
             raise ContentNotFound(text_storage_id, self._bucket_name)
         objects = await self._objects()
         try:
-            result = await objects.get(text_storage_id)
+            info = await objects.get_info(text_storage_id)
+            if info.chunks == 1 and info.nuid:
+                # An essay fits one chunk: read it with one direct get instead of the
+                # ordered consumer ObjectStore.get creates per object (costly under load).
+                chunk = await self._js.get_last_msg(
+                    f"OBJ_{self._bucket_name}", f"$O.{self._bucket_name}.C.{info.nuid}"
+                )
+                data = bytes(chunk.data or b"")
+            else:
+                data = bytes((await objects.get(text_storage_id)).data or b"")
         except NotFoundError as exc:
             raise ContentNotFound(text_storage_id, self._bucket_name) from exc
-        return bytes(result.data or b"").decode("utf-8")
+        # The id is the text's sha256: what we read must be exactly what was stored.
+        if hashlib.sha256(data).hexdigest() != text_storage_id:
+            raise ContentNotFound(text_storage_id, self._bucket_name)
+        return data.decode("utf-8")
 
     async def exists(self, text_storage_id: str) -> bool:
         if not is_text_storage_id(text_storage_id):
