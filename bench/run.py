@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import matcher_bench, outbox_bench
+from bench import matcher_bench, outbox_bench, phase1_bench, transition_bench
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -37,9 +37,19 @@ def machine_facts() -> dict[str, Any]:
 def main() -> int:
     results: dict[str, Any] = {"machine": machine_facts()}
 
+    transitions = transition_bench.run()
+    results["transition_batch"] = transitions
+    print(transition_bench.render(transitions), flush=True)
+    print(flush=True)
+
     outbox = outbox_bench.run()
     results["outbox_relay"] = outbox
     print(outbox_bench.render(outbox), flush=True)
+    print(flush=True)
+
+    phase1 = phase1_bench.run()
+    results["phase1"] = phase1
+    print(phase1_bench.render(phase1), flush=True)
     print(flush=True)
 
     matcher = matcher_bench.run()
