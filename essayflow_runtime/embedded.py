@@ -102,6 +102,8 @@ class EmbeddedPostgres:
         )
 
     def start(self) -> EmbeddedPostgres:
+        # The server runs with / as its working directory: it needs an absolute path.
+        self.data_dir = self.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             _as_postgres_user()
@@ -169,6 +171,7 @@ class EmbeddedNats:
         return f"nats://{LOCALHOST}:{self.port}"
 
     def start(self) -> EmbeddedNats:
+        self.store_dir = self.store_dir.resolve()
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log_file = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 (owned by the process)
         self.process = subprocess.Popen(

