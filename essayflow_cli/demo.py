@@ -16,20 +16,18 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from rich.console import Console
 
 from essayflow.bos.v1 import bos_pb2
 from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
 from essayflow_cli.client import Clients
-from essayflow_cli.main import associations_table, history_table
+from essayflow_cli.main import associations_table, console, history_table
 from essayflow_cli.stack import start_stack
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "matching" / "dev.jsonl"
-console = Console()
 READY = common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION
 PROCESSING = common_pb2.BATCH_STATUS_PROCESSING_PIPELINES
 

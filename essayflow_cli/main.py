@@ -46,7 +46,8 @@ for sub, name in (
 ):
     app.add_typer(sub, name=name)
 
-console = Console()
+# Tables stay readable when the output is a file or a pipe (no terminal width to go by).
+console = Console(width=None if sys.stdout.isatty() else 160)
 T = TypeVar("T")
 
 TokenOpt = Annotated[str | None, typer.Option(help="Bearer token (default: $ESSAYFLOW_TOKEN or a dev token)")]
@@ -231,15 +232,15 @@ def batch_show(
 def history_table(transitions: Any) -> Table:
     table = Table(title="transition history")
     for column in ("v", "from", "to", "cause", "actor", "at"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for t in transitions:
         table.add_row(
             str(t.version),
             _enum_name(common_pb2.BatchStatus, t.from_status),
             _enum_name(common_pb2.BatchStatus, t.to_status),
-            t.cause,
+            t.cause if len(t.cause) <= 24 else t.cause[:23] + "…",
             t.actor,
-            t.occurred_at.ToJsonString(),
+            t.occurred_at.ToJsonString()[:23],
         )
     return table
 
@@ -288,14 +289,13 @@ def batch_pipeline(
 
 def associations_table(associations: Any) -> Table:
     table = Table(title="associations")
-    for column in ("essay", "file", "suggested", "score", "level", "status", "student", "method", "by"):
-        table.add_column(column)
+    for column in ("essay", "suggested", "score", "level", "status", "student", "method", "by"):
+        table.add_column(column, no_wrap=True)
     for a in associations:
         suggested = f"{a.suggested_student.first_name} {a.suggested_student.last_name}".strip() or "-"
         student = f"{a.student.first_name} {a.student.last_name}".strip() or "-"
         table.add_row(
             a.essay_id[:8],
-            a.file_name,
             suggested,
             f"{a.confidence_score:.2f}",
             _enum_name(common_pb2.AssociationConfidenceLevel, a.confidence_level),
