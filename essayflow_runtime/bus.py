@@ -80,6 +80,9 @@ def dlq_stream_config(settings: Settings) -> StreamConfig:
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         max_age=settings.stream_max_age_s,
+        max_bytes=settings.stream_max_bytes,
+        # Dead letters carry a Nats-Msg-Id too: a repeated dead-lettering is one entry.
+        duplicate_window=settings.duplicate_window_s,
         num_replicas=settings.stream_replicas,
     )
 
