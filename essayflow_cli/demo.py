@@ -67,7 +67,8 @@ async def wait_until_serving(settings: Settings, timeout_s: float = 90) -> None:
 async def wait_status(c: Clients, batch_id: str, status: int, timeout_s: float = 120) -> bos_pb2.Batch:
     deadline = time.monotonic() + timeout_s
     while True:
-        batch = (await c.bos.GetBatch(bos_pb2.GetBatchRequest(batch_id=batch_id), metadata=c.metadata)).batch
+        response = await c.bos.GetBatch(bos_pb2.GetBatchRequest(batch_id=batch_id), metadata=c.metadata)
+        batch: bos_pb2.Batch = response.batch
         if batch.status == status:
             return batch
         if time.monotonic() > deadline:

@@ -76,8 +76,12 @@ def _enum_name(enum: Any, value: int) -> str:
     return enums.to_db(enum, value) if value else "-"
 
 
-def _course(code: str) -> int:
-    return int(common_pb2.CourseCode.Value(f"COURSE_CODE_{code.upper()}"))
+def _course(code: str) -> common_pb2.CourseCode:
+    try:
+        course: common_pb2.CourseCode = common_pb2.CourseCode.Value(f"COURSE_CODE_{code.upper()}")
+    except ValueError:
+        raise typer.BadParameter(f"{code!r} is not a course code (ENG5, ENG6, ENG7, SV1, SV2, SV3)") from None
+    return course
 
 
 @stack_app.command("up")
@@ -209,7 +213,7 @@ def batch_upload(
 def _read(path: Path) -> bytes:
     if path.suffix.lower() == ".docx":
         try:
-            import docx  # type: ignore[import-not-found]
+            import docx
         except ImportError:
             console.print("[yellow].docx needs python-docx installed; skipping[/yellow]")
             return b""

@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 with warnings.catch_warnings():
     # The wheel's package init asks platformdirs for a runtime dir we never use.
@@ -54,7 +55,13 @@ def _wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | 
     raise TimeoutError(f"nothing listened on {LOCALHOST}:{port} within {timeout_s}s")
 
 
-def _as_postgres_user() -> dict[str, object]:
+class _DropRoot(TypedDict, total=False):
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
+def _as_postgres_user() -> _DropRoot:
     """subprocess kwargs that drop root for postgres binaries."""
     if os.geteuid() != 0:
         return {}
@@ -98,7 +105,7 @@ class EmbeddedPostgres:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             cwd="/",
-            **_as_postgres_user(),  # type: ignore[arg-type]
+            **_as_postgres_user(),
         )
 
     def start(self) -> EmbeddedPostgres:
@@ -228,10 +235,10 @@ def start_infrastructure(
     postgres = nats = None
     try:
         if database_url is None:
-            postgres = EmbeddedPostgres(data_root / "postgres", **({"port": postgres_port} if postgres_port else {}))
+            postgres = EmbeddedPostgres(data_root / "postgres", port=postgres_port or free_port())
             database_url = postgres.start().url
         if nats_url is None:
-            nats = EmbeddedNats(data_root / "nats", **({"port": nats_port} if nats_port else {}))
+            nats = EmbeddedNats(data_root / "nats", port=nats_port or free_port())
             nats_url = nats.start().url
     except BaseException:
         if postgres is not None:

@@ -8,20 +8,24 @@ lower-cased. There is no hand-written copy of any status value anywhere else.
 from __future__ import annotations
 
 from functools import cache
+from typing import TypeAlias
 
 from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
-EnumType = EnumTypeWrapper | EnumDescriptor
+EnumType: TypeAlias = EnumTypeWrapper | EnumDescriptor
 
 
 def _descriptor(enum: EnumType) -> EnumDescriptor:
-    return enum if isinstance(enum, EnumDescriptor) else enum.DESCRIPTOR
+    if isinstance(enum, EnumDescriptor):
+        return enum
+    descriptor: EnumDescriptor = enum.DESCRIPTOR
+    return descriptor
 
 
 def enum_prefix(enum: EnumType) -> str:
     """``BatchStatus`` → ``BATCH_STATUS_`` (buf's ENUM_VALUE_PREFIX rule guarantees it)."""
-    unspecified = _descriptor(enum).values_by_number[0].name
+    unspecified: str = _descriptor(enum).values_by_number[0].name
     return unspecified.removesuffix("UNSPECIFIED")
 
 

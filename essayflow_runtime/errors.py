@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "essayflow"
@@ -30,7 +31,7 @@ class DomainError(Exception):
     def __post_init__(self) -> None:
         super().__init__(self.message)
 
-    def details(self) -> list[object]:
+    def details(self) -> list[Message]:
         return [
             error_details_pb2.ErrorInfo(
                 reason=self.reason, domain=ERROR_DOMAIN, metadata=dict(self.metadata)
@@ -41,7 +42,7 @@ class DomainError(Exception):
         packed = []
         for detail in self.details():
             any_detail = any_pb2.Any()
-            any_detail.Pack(detail)  # type: ignore[arg-type]
+            any_detail.Pack(detail)
             packed.append(any_detail)
         return status_pb2.Status(code=self.code.value[0], message=self.message, details=packed)
 
@@ -86,7 +87,7 @@ class FailedPrecondition(DomainError):
     violations: list[tuple[str, str, str]] = field(default_factory=list)
     code: grpc.StatusCode = field(default=grpc.StatusCode.FAILED_PRECONDITION, init=False)
 
-    def details(self) -> list[object]:
+    def details(self) -> list[Message]:
         failure = error_details_pb2.PreconditionFailure(
             violations=[
                 error_details_pb2.PreconditionFailure.Violation(
@@ -106,7 +107,7 @@ class InvalidArgument(DomainError):
     field_violations: list[tuple[str, str]] = field(default_factory=list)
     code: grpc.StatusCode = field(default=grpc.StatusCode.INVALID_ARGUMENT, init=False)
 
-    def details(self) -> list[object]:
+    def details(self) -> list[Message]:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(field=path, description=description)
@@ -135,4 +136,5 @@ class FieldErrors:
 
 
 def status_code_name(code: int) -> str:
-    return code_pb2.Code.Name(code)
+    name: str = code_pb2.Code.Name(code)
+    return name

@@ -55,7 +55,7 @@ async def _abort(context: grpc.aio.ServicerContext, error: DomainError) -> None:
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
-class _Interceptor(grpc.aio.ServerInterceptor):
+class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, settings: Settings, service_label: str, bindings: Iterable[ServiceBinding]):
         self._settings = settings
         self._label = service_label
@@ -146,7 +146,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):
 def _code_after_exception(context: grpc.aio.ServicerContext) -> str:
     code = context.code()
     if isinstance(code, grpc.StatusCode):
-        return code.name
+        return str(code.name)
     return "UNKNOWN"
 
 

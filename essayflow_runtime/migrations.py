@@ -15,7 +15,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import pool, text
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
@@ -48,7 +48,7 @@ def upgrade_all(database_url: str) -> None:
         upgrade(service, database_url)
 
 
-def run_env(target_metadata: object = None) -> None:
+def run_env(target_metadata: MetaData | None = None) -> None:
     """The body of every service's ``migrations/env.py`` (online mode, asyncpg)."""
     from alembic import context
 
