@@ -44,7 +44,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy essayflow_runtime essayflow_cli services
+	$(VENV)/bin/mypy essayflow_runtime essayflow_cli services bench tests
 
 proto: $(STAMP)
 	PY=$(PY) tools/gen_proto.sh gen

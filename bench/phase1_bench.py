@@ -142,6 +142,7 @@ async def measure(latency_batches: int, burst_batches: int) -> dict[str, Any]:
             **{f"ESSAYFLOW_{n.upper()}_PORT": str(p) for n, p in ports.items()},
         }
         settings = load_settings(
+            None,
             database_url=infra.database_url,
             nats_url=infra.nats_url,
             **{f"{n}_port": p for n, p in ports.items()},
@@ -217,7 +218,8 @@ async def stage_delays(settings: Settings, batch_ids: set[str]) -> dict[str, dic
             if batch_id in batch_ids:
                 kind = envelope.event_type.rpartition(".")[2]
                 if kind == "BatchStatusChanged":
-                    kind += ":" + common_pb2.BatchStatus.Name(payload.to_status).removeprefix("BATCH_STATUS_")  # type: ignore[attr-defined]
+                    to_status = getattr(payload, "to_status", 0)
+                    kind += ":" + common_pb2.BatchStatus.Name(to_status).removeprefix("BATCH_STATUS_")
                 at = envelope.occurred_at.ToDatetime().timestamp()
                 # keep the last slot assignment, the first of everything else
                 if kind == "EssaySlotAssigned" or kind not in seen.setdefault(batch_id, {}):

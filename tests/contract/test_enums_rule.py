@@ -46,9 +46,7 @@ def test_unknown_strings_are_refused() -> None:
 
 def test_check_constraint_lists_exactly_the_proto_values() -> None:
     sql = enums.check_constraint_sql("status", common_pb2.StudentAssociationStatus)
-    assert sql == (
-        "status IN ('pending_validation', 'confirmed', 'rejected', 'timeout_confirmed', 'no_match')"
-    )
+    assert sql == ("status IN ('pending_validation', 'confirmed', 'rejected', 'timeout_confirmed', 'no_match')")
 
 
 def test_course_codes_carry_their_language() -> None:

@@ -13,8 +13,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = (
-    "proto", "gen", "tools", "docs", "proto-baseline", "buf.yaml", "pyproject.toml",
-    "essayflow_cli", "essayflow_runtime",
+    "proto",
+    "gen",
+    "tools",
+    "docs",
+    "proto-baseline",
+    "buf.yaml",
+    "pyproject.toml",
+    "essayflow_cli",
+    "essayflow_runtime",
 )
 
 

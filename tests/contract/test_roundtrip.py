@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 from google.protobuf import descriptor_pb2
@@ -27,8 +28,18 @@ from essayflow.events.v1 import (
 from essayflow.nlp.v1 import nlp_pb2
 
 PB2_MODULES: tuple[ModuleType, ...] = (
-    bos_pb2, cms_pb2, common_pb2, options_pb2, els_pb2, nlp_pb2,
-    bos_events_pb2, cms_events_pb2, els_events_pb2, envelope_pb2, file_events_pb2, nlp_events_pb2,
+    bos_pb2,
+    cms_pb2,
+    common_pb2,
+    options_pb2,
+    els_pb2,
+    nlp_pb2,
+    bos_events_pb2,
+    cms_events_pb2,
+    els_events_pb2,
+    envelope_pb2,
+    file_events_pb2,
+    nlp_events_pb2,
 )
 
 
@@ -121,7 +132,7 @@ def test_the_descriptors_list_every_event_and_rpc_message() -> None:
 @pytest.mark.parametrize("desc", MESSAGES, ids=[d.full_name for d in MESSAGES])
 def test_message_round_trips_byte_for_byte(desc: Descriptor) -> None:
     module = importlib.import_module(desc.file.name.replace("/", ".").removesuffix(".proto") + "_pb2")
-    cls = module
+    cls: Any = module
     for part in desc.full_name[len(desc.file.package) + 1 :].split("."):
         cls = getattr(cls, part)
     original = _fill(cls())

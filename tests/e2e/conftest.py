@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import io
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,9 +136,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the services' logs to a failing e2e test's report."""
-    report = yield
+    report: pytest.TestReport = yield
     if report.failed and call.when == "call":
         for name in ("stack_ready", "replicated_stack"):
             stack = item.funcargs.get(name) if hasattr(item, "funcargs") else None

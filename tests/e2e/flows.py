@@ -64,7 +64,8 @@ async def register(c: Clients, count: int, class_id: str = "") -> bos_pb2.Batch:
         ),
         metadata=c.metadata,
     )
-    return response.batch
+    batch: bos_pb2.Batch = response.batch
+    return batch
 
 
 async def upload(c: Clients, batch_id: str, texts: list[str]) -> list[els_pb2.ProvisionEssayResponse]:
@@ -77,7 +78,7 @@ async def upload(c: Clients, batch_id: str, texts: list[str]) -> list[els_pb2.Pr
     return responses
 
 
-async def retry_unavailable(call, timeout_s: float = 30):  # type: ignore[no-untyped-def]
+async def retry_unavailable(call, timeout_s: float = 30):
     """Calls survive a service restart: UNAVAILABLE is retried until the deadline."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -95,8 +96,9 @@ async def wait_status(c: Clients, batch_id: str, status: int, timeout_s: float =
     while time.monotonic() < deadline:
         try:
             last = (await c.bos.GetBatch(bos_pb2.GetBatchRequest(batch_id=batch_id), metadata=c.metadata)).batch
-            if last.status == status:
-                return last
+            if last is not None and last.status == status:
+                found: bos_pb2.Batch = last
+                return found
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.UNAVAILABLE:
                 raise

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
 
 import grpc
@@ -33,7 +34,7 @@ from tests.support import eventually
 pytestmark = pytest.mark.e2e
 
 
-async def code_of(call) -> tuple[grpc.StatusCode, list[object]]:  # type: ignore[no-untyped-def]
+async def code_of(call: Awaitable[object]) -> tuple[grpc.StatusCode, list[object]]:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await call
     status = rpc_status.from_call(raised.value)
@@ -231,6 +232,7 @@ async def test_garbage_on_every_consumed_subject_is_dead_lettered_and_services_k
             found = set()
             for seq in range(info.state.first_seq, info.state.last_seq + 1):
                 message = await js.get_msg(stack_ready.settings.dlq_stream_name, seq)
+                assert message.subject is not None and message.headers is not None
                 service = message.subject.rsplit(".", 1)[-1]
                 found.add((service, message.headers[HEADER_ORIGINAL_SUBJECT], message.headers[HEADER_REASON]))
             return found if expected <= found else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -26,7 +26,7 @@ READY_PATH = [
 
 
 @pytest.fixture(scope="module")
-def replicated_stack(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def replicated_stack(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
     with launch_stack(postgres_server_url, tmp_path_factory.mktemp("replicas-nats"), replicas=2) as stack:
         yield stack
 

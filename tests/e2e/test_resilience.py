@@ -10,9 +10,11 @@ import pytest
 
 from essayflow.bos.v1 import bos_pb2
 from essayflow.cms.v1 import cms_pb2
+from essayflow.common.v1 import common_pb2
 from essayflow.common.v1 import common_pb2 as c
 from essayflow.els.v1 import els_pb2
 from essayflow.events.v1 import bos_events_pb2, cms_events_pb2, els_events_pb2
+from essayflow_cli.client import Clients
 from essayflow_runtime import contracts
 from essayflow_runtime.consumer import publish
 from tests.e2e.conftest import E2EStack
@@ -59,7 +61,7 @@ async def find_event(stack: E2EStack, cls: type, batch_id: str) -> bytes:
                 if message.subject != subject:
                     continue
                 _, payload = contracts.unwrap(message.data or b"")
-                if payload.batch_id == batch_id:  # type: ignore[attr-defined]
+                if getattr(payload, "batch_id", None) == batch_id:
                     return message.data
             return None
 
@@ -133,17 +135,17 @@ async def test_essays_ready_before_the_confirmation_and_every_event_twice(stack_
         await teacher.close()
 
 
-def c_ref(slot: els_pb2.Slot):  # type: ignore[no-untyped-def]
-    from essayflow.common.v1 import common_pb2
-
+def c_ref(slot: els_pb2.Slot) -> common_pb2.EssayRef:
     return common_pb2.EssayRef(essay_id=slot.essay_id, text_storage_id=slot.text_storage_id, file_name=slot.file_name)
 
 
-async def _batch(teacher, batch_id: str) -> bos_pb2.Batch:  # type: ignore[no-untyped-def]
-    return (await teacher.bos.GetBatch(bos_pb2.GetBatchRequest(batch_id=batch_id), metadata=teacher.metadata)).batch
+async def _batch(teacher: Clients, batch_id: str) -> bos_pb2.Batch:
+    response = await teacher.bos.GetBatch(bos_pb2.GetBatchRequest(batch_id=batch_id), metadata=teacher.metadata)
+    batch: bos_pb2.Batch = response.batch
+    return batch
 
 
-async def _essays_have_students(teacher, batch_id: str) -> bool:  # type: ignore[no-untyped-def]
+async def _essays_have_students(teacher: Clients, batch_id: str) -> bool:
     try:
         batch = await _batch(teacher, batch_id)
     except Exception:  # BOS still starting

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -82,7 +83,8 @@ def make_consumer(settings: Settings, js: JetStreamContext, pool: asyncpg.Pool, 
 
 
 def envelope_bytes(payload: Message, event_id: str) -> bytes:
-    return contracts.wrap(payload, source="test", correlation_id="c", event_id=event_id).SerializeToString()
+    data: bytes = contracts.wrap(payload, source="test", correlation_id="c", event_id=event_id).SerializeToString()
+    return data
 
 
 async def test_the_same_event_delivered_twice_acts_once(
@@ -126,7 +128,7 @@ async def _acked(js: JetStreamContext, settings: Settings, durable: str, count: 
         info = await js.consumer_info(settings.stream_name, durable)
     except NotFoundError:
         return False  # not created yet
-    return info.ack_floor.stream_seq >= count and info.num_ack_pending == 0 and info.num_pending == 0
+    return bool(info.ack_floor.stream_seq >= count and info.num_ack_pending == 0 and info.num_pending == 0)
 
 
 async def _dead_letters(js: JetStreamContext, settings: Settings) -> list[Any]:
@@ -208,12 +210,12 @@ async def test_consumer_and_relay_resume_after_nats_restarts(
         async with running(make_consumer(own_settings, js, pool)):
             await _enqueue(pool, batches[:3])
             for batch in batches[:3]:
-                await eventually(lambda b=batch: effects(pool, b))
+                await eventually(functools.partial(effects, pool, batch))
             private_nats.stop()
             await _enqueue(pool, batches[3:])  # committed while NATS is down
             private_nats.start()
             for batch in batches:
-                await eventually(lambda b=batch: effects(pool, b), timeout_s=60, message="lost after restart")
+                await eventually(functools.partial(effects, pool, batch), timeout_s=60, message="lost after restart")
     finally:
         relay.stop()
         await relay_task

@@ -38,9 +38,7 @@ async def publish_envelope(
 ) -> int:
     """Publish as a producer would; another ``msg_id`` makes JetStream store it again (a redelivery)."""
     subject = contracts.event_types()[envelope.event_type].subject
-    ack = await js.publish(
-        subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": msg_id or envelope.event_id}
-    )
+    ack = await js.publish(subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": msg_id or envelope.event_id})
     return int(ack.seq)
 
 

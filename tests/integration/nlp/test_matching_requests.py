@@ -211,4 +211,3 @@ async def test_a_request_without_a_batch_is_dead_lettered_and_the_service_keeps_
         lambda: dead_letters_of(settings, js, "nlp", broken_envelope.SerializeToString()), what="dead letter"
     )
     assert letters[0][consumer.HEADER_REASON] == "INVALID_REQUEST"
-

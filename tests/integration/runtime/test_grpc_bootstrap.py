@@ -22,18 +22,38 @@ from essayflow_runtime.grpc_server import RunningServer, ServiceBinding, start_s
 
 # (service full name, register function, skeleton servicer, stub, one method and its request)
 SKELETONS: list[tuple[str, Any, Any, Any, str, Any]] = [
-    ("essayflow.bos.v1.BatchOrchestratorService", bos_pb2_grpc.add_BatchOrchestratorServiceServicer_to_server,
-     bos_pb2_grpc.BatchOrchestratorServiceServicer(), bos_pb2_grpc.BatchOrchestratorServiceStub,
-     "GetBatch", bos_pb2.GetBatchRequest(batch_id="x")),
-    ("essayflow.els.v1.EssayLifecycleService", els_pb2_grpc.add_EssayLifecycleServiceServicer_to_server,
-     els_pb2_grpc.EssayLifecycleServiceServicer(), els_pb2_grpc.EssayLifecycleServiceStub,
-     "GetBatchSlots", els_pb2.GetBatchSlotsRequest(batch_id="x")),
-    ("essayflow.cms.v1.ClassManagementService", cms_pb2_grpc.add_ClassManagementServiceServicer_to_server,
-     cms_pb2_grpc.ClassManagementServiceServicer(), cms_pb2_grpc.ClassManagementServiceStub,
-     "GetClass", cms_pb2.GetClassRequest(class_id="x")),
-    ("essayflow.nlp.v1.StudentMatcherService", nlp_pb2_grpc.add_StudentMatcherServiceServicer_to_server,
-     nlp_pb2_grpc.StudentMatcherServiceServicer(), nlp_pb2_grpc.StudentMatcherServiceStub,
-     "MatchAuthors", nlp_pb2.MatchAuthorsRequest()),
+    (
+        "essayflow.bos.v1.BatchOrchestratorService",
+        bos_pb2_grpc.add_BatchOrchestratorServiceServicer_to_server,
+        bos_pb2_grpc.BatchOrchestratorServiceServicer(),
+        bos_pb2_grpc.BatchOrchestratorServiceStub,
+        "GetBatch",
+        bos_pb2.GetBatchRequest(batch_id="x"),
+    ),
+    (
+        "essayflow.els.v1.EssayLifecycleService",
+        els_pb2_grpc.add_EssayLifecycleServiceServicer_to_server,
+        els_pb2_grpc.EssayLifecycleServiceServicer(),
+        els_pb2_grpc.EssayLifecycleServiceStub,
+        "GetBatchSlots",
+        els_pb2.GetBatchSlotsRequest(batch_id="x"),
+    ),
+    (
+        "essayflow.cms.v1.ClassManagementService",
+        cms_pb2_grpc.add_ClassManagementServiceServicer_to_server,
+        cms_pb2_grpc.ClassManagementServiceServicer(),
+        cms_pb2_grpc.ClassManagementServiceStub,
+        "GetClass",
+        cms_pb2.GetClassRequest(class_id="x"),
+    ),
+    (
+        "essayflow.nlp.v1.StudentMatcherService",
+        nlp_pb2_grpc.add_StudentMatcherServiceServicer_to_server,
+        nlp_pb2_grpc.StudentMatcherServiceServicer(),
+        nlp_pb2_grpc.StudentMatcherServiceStub,
+        "MatchAuthors",
+        nlp_pb2.MatchAuthorsRequest(),
+    ),
 ]
 
 
