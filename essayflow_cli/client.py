@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import grpc
-
 from essayflow.bos.v1 import bos_pb2_grpc
 from essayflow.cms.v1 import cms_pb2_grpc
 from essayflow.els.v1 import els_pb2_grpc
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings
+from essayflow_runtime.grpc_client import open_channel
 
 
 @dataclass
@@ -24,7 +23,7 @@ class Clients:
     def __post_init__(self) -> None:
         host = self.settings.host
         self._channels = [
-            grpc.aio.insecure_channel(f"{host}:{port}")
+            open_channel(self.settings, f"{host}:{port}")
             for port in (self.settings.bos_port, self.settings.els_port, self.settings.cms_port)
         ]
         self.bos = bos_pb2_grpc.BatchOrchestratorServiceStub(self._channels[0])

@@ -26,6 +26,7 @@ from essayflow_cli.main import associations_table, console, history_table
 from essayflow_cli.stack import start_stack
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
+from essayflow_runtime.grpc_client import open_channel
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "matching" / "dev.jsonl"
 READY = common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION
@@ -39,7 +40,7 @@ def demo_class() -> dict[str, Any]:
 
 
 async def stack_is_serving(settings: Settings) -> bool:
-    async with grpc.aio.insecure_channel(f"{settings.host}:{settings.bos_port}") as channel:
+    async with open_channel(settings, f"{settings.host}:{settings.bos_port}") as channel:
         try:
             reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
         except grpc.aio.AioRpcError:
@@ -50,7 +51,7 @@ async def stack_is_serving(settings: Settings) -> bool:
 async def wait_until_serving(settings: Settings, timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
     for port in (settings.bos_port, settings.els_port, settings.cms_port, settings.nlp_port):
-        async with grpc.aio.insecure_channel(f"{settings.host}:{port}") as channel:
+        async with open_channel(settings, f"{settings.host}:{port}") as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 try:

@@ -53,6 +53,8 @@ class Settings:
     grpc_shutdown_grace_s: float = 5.0
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    # CA that clients (services calling services, the CLI) verify servers against.
+    tls_ca_file: str = ""
     # NATS authentication (optional): a .creds file, or user/password, or a token.
     nats_creds_file: str = ""
     nats_user: str = ""

@@ -14,6 +14,7 @@ from essayflow.cms.v1 import cms_pb2, cms_pb2_grpc
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings
 from essayflow_runtime.errors import Unavailable
+from essayflow_runtime.grpc_client import open_channel
 
 CALL_TIMEOUT_S = 5.0
 
@@ -27,7 +28,7 @@ class ClassDirectory(Protocol):
 class CmsClassDirectory:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._channel = grpc.aio.insecure_channel(settings.cms_address)
+        self._channel = open_channel(settings, settings.cms_address)
         self._stub = cms_pb2_grpc.ClassManagementServiceStub(self._channel)
 
     async def owner_of(self, class_id: str) -> str | None:

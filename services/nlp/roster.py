@@ -10,6 +10,7 @@ from essayflow.cms.v1 import cms_pb2, cms_pb2_grpc
 from essayflow.common.v1 import common_pb2
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings
+from essayflow_runtime.grpc_client import open_channel
 
 # Answers that asking again will not change; anything else (CMS down, slow, restarting) may pass.
 _FINAL_CODES = frozenset(
@@ -39,10 +40,7 @@ class CmsRosterSource:
     def __init__(self, settings: Settings, *, timeout_s: float = 10.0) -> None:
         self._settings = settings
         self._timeout_s = timeout_s
-        self._channel = grpc.aio.insecure_channel(
-            settings.cms_address,
-            options=[("grpc.max_receive_message_length", settings.grpc_max_message_bytes)],
-        )
+        self._channel = open_channel(settings, settings.cms_address)
         self._stub = cms_pb2_grpc.ClassManagementServiceStub(self._channel)
 
     async def students(self, class_id: str) -> list[common_pb2.Student]:
