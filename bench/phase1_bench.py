@@ -21,9 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import grpc
 import nats
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.infra import bench_infrastructure
 from bench.stats import percentile
@@ -32,11 +30,13 @@ from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
 from essayflow_cli.client import Clients
+from essayflow_cli.demo import service_addresses
 from essayflow_cli.stack import SERVICES, Stack
 from essayflow_runtime import contracts, migrations
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.embedded import free_port
+from essayflow_runtime.grpc_client import wait_until_serving
 
 ESSAYS = 30
 READY = common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION
@@ -51,23 +51,6 @@ def roster() -> list[tuple[str, str]]:
 
 def essay(first: str, last: str, n: int) -> bytes:
     return f"Namn: {first} {last}\n\n{BODY}\nText {n}.\n".encode()
-
-
-async def wait_serving(settings: Settings, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    for port in (settings.bos_port, settings.els_port, settings.cms_port, settings.nlp_port):
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:
-                try:
-                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.aio.AioRpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"port {port} not serving")
-                await asyncio.sleep(0.2)
 
 
 async def auto_confirm_class(c: Clients) -> str:
@@ -154,7 +137,7 @@ async def measure(latency_batches: int, burst_batches: int) -> dict[str, Any]:
                 stack.start_service(name, env, out=out)
             clients = Clients(settings, mint_token(settings, "bench-teacher", Role.TEACHER))
             try:
-                await wait_serving(settings)
+                await wait_until_serving(settings, service_addresses(settings), timeout_s=120)
                 class_id = await auto_confirm_class(clients)
                 latencies = []
                 for _ in range(latency_batches):

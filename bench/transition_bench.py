@@ -32,6 +32,7 @@ from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import load_settings
 from essayflow_runtime.embedded import free_port
 from essayflow_runtime.enums import to_db
+from essayflow_runtime.grpc_client import wait_until_serving
 
 CONCURRENCY = (1, 16, 64)
 ACV = common_pb2.BATCH_STATUS_AWAITING_CONTENT_VALIDATION
@@ -136,7 +137,7 @@ async def measure(calls: int, rounds: int, levels: tuple[int, ...] = CONCURRENCY
         stub = bos_pb2_grpc.BatchOrchestratorServiceStub(channel)
         metadata = (("authorization", f"Bearer {token}"),)
         try:
-            await _wait_ready(channel)
+            await wait_until_serving(settings, [f"127.0.0.1:{port}"])
 
             async def via_grpc(batch_id: str) -> None:
                 await stub.TransitionBatch(
@@ -177,23 +178,6 @@ async def measure(calls: int, rounds: int, levels: tuple[int, ...] = CONCURRENCY
             await channel.close()
             await pool.close()
             stack.stop_services()
-
-
-async def _wait_ready(channel: grpc.aio.Channel, timeout_s: float = 60) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    deadline = time.monotonic() + timeout_s
-    stub = health_pb2_grpc.HealthStub(channel)
-    while True:
-        try:
-            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-            if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                return
-        except grpc.aio.AioRpcError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("BOS did not start")
-        await asyncio.sleep(0.2)
 
 
 def render(figures: dict[str, Any]) -> str:

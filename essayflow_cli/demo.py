@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from essayflow.bos.v1 import bos_pb2
 from essayflow.cms.v1 import cms_pb2
@@ -26,7 +25,7 @@ from essayflow_cli.main import associations_table, console, history_table
 from essayflow_cli.stack import start_stack
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
-from essayflow_runtime.grpc_client import open_channel
+from essayflow_runtime.grpc_client import is_serving, wait_until_serving
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "matching" / "dev.jsonl"
 READY = common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION
@@ -39,30 +38,11 @@ def demo_class() -> dict[str, Any]:
     return min(batches, key=lambda b: (abs(len(b["roster"]) - 25), -len(b["essays"])))
 
 
-async def stack_is_serving(settings: Settings) -> bool:
-    async with open_channel(settings, f"{settings.host}:{settings.bos_port}") as channel:
-        try:
-            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-        except grpc.aio.AioRpcError:
-            return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-async def wait_until_serving(settings: Settings, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    for port in (settings.bos_port, settings.els_port, settings.cms_port, settings.nlp_port):
-        async with open_channel(settings, f"{settings.host}:{port}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:
-                try:
-                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.aio.AioRpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"nothing serving on port {port}")
-                await asyncio.sleep(0.2)
+def service_addresses(settings: Settings) -> list[str]:
+    return [
+        f"{settings.host}:{port}"
+        for port in (settings.bos_port, settings.els_port, settings.cms_port, settings.nlp_port)
+    ]
 
 
 async def wait_status(c: Clients, batch_id: str, status: int, timeout_s: float = 120) -> bos_pb2.Batch:
@@ -206,14 +186,14 @@ async def run_demo(settings: Settings) -> None:
 def main() -> int:
     settings = load_settings()
     started = None
-    if not asyncio.run(stack_is_serving(settings)):
+    if not asyncio.run(is_serving(settings, f"{settings.host}:{settings.bos_port}")):
         log_path = Path(".data") / "demo-services.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         console.print(f"no stack running: starting one (stopped when the demo ends; logs in {log_path})")
         started = start_stack(Path(".data"), log=log_path.open("a", encoding="utf-8"))
         settings = started.settings
     try:
-        asyncio.run(wait_until_serving(settings))
+        asyncio.run(wait_until_serving(settings, service_addresses(settings), timeout_s=90))
         asyncio.run(run_demo(settings))
     finally:
         if started is not None:

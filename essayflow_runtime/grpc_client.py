@@ -7,7 +7,11 @@ development stays plaintext on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from essayflow_runtime.config import Settings
 
@@ -22,3 +26,23 @@ def open_channel(settings: Settings, address: str) -> grpc.aio.Channel:
             credentials = grpc.ssl_channel_credentials(root_certificates=ca.read())
         return grpc.aio.secure_channel(address, credentials, options=options)
     return grpc.aio.insecure_channel(address, options=options)
+
+
+async def is_serving(settings: Settings, address: str, timeout_s: float = 1.0) -> bool:
+    """Whether the server at ``address`` answers its health check with SERVING."""
+    async with open_channel(settings, address) as channel:
+        try:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
+        except grpc.aio.AioRpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+async def wait_until_serving(settings: Settings, addresses: list[str], timeout_s: float = 60.0) -> None:
+    """Wait for every server's health check to say SERVING (processes just started)."""
+    deadline = time.monotonic() + timeout_s
+    for address in addresses:
+        while not await is_serving(settings, address):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{address} is not serving after {timeout_s:.0f}s")
+            await asyncio.sleep(0.1)

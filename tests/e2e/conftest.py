@@ -4,7 +4,6 @@ each on free ports, talked to only through their public RPCs."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import threading
@@ -12,15 +11,14 @@ from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from essayflow_cli.client import Clients
 from essayflow_cli.stack import SERVICES, Stack
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.embedded import EmbeddedNats, Infrastructure, free_port
+from essayflow_runtime.grpc_client import wait_until_serving
 
 
 class LogBuffer(io.StringIO):
@@ -66,20 +64,11 @@ class E2EStack:
                     self.start(name, replica)
 
     async def wait_serving(self, names: tuple[str, ...] = SERVICES, timeout_s: float = 60) -> None:
-        for port in (p for name in names for p in self.ports[name]):
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                stub = health_pb2_grpc.HealthStub(channel)
-                deadline = asyncio.get_running_loop().time() + timeout_s
-                while True:
-                    try:
-                        reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                            break
-                    except grpc.aio.AioRpcError:
-                        pass
-                    if asyncio.get_running_loop().time() > deadline:
-                        raise AssertionError(f"port {port} not serving; logs:\n{self.logs.getvalue()[-4000:]}")
-                    await asyncio.sleep(0.1)
+        addresses = [f"127.0.0.1:{port}" for name in names for port in self.ports[name]]
+        try:
+            await wait_until_serving(self.settings, addresses, timeout_s)
+        except TimeoutError as error:
+            raise AssertionError(f"{error}; logs:\n{self.logs.getvalue()[-4000:]}") from error
 
     def clients(self, user: str, role: Role = Role.TEACHER) -> Clients:
         return Clients(self.settings, mint_token(self.settings, user, role))
