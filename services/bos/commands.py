@@ -120,7 +120,7 @@ async def get(pool: asyncpg.Pool, principal: Principal, batch_id: str) -> tuple[
         batch = await store.get_batch(conn, batch_id)
         if batch is None or not visible_to(principal, batch):
             raise _not_found(batch_id)
-        return batch, await store.list_essays(conn, batch_id)
+        return batch, await store.essays_of(conn, batch)
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ async def transition(
             expected_version=request.expected_version,
         )
         response = bos_pb2.TransitionBatchResponse(
-            batch=encoding.batch(step.batch, await store.list_essays(conn, request.batch_id)),
+            batch=encoding.batch(step.batch, await store.essays_of(conn, step.batch)),
             transition=encoding.transition(step.transition),
         )
         await store.save_response(
@@ -258,7 +258,7 @@ async def cancel(
     async with pool.acquire() as conn, conn.transaction():
         locked = await _locked_for(conn, principal, request.batch_id)
         if locked.status == CANCELLED:
-            return locked, await store.list_essays(conn, request.batch_id)
+            return locked, await store.essays_of(conn, locked)
         if locked.status in TERMINAL_STATUSES:
             raise FailedPrecondition(
                 f"batch {locked.batch_id} is {status_name(locked.status)}, which is final",
@@ -269,6 +269,6 @@ async def cancel(
         step = await transitions.apply(
             conn, locked, _change(principal, locked, "CancelBatch", CANCELLED, reason=request.reason)
         )
-        essays = await store.list_essays(conn, request.batch_id)
+        essays = await store.essays_of(conn, step.batch)
     transitions.count_committed([step])
     return step.batch, essays

@@ -305,6 +305,12 @@ async def replace_essays(conn: asyncpg.Connection, batch_id: str, essays: Sequen
     )
 
 
+async def essays_of(conn: Executor, batch: BatchRecord) -> list[EssayRecord]:
+    """The batch's essays, without a query when it has none (most status changes come
+    before any content: the transition path saves a round trip)."""
+    return await list_essays(conn, batch.batch_id) if batch.stored_essay_count else []
+
+
 async def list_essays(conn: Executor, batch_id: str) -> list[EssayRecord]:
     rows = await conn.fetch(
         "SELECT essay_id, text_storage_id, file_name, student_id, association_status, validation_method "
