@@ -48,6 +48,7 @@ class Settings:
     outbox_max_backoff_s: float = 30.0
     outbox_retention_s: float = 24 * 3600.0
     outbox_prune_interval_s: float = 300.0
+    outbox_stats_interval_s: float = 5.0
     # gRPC.
     grpc_max_message_bytes: int = 8 * 1024 * 1024
     grpc_shutdown_grace_s: float = 5.0

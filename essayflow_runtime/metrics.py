@@ -5,6 +5,8 @@ lists them."""
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RPC_LATENCY = Histogram(
@@ -59,6 +61,12 @@ MATCHER_CONFIDENCE = Counter(
 )
 
 
-def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
-    """Serve /metrics in a background thread."""
-    start_http_server(port, addr=host)
+def serve_metrics(port: int, host: str = "127.0.0.1") -> bool:
+    """Serve /metrics in a background thread. A taken port (a second replica on the same
+    host) costs the metrics, never the service: False and a warning."""
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        logging.getLogger(__name__).warning("metrics not served on %s:%s: %s", host, port, exc)
+        return False
+    return True

@@ -146,6 +146,7 @@ class OutboxRelay:
         """Relay until ``stop()``; survives database and NATS outages."""
         listener = asyncio.create_task(self._listen(), name=f"outbox-listen-{self._schema}")
         pruner = asyncio.create_task(self._prune_forever(), name=f"outbox-prune-{self._schema}")
+        meter = asyncio.create_task(self._measure_forever(), name=f"outbox-stats-{self._schema}")
         backoff = 0.05
         try:
             while not self._stopping.is_set():
@@ -163,9 +164,9 @@ class OutboxRelay:
                 # interval bounds how late they (and any missed notification) go out.
                 await self._sleep(self._settings.outbox_poll_interval_s)
         finally:
-            for task in (listener, pruner):
+            for task in (listener, pruner, meter):
                 task.cancel()
-            for task in (listener, pruner):
+            for task in (listener, pruner, meter):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
@@ -250,7 +251,13 @@ class OutboxRelay:
             await asyncio.sleep(self._settings.outbox_prune_interval_s)
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await self.prune()
+
+    async def _measure_forever(self) -> None:
+        """Keep the backlog and oldest-age gauges current for operators."""
+        while not self._stopping.is_set():
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await self.stats()
+            await asyncio.sleep(self._settings.outbox_stats_interval_s)
 
     async def prune(self) -> int:
         result = await self._pool.execute(

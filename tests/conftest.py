@@ -9,6 +9,7 @@ Each test gets a fresh database with every service's migrations applied.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -139,6 +140,23 @@ def private_nats(tmp_path: Path) -> Iterator[EmbeddedNats]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def private_settings(settings: Settings, private_nats: EmbeddedNats) -> Settings:
+    return dataclasses.replace(settings, nats_url=private_nats.url)
+
+
+@pytest.fixture
+async def private_js(private_settings: Settings) -> AsyncIterator[JetStreamContext]:
+    """JetStream on the test's own nats-server, streams ensured; reconnects across restarts."""
+    client = await nats.connect(private_settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    js = client.jetstream()
+    await bus.ensure_streams(private_settings, js)
+    try:
+        yield js
+    finally:
+        await client.close()
 
 
 @pytest.fixture

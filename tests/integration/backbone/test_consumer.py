@@ -6,11 +6,9 @@ import asyncio
 import dataclasses
 import functools
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import nats
 import pytest
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -45,17 +43,6 @@ def own_settings(settings: Settings, private_nats: EmbeddedNats) -> Settings:
     return dataclasses.replace(settings, nats_url=private_nats.url, max_deliver=3)
 
 
-@pytest.fixture
-async def own_js(own_settings: Settings) -> AsyncIterator[JetStreamContext]:
-    client = await nats.connect(own_settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
-    js = client.jetstream()
-    await bus.ensure_streams(own_settings, js)
-    try:
-        yield js
-    finally:
-        await client.close()
-
-
 async def record_effect(conn: asyncpg.Connection, context: EventContext, payload: Message) -> None:
     await conn.execute("INSERT INTO effects (batch_id, event_id) VALUES ($1, $2)", payload.batch_id, context.event_id)
 
@@ -88,22 +75,22 @@ def envelope_bytes(payload: Message, event_id: str) -> bytes:
 
 
 async def test_the_same_event_delivered_twice_acts_once(
-    own_settings: Settings, own_js: JetStreamContext, pool: asyncpg.Pool
+    own_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
 ) -> None:
     batch_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
     data = envelope_bytes(bos_events_pb2.BatchEssaysRegistered(batch_id=batch_id), event_id)
     subject = contracts.subject_of(bos_events_pb2.BatchEssaysRegistered)
     # Two distinct stream messages carrying one event (a producer retry outside the duplicate window).
-    await own_js.publish(subject, data, headers={"Nats-Msg-Id": "first"})
-    await own_js.publish(subject, data, headers={"Nats-Msg-Id": "second"})
-    async with running(make_consumer(own_settings, own_js, pool)) as consumer:
-        await eventually(lambda: _acked(own_js, own_settings, consumer.durable, 2))
+    await private_js.publish(subject, data, headers={"Nats-Msg-Id": "first"})
+    await private_js.publish(subject, data, headers={"Nats-Msg-Id": "second"})
+    async with running(make_consumer(own_settings, private_js, pool)) as consumer:
+        await eventually(lambda: _acked(private_js, own_settings, consumer.durable, 2))
     assert await effects(pool, batch_id) == 1
     assert await pool.fetchval("SELECT count(*) FROM processed_events WHERE event_id = $1", event_id) == 1
 
 
 async def test_a_crash_after_commit_before_ack_is_redelivered_and_acts_once(
-    own_settings: Settings, own_js: JetStreamContext, pool: asyncpg.Pool
+    own_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
 ) -> None:
     inner = transactional(pool, "test", record_effect)
     calls = 0
@@ -116,9 +103,11 @@ async def test_a_crash_after_commit_before_ack_is_redelivered_and_acts_once(
             raise RuntimeError("process died after commit, before ack")
 
     batch_id = str(uuid.uuid4())
-    await publish(own_js, els_events_pb2.BatchEssaysReady(batch_id=batch_id), source="test", correlation_id=batch_id)
-    async with running(make_consumer(own_settings, own_js, pool, crash_before_ack)) as consumer:
-        await eventually(lambda: _acked(own_js, own_settings, consumer.durable, 1))
+    await publish(
+        private_js, els_events_pb2.BatchEssaysReady(batch_id=batch_id), source="test", correlation_id=batch_id
+    )
+    async with running(make_consumer(own_settings, private_js, pool, crash_before_ack)) as consumer:
+        await eventually(lambda: _acked(private_js, own_settings, consumer.durable, 1))
     assert calls == 2, "the message was redelivered"
     assert await effects(pool, batch_id) == 1
 
@@ -140,7 +129,7 @@ async def _dead_letters(js: JetStreamContext, settings: Settings) -> list[Any]:
 
 
 async def test_poison_on_every_consumed_subject_goes_to_the_dead_letter_subject(
-    own_settings: Settings, own_js: JetStreamContext, pool: asyncpg.Pool
+    own_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
 ) -> None:
     unknown = envelope_pb2.EventEnvelope(event_id="u1", event_type="essayflow.events.v1.Nonexistent")
     unknown.payload.Pack(any_pb2.Any())
@@ -160,15 +149,15 @@ async def test_poison_on_every_consumed_subject_goes_to_the_dead_letter_subject(
         for reason, data in bad.items():
             if reason == "UNEXPECTED_EVENT_TYPE" and subject == contracts.subject_of(CONSUMED[2]):
                 continue  # that type is right on its own subject
-            await own_js.publish(subject, data, headers={"Nats-Msg-Id": f"{subject}:{reason}"})
+            await private_js.publish(subject, data, headers={"Nats-Msg-Id": f"{subject}:{reason}"})
             expected.add((subject, reason))
     good_batch = str(uuid.uuid4())
-    await publish(own_js, bos_events_pb2.BatchEssaysRegistered(batch_id=good_batch), source="t", correlation_id="c")
+    await publish(private_js, bos_events_pb2.BatchEssaysRegistered(batch_id=good_batch), source="t", correlation_id="c")
 
-    async with running(make_consumer(own_settings, own_js, pool)):
+    async with running(make_consumer(own_settings, private_js, pool)):
         await eventually(lambda: effects(pool, good_batch), message="the good message after the poison")
         letters = await eventually(
-            lambda: _at_least(_dead_letters(own_js, own_settings), len(expected)), message="dead letters"
+            lambda: _at_least(_dead_letters(private_js, own_settings), len(expected)), message="dead letters"
         )
     seen = {(m.headers[HEADER_ORIGINAL_SUBJECT], m.headers[HEADER_REASON]) for m in letters}
     assert seen == expected
@@ -181,7 +170,7 @@ async def _at_least(messages: Any, count: int) -> list[Any] | None:
 
 
 async def test_a_handler_that_keeps_failing_is_dead_lettered_after_the_delivery_limit(
-    own_settings: Settings, own_js: JetStreamContext, pool: asyncpg.Pool
+    own_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
 ) -> None:
     attempts = 0
 
@@ -190,16 +179,16 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_the_delivery_
         attempts += 1
         raise RuntimeError("downstream is broken")
 
-    await publish(own_js, bos_events_pb2.BatchEssaysRegistered(batch_id="x"), source="t", correlation_id="c")
-    async with running(make_consumer(own_settings, own_js, pool, always_fails)):
-        letters = await eventually(lambda: _at_least(_dead_letters(own_js, own_settings), 1))
+    await publish(private_js, bos_events_pb2.BatchEssaysRegistered(batch_id="x"), source="t", correlation_id="c")
+    async with running(make_consumer(own_settings, private_js, pool, always_fails)):
+        letters = await eventually(lambda: _at_least(_dead_letters(private_js, own_settings), 1))
     assert attempts == own_settings.max_deliver
     assert letters[0].headers[HEADER_REASON] == "MAX_DELIVERIES_EXCEEDED"
     assert letters[0].headers[HEADER_DELIVERY_COUNT] == str(own_settings.max_deliver)
 
 
 async def test_consumer_and_relay_resume_after_nats_restarts(
-    own_settings: Settings, own_js: JetStreamContext, pool: asyncpg.Pool, private_nats: EmbeddedNats, schema: str
+    own_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool, private_nats: EmbeddedNats, schema: str
 ) -> None:
     client = await bus.connect(own_settings, "test")
     js = client.jetstream()
@@ -232,7 +221,7 @@ async def _enqueue(pool: asyncpg.Pool, batches: list[str]) -> None:
             )
 
 
-async def test_correlation_and_causation_flow_into_caused_events(own_js: JetStreamContext) -> None:
+async def test_correlation_and_causation_flow_into_caused_events(private_js: JetStreamContext) -> None:
     cause = EventContext(
         event_id=str(uuid.uuid4()),
         event_type="x",
@@ -245,12 +234,12 @@ async def test_correlation_and_causation_flow_into_caused_events(own_js: JetStre
     )
     batch_id = str(uuid.uuid4())
     payload = els_events_pb2.BatchEssaysReady(batch_id=batch_id)
-    first = await publish_caused(own_js, cause, payload, source="els")
-    again = await publish_caused(own_js, cause, payload, source="els")  # a redelivery of the cause
+    first = await publish_caused(private_js, cause, payload, source="els")
+    again = await publish_caused(private_js, cause, payload, source="els")  # a redelivery of the cause
     assert first == again
-    message = await own_js.get_last_msg("ESSAYFLOW_EVENTS", contracts.subject_of(els_events_pb2.BatchEssaysReady))
+    message = await private_js.get_last_msg("ESSAYFLOW_EVENTS", contracts.subject_of(els_events_pb2.BatchEssaysReady))
     envelope, decoded = contracts.unwrap(message.data or b"")
     assert (envelope.event_id, envelope.correlation_id, envelope.causation_id) == (first, "flow-1", cause.event_id)
     assert decoded == payload
-    info = await own_js.stream_info("ESSAYFLOW_EVENTS")
+    info = await private_js.stream_info("ESSAYFLOW_EVENTS")
     assert info.state.messages == 1, "the republish was dropped as a duplicate"

@@ -7,16 +7,14 @@ import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import nats
 import pytest
 from nats.js import JetStreamContext
 
 from essayflow.events.v1 import bos_events_pb2
-from essayflow_runtime import bus, contracts, outbox
+from essayflow_runtime import contracts, outbox
 from essayflow_runtime.config import Settings
 from essayflow_runtime.embedded import EmbeddedNats
 from tests.support import eventually
@@ -25,17 +23,6 @@ from tests.support import eventually
 @pytest.fixture
 def own_settings(settings: Settings, private_nats: EmbeddedNats) -> Settings:
     return dataclasses.replace(settings, nats_url=private_nats.url, outbox_poll_interval_s=0.5)
-
-
-@pytest.fixture
-async def own_js(own_settings: Settings) -> AsyncIterator[JetStreamContext]:
-    client = await nats.connect(own_settings.nats_url)
-    js = client.jetstream()
-    await bus.ensure_streams(own_settings, js)
-    try:
-        yield js
-    finally:
-        await client.close()
 
 
 async def enqueue_registered(pool: asyncpg.Pool, count: int = 1) -> list[str]:
@@ -70,34 +57,34 @@ class CrashAfterPublish:
 
 
 async def test_event_leaves_once_even_after_a_crash_between_publish_and_commit(
-    own_settings: Settings, pool: asyncpg.Pool, own_js: JetStreamContext, schema: str
+    own_settings: Settings, pool: asyncpg.Pool, private_js: JetStreamContext, schema: str
 ) -> None:
     [event_id] = await enqueue_registered(pool)
 
-    crashing = outbox.OutboxRelay(own_settings, pool, CrashAfterPublish(own_js), schema)  # type: ignore[arg-type]
+    crashing = outbox.OutboxRelay(own_settings, pool, CrashAfterPublish(private_js), schema)  # type: ignore[arg-type]
     sent, _ = await crashing.relay_once()
     assert sent == 0
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 1
     await pool.execute("UPDATE outbox SET next_attempt_at = clock_timestamp()")  # skip the backoff
 
-    restarted = outbox.OutboxRelay(own_settings, pool, own_js, schema)
+    restarted = outbox.OutboxRelay(own_settings, pool, private_js, schema)
     sent, _ = await restarted.relay_once()
     assert sent == 1
-    assert await stream_event_ids(own_js, own_settings) == [event_id]  # the second publish was a duplicate
+    assert await stream_event_ids(private_js, own_settings) == [event_id]  # the second publish was a duplicate
 
 
 async def test_a_relay_started_after_the_commit_publishes_the_backlog(
-    own_settings: Settings, pool: asyncpg.Pool, own_js: JetStreamContext, schema: str
+    own_settings: Settings, pool: asyncpg.Pool, private_js: JetStreamContext, schema: str
 ) -> None:
     ids = await enqueue_registered(pool, 5)
-    relay = outbox.OutboxRelay(own_settings, pool, own_js, schema)
+    relay = outbox.OutboxRelay(own_settings, pool, private_js, schema)
     task = asyncio.create_task(relay.run())
     try:
         await eventually(lambda: _all_sent(pool), message="backlog not published")
     finally:
         relay.stop()
         await task
-    assert sorted(await stream_event_ids(own_js, own_settings)) == sorted(ids)
+    assert sorted(await stream_event_ids(private_js, own_settings)) == sorted(ids)
 
 
 async def _all_sent(pool: asyncpg.Pool) -> bool:
@@ -115,10 +102,10 @@ class CountingJetStream:
 
 
 async def test_two_relays_publish_a_thousand_events_exactly_once(
-    own_settings: Settings, pool: asyncpg.Pool, own_js: JetStreamContext, schema: str
+    own_settings: Settings, pool: asyncpg.Pool, private_js: JetStreamContext, schema: str
 ) -> None:
     settings = dataclasses.replace(own_settings, outbox_batch_size=50)
-    first, second = CountingJetStream(own_js), CountingJetStream(own_js)
+    first, second = CountingJetStream(private_js), CountingJetStream(private_js)
     relays = [
         outbox.OutboxRelay(settings, pool, first, schema),  # type: ignore[arg-type]
         outbox.OutboxRelay(settings, pool, second, schema),  # type: ignore[arg-type]
@@ -136,15 +123,15 @@ async def test_two_relays_publish_a_thousand_events_exactly_once(
     attempts = first.published + second.published
     assert len(attempts) == 1000 and len(set(attempts)) == 1000, "no row was published twice"
     assert first.published and second.published, "both relays took part"
-    on_stream = await stream_event_ids(own_js, own_settings)
+    on_stream = await stream_event_ids(private_js, own_settings)
     assert len(on_stream) == 1000 and set(on_stream) == set(ids)
 
 
 async def test_notify_wakes_the_relay_long_before_the_poll_interval(
-    own_settings: Settings, pool: asyncpg.Pool, own_js: JetStreamContext, schema: str
+    own_settings: Settings, pool: asyncpg.Pool, private_js: JetStreamContext, schema: str
 ) -> None:
     slow_poll = dataclasses.replace(own_settings, outbox_poll_interval_s=30.0)
-    relay = outbox.OutboxRelay(slow_poll, pool, own_js, schema)
+    relay = outbox.OutboxRelay(slow_poll, pool, private_js, schema)
     task = asyncio.create_task(relay.run())
     try:
         await eventually(lambda: _listening(pool, schema), message="relay is not listening")
@@ -167,11 +154,11 @@ async def _listening(pool: asyncpg.Pool, schema: str) -> bool:
 
 
 async def test_failed_publishes_back_off_are_visible_and_then_go_out(
-    own_settings: Settings, pool: asyncpg.Pool, own_js: JetStreamContext, schema: str, private_nats: EmbeddedNats
+    own_settings: Settings, pool: asyncpg.Pool, private_js: JetStreamContext, schema: str, private_nats: EmbeddedNats
 ) -> None:
     await enqueue_registered(pool, 3)
     private_nats.stop()
-    relay = outbox.OutboxRelay(own_settings, pool, own_js, schema)
+    relay = outbox.OutboxRelay(own_settings, pool, private_js, schema)
     with contextlib.suppress(Exception):
         await relay.relay_once()
     stats = await relay.stats()
@@ -190,10 +177,10 @@ async def test_failed_publishes_back_off_are_visible_and_then_go_out(
 
 
 async def test_sent_rows_are_pruned(
-    own_settings: Settings, pool: asyncpg.Pool, own_js: JetStreamContext, schema: str
+    own_settings: Settings, pool: asyncpg.Pool, private_js: JetStreamContext, schema: str
 ) -> None:
     await enqueue_registered(pool, 4)
-    relay = outbox.OutboxRelay(dataclasses.replace(own_settings, outbox_retention_s=0), pool, own_js, schema)
+    relay = outbox.OutboxRelay(dataclasses.replace(own_settings, outbox_retention_s=0), pool, private_js, schema)
     await relay.relay_once()
     await enqueue_registered(pool, 1)  # unsent rows are never pruned
     assert await relay.prune() == 4

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
-import nats
 import pytest
 from nats.js import JetStreamContext
 
 from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import els_events_pb2, file_events_pb2
-from essayflow_runtime import bus, contracts
+from essayflow_runtime import contracts
 from essayflow_runtime.auth import Role
 from essayflow_runtime.config import Settings
 from essayflow_runtime.embedded import EmbeddedNats
@@ -39,17 +37,6 @@ FAST_REDELIVERY = {"ESSAYFLOW_ACK_WAIT_S": "1", "ESSAYFLOW_REDELIVERY_BACKOFF_S"
 @pytest.fixture
 def own_settings(settings: Settings, private_nats: EmbeddedNats) -> Settings:
     return dataclasses.replace(settings, nats_url=private_nats.url, database_url="")
-
-
-@pytest.fixture
-async def own_js(own_settings: Settings) -> AsyncIterator[JetStreamContext]:
-    client = await nats.connect(own_settings.nats_url)
-    js = client.jetstream()
-    await bus.ensure_streams(own_settings, js)
-    try:
-        yield js
-    finally:
-        await client.close()
 
 
 async def publish_content(js: JetStreamContext, batch_id: str, file_name: str, text_storage_id: str) -> int:
@@ -77,7 +64,7 @@ async def acknowledged_up_to(js: JetStreamContext, settings: Settings, sequence:
 
 
 async def test_a_crash_after_binding_an_upload_event_republishes_the_same_ids(
-    own_settings: Settings, own_js: JetStreamContext, tmp_path: Path
+    own_settings: Settings, private_js: JetStreamContext, tmp_path: Path
 ) -> None:
     doomed = start_els(
         own_settings.nats_url,
@@ -91,20 +78,20 @@ async def test_a_crash_after_binding_an_upload_event_republishes_the_same_ids(
         batch_id, essay_ids = str(uuid.uuid4()), new_ids(1)
         async with grpc.aio.insecure_channel(doomed.address) as channel:
             reader = caller(channel, own_settings, "ops", Role.ADMIN)
-            await register_batch(own_js, batch_id, essay_ids)
+            await register_batch(private_js, batch_id, essay_ids)
             await eventually(lambda: reader.slots_or_none(batch_id), message="tracker created")
-        text_id = await ContentStore(own_js, own_settings.content_bucket).put(essay_text(1, batch_id))
-        cause = await publish_content(own_js, batch_id, "e1.txt", text_id)
+        text_id = await ContentStore(private_js, own_settings.content_bucket).put(essay_text(1, batch_id))
+        cause = await publish_content(private_js, batch_id, "e1.txt", text_id)
 
         assert await doomed.wait_exit() == EXIT_CODE
         # It died after publishing: the effects are on the stream, the cause is not acknowledged.
-        assert len(await events_on_stream(own_js, own_settings, els_events_pb2.EssaySlotAssigned, batch_id)) == 1
-        info = await own_js.consumer_info(own_settings.stream_name, "els-events")
+        assert len(await events_on_stream(private_js, own_settings, els_events_pb2.EssaySlotAssigned, batch_id)) == 1
+        info = await private_js.consumer_info(own_settings.stream_name, "els-events")
         assert info.ack_floor.stream_seq < cause
 
         successor = start_els(own_settings.nats_url, tmp_path, "successor", FAST_REDELIVERY)
         await successor.wait_serving()
-        await acknowledged_up_to(own_js, own_settings, cause)
+        await acknowledged_up_to(private_js, own_settings, cause)
         async with grpc.aio.insecure_channel(successor.address) as channel:
             slots = await caller(channel, own_settings, "ops", Role.ADMIN).slots(batch_id)
     finally:
@@ -112,8 +99,10 @@ async def test_a_crash_after_binding_an_upload_event_republishes_the_same_ids(
         if successor is not None:
             successor.stop()
 
-    assigned = await events_on_stream(own_js, own_settings, els_events_pb2.EssaySlotAssigned, batch_id)
-    completed = await events_on_stream(own_js, own_settings, els_events_pb2.BatchContentProvisioningCompleted, batch_id)
+    assigned = await events_on_stream(private_js, own_settings, els_events_pb2.EssaySlotAssigned, batch_id)
+    completed = await events_on_stream(
+        private_js, own_settings, els_events_pb2.BatchContentProvisioningCompleted, batch_id
+    )
     upload = Upload(file_name="e1.txt", file_upload_id="e1.txt", text_storage_id=text_id)
     assert [envelope.event_id for envelope, _ in assigned] == [messages.slot_assigned_id(batch_id, upload)]
     assert [envelope.event_id for envelope, _ in completed] == [
@@ -126,7 +115,7 @@ async def test_a_crash_after_binding_an_upload_event_republishes_the_same_ids(
 
 
 async def test_a_crash_while_draining_early_content_at_registration_loses_and_doubles_nothing(
-    own_settings: Settings, own_js: JetStreamContext, tmp_path: Path
+    own_settings: Settings, private_js: JetStreamContext, tmp_path: Path
 ) -> None:
     doomed = start_els(
         own_settings.nats_url,
@@ -138,9 +127,9 @@ async def test_a_crash_while_draining_early_content_at_registration_loses_and_do
     batch_id, essay_ids = str(uuid.uuid4()), new_ids(3)
     try:
         await doomed.wait_serving()
-        content = ContentStore(own_js, own_settings.content_bucket)
+        content = ContentStore(private_js, own_settings.content_bucket)
         for i in range(3):
-            await publish_content(own_js, batch_id, f"e{i}.txt", await content.put(essay_text(i, batch_id)))
+            await publish_content(private_js, batch_id, f"e{i}.txt", await content.put(essay_text(i, batch_id)))
         async with grpc.aio.insecure_channel(doomed.address) as channel:
             reader = caller(channel, own_settings, "ops", Role.ADMIN)
 
@@ -149,20 +138,22 @@ async def test_a_crash_while_draining_early_content_at_registration_loses_and_do
                 return response is not None and response.pending_count == 3
 
             await eventually(all_pending, message="uploads kept as pending")
-        await register_batch(own_js, batch_id, essay_ids)
-        registration = await last_sequence(own_js, own_settings)
+        await register_batch(private_js, batch_id, essay_ids)
+        registration = await last_sequence(private_js, own_settings)
 
         assert await doomed.wait_exit() == EXIT_CODE
         successor = start_els(own_settings.nats_url, tmp_path, "successor", FAST_REDELIVERY)
         await successor.wait_serving()
-        await acknowledged_up_to(own_js, own_settings, registration)
+        await acknowledged_up_to(private_js, own_settings, registration)
     finally:
         doomed.stop()
         if successor is not None:
             successor.stop()
 
-    assigned = await events_on_stream(own_js, own_settings, els_events_pb2.EssaySlotAssigned, batch_id)
-    completed = await events_on_stream(own_js, own_settings, els_events_pb2.BatchContentProvisioningCompleted, batch_id)
+    assigned = await events_on_stream(private_js, own_settings, els_events_pb2.EssaySlotAssigned, batch_id)
+    completed = await events_on_stream(
+        private_js, own_settings, els_events_pb2.BatchContentProvisioningCompleted, batch_id
+    )
     assert sorted(payload.essay_id for _, payload in assigned) == sorted(essay_ids)
     assert len(completed) == 1
     assert sorted(e.essay_id for e in completed[0][1].stored_essays) == sorted(essay_ids)

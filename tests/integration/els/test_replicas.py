@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
-import nats
 import pytest
 from nats.js import JetStreamContext
 
 from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
 from essayflow.events.v1 import els_events_pb2
-from essayflow_runtime import bus
 from essayflow_runtime.auth import Role
 from essayflow_runtime.config import Settings
 from essayflow_runtime.embedded import EmbeddedNats
@@ -32,19 +29,8 @@ def own_settings(settings: Settings, private_nats: EmbeddedNats) -> Settings:
     return dataclasses.replace(settings, nats_url=private_nats.url, database_url="")
 
 
-@pytest.fixture
-async def own_js(own_settings: Settings) -> AsyncIterator[JetStreamContext]:
-    client = await nats.connect(own_settings.nats_url)
-    js = client.jetstream()
-    await bus.ensure_streams(own_settings, js)
-    try:
-        yield js
-    finally:
-        await client.close()
-
-
 async def test_two_processes_bind_100_interleaved_uploads_to_100_distinct_slots(
-    own_settings: Settings, own_js: JetStreamContext, tmp_path: Path
+    own_settings: Settings, private_js: JetStreamContext, tmp_path: Path
 ) -> None:
     replicas = [start_els(own_settings.nats_url, tmp_path, f"els-{n}") for n in range(2)]
     try:
@@ -55,7 +41,7 @@ async def test_two_processes_bind_100_interleaved_uploads_to_100_distinct_slots(
             grpc.aio.insecure_channel(replicas[1].address) as second,
         ):
             callers = [caller(channel, own_settings, "file-service", Role.SERVICE) for channel in (first, second)]
-            await register_batch(own_js, batch_id, essay_ids)
+            await register_batch(private_js, batch_id, essay_ids)
             await eventually(lambda: callers[1].slots_or_none(batch_id), message="tracker created")
 
             texts = [essay_text(i, batch_id) for i in range(UPLOADS)]
@@ -77,9 +63,9 @@ async def test_two_processes_bind_100_interleaved_uploads_to_100_distinct_slots(
     assert slots.completed
 
     done = await eventually(
-        lambda: events_on_stream(own_js, own_settings, els_events_pb2.BatchContentProvisioningCompleted, batch_id)
+        lambda: events_on_stream(private_js, own_settings, els_events_pb2.BatchContentProvisioningCompleted, batch_id)
     )
     assert len(done) == 1
     assert len({e.essay_id for e in done[0][1].stored_essays}) == UPLOADS
-    assigned = await payloads(own_js, own_settings, els_events_pb2.EssaySlotAssigned, batch_id)
+    assigned = await payloads(private_js, own_settings, els_events_pb2.EssaySlotAssigned, batch_id)
     assert sorted(a.essay_id for a in assigned) == sorted(essay_ids)
