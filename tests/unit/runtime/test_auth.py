@@ -25,7 +25,7 @@ def test_a_minted_token_verifies_to_its_subject_and_role() -> None:
     [
         (mint_token(load_settings(jwt_secret="other"), "x", Role.ADMIN), "TOKEN_INVALID"),
         (mint_token(load_settings(jwt_secret="unit-test-secret", jwt_issuer="else"), "x", Role.ADMIN), "TOKEN_INVALID"),
-        (jwt.encode({"sub": "x", "role": "janitor", "iss": "essayflow", "exp": time.time() + 60},
+        (jwt.encode({"sub": "x", "role": "janitor", "iss": "essayflow", "exp": time.time() + 86400},
                     "unit-test-secret", algorithm="HS256"), "TOKEN_INVALID"),
         (mint_token(SETTINGS, "x", Role.TEACHER, ttl_s=-10), "TOKEN_EXPIRED"),
         ("not.a.jwt", "TOKEN_INVALID"),
