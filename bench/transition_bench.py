@@ -68,28 +68,18 @@ async def direct_transition(pool: asyncpg.Pool, batch_id: str) -> None:
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow("SELECT status, version FROM batches WHERE batch_id = $1 FOR UPDATE", batch_id)
         assert row is not None and row["status"] == from_status
-        moved = await conn.execute(
-            "UPDATE batches SET status = $4, version = version + 1, updated_at = clock_timestamp() "
-            "WHERE batch_id = $1 AND status = $2 AND version = $3",
-            batch_id,
-            from_status,
-            row["version"],
-            to_status,
-        )
-        assert moved == "UPDATE 1"
-        await conn.execute(
+        # The same single-statement compare-and-set + history row BOS issues.
+        moved = await conn.fetchrow(
+            "WITH moved AS ("
+            "  UPDATE batches SET status = $4, version = version + 1, updated_at = clock_timestamp() "
+            "  WHERE batch_id = $1 AND status = $3 AND version = $2 - 1 RETURNING batch_id, version) "
             "INSERT INTO batch_transitions (batch_id, version, from_status, to_status, cause, actor, "
-            "idempotency_key, correlation_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            batch_id,
-            row["version"] + 1,
-            from_status,
-            to_status,
-            "rpc:TransitionBatch",
-            "service:bench",
-            str(uuid.uuid4()),
-            batch_id,
-            "",
-        )
+            "idempotency_key, correlation_id, reason) "
+            "SELECT moved.batch_id, moved.version, $3, $4, $5, $6, $7, $8, $9 FROM moved RETURNING version",
+            batch_id, row["version"] + 1, from_status, to_status, "rpc:TransitionBatch", "service:bench",
+            str(uuid.uuid4()), batch_id, "",
+        )  # fmt: skip
+        assert moved is not None
         await outbox.enqueue(
             conn,
             bos_events_pb2.BatchStatusChanged(batch_id=batch_id, from_status=ACV, to_status=CANCELLED, version=1),

@@ -238,21 +238,6 @@ async def list_batches(
     return [_batch(r) for r in rows]
 
 
-async def update_status(
-    conn: asyncpg.Connection, batch_id: str, *, from_status: int, from_version: int, to_status: int
-) -> bool:
-    """Compare-and-set: moves the batch only if it is still where the caller saw it."""
-    result = await conn.execute(
-        "UPDATE batches SET status = $4, version = version + 1, updated_at = clock_timestamp() "
-        "WHERE batch_id = $1 AND status = $2 AND version = $3",
-        batch_id,
-        to_db(STATUS, from_status),
-        from_version,
-        to_db(STATUS, to_status),
-    )
-    return bool(result == "UPDATE 1")
-
-
 async def record_content_completed(
     conn: asyncpg.Connection, batch_id: str, *, every_upload_failed: bool, failed_upload_count: int
 ) -> None:
@@ -323,10 +308,17 @@ async def list_essays(conn: Executor, batch_id: str) -> list[EssayRecord]:
 # -- history -----------------------------------------------------------------------------
 
 
-async def insert_transition(conn: asyncpg.Connection, t: TransitionRecord) -> TransitionRecord:
+async def move(conn: asyncpg.Connection, t: TransitionRecord) -> TransitionRecord | None:
+    """Compare-and-set the batch from ``t.from_status`` at version ``t.version - 1`` to
+    ``t.to_status`` and append the history row, in one statement (one round trip on the
+    hot path). None, and nothing written, when the batch is no longer where the caller saw it."""
     row = await conn.fetchrow(
+        "WITH moved AS ("
+        "  UPDATE batches SET status = $4, version = version + 1, updated_at = clock_timestamp() "
+        "  WHERE batch_id = $1 AND status = $3 AND version = $2 - 1 RETURNING batch_id, version) "
         "INSERT INTO batch_transitions (batch_id, version, from_status, to_status, cause, actor, "
-        "idempotency_key, correlation_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+        "idempotency_key, correlation_id, reason) "
+        "SELECT moved.batch_id, moved.version, $3, $4, $5, $6, $7, $8, $9 FROM moved RETURNING *",
         t.batch_id,
         t.version,
         to_db(STATUS, t.from_status),
@@ -337,7 +329,7 @@ async def insert_transition(conn: asyncpg.Connection, t: TransitionRecord) -> Tr
         t.correlation_id,
         t.reason,
     )
-    return _transition(row)
+    return _transition(row) if row is not None else None
 
 
 async def list_transitions(conn: Executor, batch_id: str, after_version: int = 0) -> list[TransitionRecord]:

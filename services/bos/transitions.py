@@ -93,16 +93,7 @@ async def apply(
             metadata={**_where(locked), "target_status": status_name(change.to_status)},
             violations=violation.precondition_violations(subject),
         )
-    moved = await store.update_status(
-        conn,
-        locked.batch_id,
-        from_status=locked.status,
-        from_version=locked.version,
-        to_status=change.to_status,
-    )
-    if not moved:  # only if a caller forgot to lock: the compare-and-set still holds the line
-        raise Aborted(f"batch {locked.batch_id} changed concurrently", reason="BATCH_CHANGED", metadata=_where(locked))
-    recorded = await store.insert_transition(
+    recorded = await store.move(
         conn,
         TransitionRecord(
             batch_id=locked.batch_id,
@@ -117,6 +108,8 @@ async def apply(
             occurred_at=datetime.now(UTC),
         ),
     )
+    if recorded is None:  # only if a caller forgot to lock: the compare-and-set still holds the line
+        raise Aborted(f"batch {locked.batch_id} changed concurrently", reason="BATCH_CHANGED", metadata=_where(locked))
     # One event per history row, with an id derived from the row: never two for one version.
     await outbox.enqueue(
         conn,
