@@ -16,7 +16,7 @@ from functools import lru_cache
 import jwt
 
 from essayflow_runtime.config import Settings
-from essayflow_runtime.errors import PermissionDenied, Unauthenticated
+from essayflow_runtime.errors import Unauthenticated
 
 
 class Role(enum.StrEnum):
@@ -108,13 +108,3 @@ def principal_from_metadata(settings: Settings, metadata: dict[str, str]) -> Pri
             reason="MISSING_TOKEN",
         )
     return verify_token(settings, token.strip())
-
-
-def require_role(principal: Principal, *roles: Role) -> None:
-    if principal.role not in roles:
-        allowed = ", ".join(r.value for r in roles)
-        raise PermissionDenied(
-            f"role {principal.role.value} may not call this; allowed: {allowed}",
-            reason="ROLE_NOT_ALLOWED",
-            metadata={"role": principal.role.value, "allowed": allowed},
-        )

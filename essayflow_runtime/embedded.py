@@ -119,7 +119,7 @@ class EmbeddedPostgres:
         pgdata = self.data_dir / "pgdata"
         if not (pgdata / "PG_VERSION").exists():
             self._run("initdb", "-D", str(pgdata), "--auth=trust", "--encoding=UTF8", "-U", "postgres")
-        self.stop_quietly()  # a server left over from a killed run holds the port and pid file
+        self.stop()  # a server left over from a killed run holds the port and pid file
         options = (
             f"-h {LOCALHOST} -p {self.port} -k {self.data_dir.resolve()} "
             "-c max_connections=300 -c fsync=on -c shared_buffers=128MB"
@@ -131,14 +131,11 @@ class EmbeddedPostgres:
         _wait_for_port(self.port, 30)
         return self
 
-    def stop_quietly(self) -> None:
+    def stop(self) -> None:
         pgdata = self.data_dir / "pgdata"
         if (pgdata / "postmaster.pid").exists():
             with contextlib.suppress(subprocess.CalledProcessError):
                 self._run("pg_ctl", "-D", str(pgdata), "-m", "fast", "-w", "stop")
-
-    def stop(self) -> None:
-        self.stop_quietly()
 
 
 # Consumers filter on several subjects at once, which nats-server supports from 2.10.
@@ -197,12 +194,6 @@ class EmbeddedNats:
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def kill(self) -> None:
-        """Hard stop, for fault tests."""
-        if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
 

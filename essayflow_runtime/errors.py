@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "essayflow"
 
@@ -67,11 +67,6 @@ class Aborted(DomainError):
     """Someone else changed the resource first (stale status or version)."""
 
     code: grpc.StatusCode = field(default=grpc.StatusCode.ABORTED, init=False)
-
-
-@dataclass
-class AlreadyExists(DomainError):
-    code: grpc.StatusCode = field(default=grpc.StatusCode.ALREADY_EXISTS, init=False)
 
 
 @dataclass
@@ -133,8 +128,3 @@ class FieldErrors:
     def raise_if_any(self, message: str = "the request is invalid") -> None:
         if self.violations:
             raise InvalidArgument(message, reason="INVALID_ARGUMENT", field_violations=self.violations)
-
-
-def status_code_name(code: int) -> str:
-    name: str = code_pb2.Code.Name(code)
-    return name

@@ -92,12 +92,11 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 started, code = time.perf_counter(), "OK"
                 try:
-                    token = set_current_principal(authorize())
+                    set_current_principal(authorize())
                     try:
                         return await inner(request, context)
                     finally:
                         set_current_principal(None)
-                        del token
                 except DomainError as error:
                     code = error.code.name
                     await _abort(context, error)

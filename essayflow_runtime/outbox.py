@@ -140,7 +140,6 @@ class OutboxRelay:
         self._schema = schema
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self.published = 0
 
     async def run(self) -> None:
         """Relay until ``stop()``; survives database and NATS outages."""
@@ -216,7 +215,6 @@ class OutboxRelay:
                 )
         if sent_ids:
             OUTBOX_PUBLISHED.labels(self._schema).inc(len(sent_ids))
-            self.published += len(sent_ids)
         if failed:
             OUTBOX_PUBLISH_FAILURES.labels(self._schema).inc(len(failed))
             log.warning("outbox publish failed", failed=len(failed), error=repr(failed[0][1]))
