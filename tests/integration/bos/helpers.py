@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -42,18 +39,6 @@ class FakeDirectory:
 
     async def owner_of(self, class_id: str) -> str | None:
         return self.owners.get(class_id)
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], within_s: float = 15.0, interval: float = 0.05) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``within_s`` seconds."""
-    deadline = time.monotonic() + within_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {within_s}s (last: {last!r})")
 
 
 class Client:

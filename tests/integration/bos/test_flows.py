@@ -21,10 +21,10 @@ from tests.integration.bos.helpers import (
     Client,
     FakeDirectory,
     essay_refs,
-    eventually,
     ready_essays,
     register_request,
 )
+from tests.support import eventually
 
 S = common_pb2.BatchStatus
 TEACHER = "teacher-flow"

@@ -3,12 +3,10 @@ nats-server, and the small helpers its tests share."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -33,18 +31,6 @@ from services.cms.main import build_parts
 
 T = TypeVar("T")
 CONFIRMED_SUBJECT = contracts.subject_of(cms_events_pb2.StudentAssociationsConfirmed)
-
-
-async def wait_for(check: Callable[[], Awaitable[T]], *, within_s: float = 15.0, interval: float = 0.05) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``within_s`` seconds."""
-    deadline = time.monotonic() + within_s
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within_s}s (last value {value!r})")
-        await asyncio.sleep(interval)
 
 
 @dataclass

@@ -30,8 +30,8 @@ from tests.integration.cms.conftest import (
     reject,
     stream_confirmations,
     suggestions,
-    wait_for,
 )
+from tests.support import eventually
 
 S = common_pb2
 # Past every deadline the default settings (24 h) give.
@@ -78,7 +78,7 @@ async def test_teacher_decisions_survive_the_sweep(cms: Cms, js: JetStreamContex
     }
     assert actual == expected
 
-    await wait_for(lambda: outbox_drained(cms.pool))
+    await eventually(lambda: outbox_drained(cms.pool))
     [event] = (await stream_confirmations(js, [batch_id]))[batch_id]
     assert event.timeout_triggered
     assert [(c.validation_method, c.count) for c in event.summary] == [(human, 3), (timeout, 4)]
@@ -165,7 +165,7 @@ async def test_two_sweepers_over_fifty_overdue_batches_publish_each_once(
 
     assert sum(counts) == 50
     assert await outbox_confirmations(cms.pool, batch_ids) == dict.fromkeys(batch_ids, 1)
-    await wait_for(lambda: outbox_drained(cms.pool))
+    await eventually(lambda: outbox_drained(cms.pool))
     published = await stream_confirmations(js, batch_ids)
     assert {b: len(events) for b, events in published.items()} == dict.fromkeys(batch_ids, 1)
 
@@ -183,8 +183,8 @@ async def test_a_short_deadline_is_swept_by_the_running_service(
         await cms.receive_suggestions(suggestions(batch_id, class_id, [(e[0], st[0], 0.2), (e[1], st[1], 0.8)]))
         await cms.validate("teacher-1", batch_id, [confirm(e[0])])
 
-        await wait_for(lambda: outbox_confirmations(cms.pool, [batch_id]), within_s=15)
-        await wait_for(lambda: outbox_drained(cms.pool))
+        await eventually(lambda: outbox_confirmations(cms.pool, [batch_id]), timeout_s=15)
+        await eventually(lambda: outbox_drained(cms.pool))
         [event] = (await stream_confirmations(js, [batch_id]))[batch_id]
         final = {a.essay_id: (a.status, a.validation_method) for a in event.associations}
         assert final == {

@@ -23,8 +23,8 @@ from tests.integration.cms.conftest import (
     outbox_drained,
     stream_confirmations,
     suggestions,
-    wait_for,
 )
+from tests.support import eventually
 
 S = common_pb2
 SUGGESTED = contracts.subject_of(nlp_events_pb2.BatchAuthorMatchesSuggested)
@@ -55,7 +55,7 @@ async def test_every_essay_gets_a_row_and_redelivery_changes_nothing(cms: Cms, j
     event_id = contracts.new_event_id()
     await _publish(js, event, event_id)
 
-    listed = await wait_for(lambda: _listed(cms, batch_id))
+    listed = await eventually(lambda: _listed(cms, batch_id))
     by_essay = {a.essay_id: a for a in listed.associations}
     assert set(by_essay) == set(e)
     assert all(a.status == S.STUDENT_ASSOCIATION_STATUS_PENDING_VALIDATION for a in by_essay.values())
@@ -72,8 +72,8 @@ async def test_every_essay_gets_a_row_and_redelivery_changes_nothing(cms: Cms, j
     other_id = contracts.new_event_id()
     second = suggestions(batch_id, class_id, [(e[0], st[1], 0.99), (e[1], st[0], 0.99), (new_id(), st[0], 0.9)])
     await _publish(js, second, other_id)
-    await wait_for(lambda: _processed(cms, other_id))
-    await wait_for(lambda: _consumer_idle(js, cms))
+    await eventually(lambda: _processed(cms, other_id))
+    await eventually(lambda: _consumer_idle(js, cms))
     assert await _rows(cms, batch_id) == decided
     assert len(before) == len(decided) == 3
     assert await cms.pool.fetchval("SELECT count(*) FROM processed_events WHERE event_id = $1", event_id) == 1
@@ -139,7 +139,7 @@ async def test_auto_confirmation_confirms_high_suggestions_on_arrival(cms: Cms, 
     all_high = new_id()
     await cms.receive_suggestions(suggestions(all_high, class_id, [(new_id(), st[0], 0.97), (new_id(), st[1], 0.93)]))
     assert await outbox_confirmations(cms.pool, [all_high]) == {all_high: 1}
-    await wait_for(lambda: outbox_drained(cms.pool))
+    await eventually(lambda: outbox_drained(cms.pool))
     [event] = (await stream_confirmations(js, [all_high]))[all_high]
     assert [(c.validation_method, c.count) for c in event.summary] == [(S.ASSOCIATION_VALIDATION_METHOD_AUTO, 2)]
     assert not event.timeout_triggered
@@ -172,7 +172,7 @@ async def test_suggestions_for_an_unknown_class_are_dead_lettered(cms: Cms, js: 
                     return reason
             return None
 
-        assert await wait_for(ours) == "UNKNOWN_CLASS"
+        assert await eventually(ours) == "UNKNOWN_CLASS"
     finally:
         await subscription.unsubscribe()
     # And the service keeps serving.

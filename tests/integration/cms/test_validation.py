@@ -20,8 +20,8 @@ from tests.integration.cms.conftest import (
     reject,
     stream_confirmations,
     suggestions,
-    wait_for,
 )
+from tests.support import eventually
 
 S = common_pb2
 
@@ -57,7 +57,7 @@ async def test_partial_validation_publishes_nothing_and_the_last_decision_publis
     assert [a.student.student_id for a in last.associations] == [students[3].student_id]
     assert await outbox_confirmations(cms.pool, [batch_id]) == {batch_id: 1}
 
-    await wait_for(lambda: outbox_drained(cms.pool))
+    await eventually(lambda: outbox_drained(cms.pool))
     published = await stream_confirmations(js, [batch_id])
     assert len(published[batch_id]) == 1
     event = published[batch_id][0]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -19,18 +16,6 @@ from essayflow_runtime.config import Settings
 
 T = TypeVar("T")
 Event = tuple[contracts.EventEnvelope, Message]
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], *, timeout_s: float = 20.0, what: str = "condition") -> T:
-    """Poll ``probe`` until it returns something truthy, or fail at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {timeout_s}s (last: {last!r})")
 
 
 async def publish_envelope(

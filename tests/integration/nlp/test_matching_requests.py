@@ -17,11 +17,11 @@ from tests.integration.nlp.conftest import RosterPeer
 from tests.integration.nlp.events import (
     acknowledged_up_to,
     dead_letters_of,
-    eventually,
     new_request_envelope,
     publish_envelope,
     read_events,
 )
+from tests.support import eventually
 
 SUGGESTED = nlp_events_pb2.BatchAuthorMatchesSuggested
 TEXTS = {
@@ -64,7 +64,7 @@ async def suggestions_for(settings: Settings, js: JetStreamContext, batch_id: st
 async def the_suggestion(
     settings: Settings, js: JetStreamContext, batch_id: str
 ) -> tuple[contracts.EventEnvelope, nlp_events_pb2.BatchAuthorMatchesSuggested]:
-    [envelope] = await eventually(lambda: suggestions_for(settings, js, batch_id), what=f"suggestion for {batch_id}")
+    [envelope] = await eventually(lambda: suggestions_for(settings, js, batch_id), message=f"suggestion for {batch_id}")
     _, payload = contracts.unwrap(envelope.SerializeToString())
     assert isinstance(payload, SUGGESTED)
     return envelope, payload
@@ -135,7 +135,7 @@ async def test_a_redelivered_request_publishes_no_second_suggestion(
 
     # The same event stored a second time (as a producer retrying after a lost PubAck past the window would).
     again = await publish_envelope(js, envelope, msg_id=f"{envelope.event_id}-again")
-    await eventually(lambda: acknowledged_up_to(settings, js, "nlp-events", again), what="redelivery handled")
+    await eventually(lambda: acknowledged_up_to(settings, js, "nlp-events", again), message="redelivery handled")
 
     assert roster_peer.calls_for(class_id) == 2, "the second copy was really handled"
     published = await suggestions_for(settings, js, request.batch_id)
@@ -208,6 +208,6 @@ async def test_a_request_without_a_batch_is_dead_lettered_and_the_service_keeps_
 
     await the_suggestion(settings, js, request.batch_id)
     letters = await eventually(
-        lambda: dead_letters_of(settings, js, "nlp", broken_envelope.SerializeToString()), what="dead letter"
+        lambda: dead_letters_of(settings, js, "nlp", broken_envelope.SerializeToString()), message="dead letter"
     )
     assert letters[0][consumer.HEADER_REASON] == "INVALID_REQUEST"
