@@ -24,6 +24,7 @@ from essayflow.events.v1 import bos_events_pb2, cms_events_pb2, els_events_pb2
 from essayflow_runtime import outbox
 from essayflow_runtime.consumer import EventContext, Handler, transactional
 from essayflow_runtime.contracts import PoisonMessage, derived_event_id
+from essayflow_runtime.ids import is_uuid
 from essayflow_runtime.logs import get_logger
 from services.bos import encoding, store
 from services.bos.state_machine import (
@@ -35,7 +36,7 @@ from services.bos.state_machine import (
 )
 from services.bos.store import BatchRecord, EssayRecord
 from services.bos.transitions import SERVICE_ACTOR, SOURCE, Change, Transitioned, advance, count_committed
-from services.bos.validation import canonical_uuid, is_uuid
+from services.bos.validation import canonical_uuid
 
 log = get_logger(__name__)
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import base64
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from essayflow.bos.v1 import bos_pb2
 from essayflow.common.v1 import common_pb2
+from essayflow_runtime import ids
 from essayflow_runtime.errors import FieldErrors
 
 MAX_ESSAYS = 500
@@ -25,20 +25,16 @@ DEFAULT_PIPELINES = ("spellcheck",)
 _PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-def is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 def canonical_uuid(text: str) -> str:
-    return str(uuid.UUID(text))
+    """The canonical form of an id already checked with ``is_uuid``."""
+    canonical = ids.canonical_uuid(text)
+    if canonical is None:
+        raise ValueError(f"{text!r} is not a UUID")
+    return canonical
 
 
 def _check_batch_id(errors: FieldErrors, batch_id: str) -> None:
-    errors.check(is_uuid(batch_id), "batch_id", "must be a UUID")
+    errors.check(ids.is_uuid(batch_id), "batch_id", "must be a UUID")
 
 
 def _defined(enum: Any, value: int) -> bool:
@@ -66,7 +62,7 @@ def registration(request: bos_pb2.RegisterBatchRequest) -> Registration:
         "course_code",
         "must be a defined course code",
     )
-    errors.check(not request.class_id or is_uuid(request.class_id), "class_id", "must be a UUID or empty")
+    errors.check(not request.class_id or ids.is_uuid(request.class_id), "class_id", "must be a UUID or empty")
     errors.check(len(request.title) <= MAX_TITLE, "title", f"must be at most {MAX_TITLE} characters")
     errors.check(len(request.idempotency_key) <= MAX_KEY, "idempotency_key", f"must be at most {MAX_KEY} characters")
     errors.raise_if_any()
@@ -173,7 +169,7 @@ def _decode_page_token(token: str) -> tuple[datetime, str] | None:
         parsed = datetime.fromisoformat(moment)
     except (ValueError, UnicodeDecodeError):
         return None
-    if parsed.tzinfo is None or not is_uuid(last):
+    if parsed.tzinfo is None or not ids.is_uuid(last):
         return None
     return parsed, canonical_uuid(last)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
@@ -14,6 +13,7 @@ from essayflow.events.v1 import nlp_events_pb2
 from essayflow_runtime.config import Settings
 from essayflow_runtime.consumer import EventContext, Handler, transactional
 from essayflow_runtime.contracts import PoisonMessage
+from essayflow_runtime.ids import is_uuid
 from essayflow_runtime.logs import get_logger
 from services.cms import confirmation, store, validation
 
@@ -27,10 +27,8 @@ Effect = Callable[[asyncpg.Connection, EventContext, Message], Awaitable[None]]
 def _check(payload: nlp_events_pb2.BatchAuthorMatchesSuggested) -> None:
     if not payload.batch_id:
         raise PoisonMessage("MISSING_BATCH_ID")
-    try:
-        uuid.UUID(payload.class_id)
-    except ValueError:
-        raise PoisonMessage("INVALID_CLASS_ID", repr(payload.class_id)) from None
+    if not is_uuid(payload.class_id):
+        raise PoisonMessage("INVALID_CLASS_ID", repr(payload.class_id))
     if not payload.results:
         raise PoisonMessage("NO_ESSAYS", f"batch {payload.batch_id} has no match results")
     essay_ids = [r.essay_id for r in payload.results]

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from essayflow.common.v1 import common_pb2
 from essayflow_runtime.errors import FieldErrors, InvalidArgument
+from essayflow_runtime.ids import canonical_uuid
 
 MAX_CLASS_NAME = 100
 MAX_PERSON_NAME = 100
@@ -67,18 +68,13 @@ def new_students(errors: FieldErrors, raw: list[tuple[str, str, str]], path: str
 
 def parse_uuid(errors: FieldErrors, value: str, path: str) -> str:
     """The canonical form of an id this service issued; an error naming the field otherwise."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
+    canonical = canonical_uuid(value)
+    if canonical is None:
         errors.add(path, "must be a UUID")
         return value
+    return canonical
 
 
-def canonical_uuid(value: str) -> str | None:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
 
 
 def page_size(requested: int) -> int:

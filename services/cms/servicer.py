@@ -14,6 +14,7 @@ from essayflow.common.v1 import common_pb2
 from essayflow_runtime import contracts
 from essayflow_runtime.auth import Principal, Role, current_principal
 from essayflow_runtime.errors import FieldErrors, NotFound
+from essayflow_runtime.ids import canonical_uuid
 from services.cms import access, review, roster, store, validation
 
 MAX_DECISIONS = 500
@@ -94,7 +95,7 @@ class ClassManagementServicer:
         errors.check(bool(class_id), "class_id", "is required")
         errors.raise_if_any()
         # An id that is not a UUID names no class: NOT_FOUND, as callers such as BOS expect.
-        canonical = roster.canonical_uuid(class_id)
+        canonical = canonical_uuid(class_id)
         found = None
         if canonical is not None:
             async with self._pool.acquire() as conn:

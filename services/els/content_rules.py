@@ -8,11 +8,11 @@ validation *failure* that still consumes a slot, so the batch can complete.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 
 from essayflow.common.v1 import common_pb2
 from essayflow_runtime.errors import FieldErrors
+from essayflow_runtime.ids import is_uuid
 
 MIN_CHARACTERS = 50
 MAX_CHARACTERS = 50_000
@@ -34,14 +34,6 @@ class TextCheck:
     @property
     def ok(self) -> bool:
         return self.error_code == 0
-
-
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def is_text_storage_id(value: str) -> bool:

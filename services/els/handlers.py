@@ -16,8 +16,9 @@ from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import bos_events_pb2, cms_events_pb2, file_events_pb2
 from essayflow_runtime.consumer import EventContext, Handler, publish_caused
 from essayflow_runtime.contracts import PoisonMessage
+from essayflow_runtime.ids import is_uuid
 from services.els import messages
-from services.els.content_rules import is_text_storage_id, is_uuid
+from services.els.content_rules import is_text_storage_id
 from services.els.provisioning import SOURCE, Provisioner
 from services.els.slots import Upload
 from services.els.store import SlotStore

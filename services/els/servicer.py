@@ -8,6 +8,7 @@ from essayflow.els.v1 import els_pb2, els_pb2_grpc
 from essayflow_runtime import enums
 from essayflow_runtime.auth import Principal, Role, current_principal
 from essayflow_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from essayflow_runtime.ids import is_uuid
 from services.els import content_rules, slots
 from services.els.content_store import ContentStore
 from services.els.provisioning import Provisioned, Provisioner
@@ -76,7 +77,7 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
 
     async def GetBatchSlots(self, request: Any, context: Any) -> els_pb2.GetBatchSlotsResponse:
         principal = current_principal()
-        if not content_rules.is_uuid(request.batch_id):
+        if not is_uuid(request.batch_id):
             raise InvalidArgument(
                 "the request is invalid",
                 reason="INVALID_ARGUMENT",
