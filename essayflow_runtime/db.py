@@ -9,10 +9,17 @@ SQLAlchemy stays where it pays (Alembic migrations).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+
+from essayflow_runtime.logs import get_logger
+
+log = get_logger(__name__)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -55,3 +62,39 @@ def plain_dsn(database_url: str) -> str:
 
 def sqlalchemy_url(database_url: str) -> str:
     return "postgresql+asyncpg://" + plain_dsn(database_url)[len("postgresql://") :]
+
+
+async def listen(
+    database_url: str,
+    schema: str,
+    channel: str,
+    *,
+    on_notify: Callable[[str], None],
+    on_connected: Callable[[], None],
+    stopping: asyncio.Event,
+) -> None:
+    """Hold a ``LISTEN channel`` connection until ``stopping`` is set, reconnecting when
+    it drops. ``on_connected`` runs after every (re)connect, so a caller can catch up on
+    what was committed while nobody listened; ``on_notify`` gets each payload."""
+    while not stopping.is_set():
+        try:
+            conn = await connect(database_url, schema)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("listen connect failed", channel=channel, error=str(exc))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=1.0)
+            continue
+        lost = asyncio.Event()
+        try:
+            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+            await conn.add_listener(channel, lambda _c, _pid, _ch, payload: on_notify(payload))
+            on_connected()
+            waits = {asyncio.create_task(stopping.wait()), asyncio.create_task(lost.wait())}
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in waits:
+                    task.cancel()
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()

@@ -143,7 +143,17 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until ``stop()``; survives database and NATS outages."""
-        listener = asyncio.create_task(self._listen(), name=f"outbox-listen-{self._schema}")
+        listener = asyncio.create_task(
+            db.listen(
+                self._settings.database_url,
+                self._schema,
+                notify_channel(self._schema),
+                on_notify=lambda _payload: self._wake.set(),
+                on_connected=self._wake.set,  # catch up on rows committed while not listening
+                stopping=self._stopping,
+            ),
+            name=f"outbox-listen-{self._schema}",
+        )
         pruner = asyncio.create_task(self._prune_forever(), name=f"outbox-prune-{self._schema}")
         meter = asyncio.create_task(self._measure_forever(), name=f"outbox-stats-{self._schema}")
         backoff = 0.05
@@ -223,26 +233,6 @@ class OutboxRelay:
 
     async def _publish(self, subject: str, envelope: bytes, event_id: str) -> None:
         await self._js.publish(subject, envelope, headers={"Nats-Msg-Id": event_id}, timeout=5)
-
-    async def _listen(self) -> None:
-        """Hold a LISTEN connection; reconnect when it drops."""
-        channel = notify_channel(self._schema)
-        while not self._stopping.is_set():
-            try:
-                conn = await db.connect(self._settings.database_url, self._schema)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("outbox listen connect failed", error=str(exc))
-                await asyncio.sleep(1)
-                continue
-            lost = asyncio.Event()
-            try:
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(channel, lambda *_: self._wake.set())
-                self._wake.set()  # catch up on anything committed while we were not listening
-                await lost.wait()
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
 
     async def _prune_forever(self) -> None:
         while not self._stopping.is_set():

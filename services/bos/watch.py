@@ -64,32 +64,14 @@ class BatchChangeFeed:
         self._stopping.set()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                conn = await db.connect(self._settings.database_url, self._schema)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("watch feed connect failed", error=str(exc))
-                await self._pause(1.0)
-                continue
-            lost = asyncio.Event()
-            try:
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(store.CHANGES_CHANNEL, lambda _c, _pid, _ch, payload: self._notify(payload))
-                self._wake_all()  # catch up on changes committed while nobody listened
-                stopping = asyncio.create_task(self._stopping.wait())
-                dropped = asyncio.create_task(lost.wait())
-                try:
-                    await asyncio.wait({stopping, dropped}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    stopping.cancel()
-                    dropped.cancel()
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        await db.listen(
+            self._settings.database_url,
+            self._schema,
+            store.CHANGES_CHANNEL,
+            on_notify=self._notify,
+            on_connected=self._wake_all,  # catch up on changes committed while nobody listened
+            stopping=self._stopping,
+        )
 
 
 async def watch(
