@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
-
-import grpc
 
 from essayflow.bos.v1 import bos_pb2
 from essayflow.cms.v1 import cms_pb2
@@ -23,6 +20,7 @@ from essayflow.els.v1 import els_pb2
 from essayflow_cli.client import Clients
 from essayflow_cli.main import associations_table, console, history_table
 from essayflow_cli.stack import start_stack
+from essayflow_cli.waits import wait_associations, wait_status
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.grpc_client import is_serving, wait_until_serving
@@ -43,18 +41,6 @@ def service_addresses(settings: Settings) -> list[str]:
         f"{settings.host}:{port}"
         for port in (settings.bos_port, settings.els_port, settings.cms_port, settings.nlp_port)
     ]
-
-
-async def wait_status(c: Clients, batch_id: str, status: int, timeout_s: float = 120) -> bos_pb2.Batch:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        response = await c.bos.GetBatch(bos_pb2.GetBatchRequest(batch_id=batch_id), metadata=c.metadata)
-        batch: bos_pb2.Batch = response.batch
-        if batch.status == status:
-            return batch
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{batch_id} stuck in {common_pb2.BatchStatus.Name(batch.status)}")
-        await asyncio.sleep(0.2)
 
 
 async def upload_all(c: Clients, batch_id: str, essays: list[tuple[str, str]]) -> None:
@@ -95,7 +81,7 @@ async def regular_batch(c: Clients) -> str:
     ).batch
     await upload_all(c, batch.batch_id, essays)
     await wait_status(c, batch.batch_id, common_pb2.BATCH_STATUS_AWAITING_STUDENT_VALIDATION)
-    associations = await wait_for_associations(c, batch.batch_id, len(essays))
+    associations = await wait_associations(c, batch.batch_id, len(essays))
 
     # The teacher overrides one suggestion and confirms (or rejects, where none) the rest.
     suggested = [a for a in associations if a.suggested_student.student_id]
@@ -125,23 +111,6 @@ async def regular_batch(c: Clients) -> str:
     )
     console.print(associations_table(listed.associations))
     return str(batch.batch_id)
-
-
-async def wait_for_associations(c: Clients, batch_id: str, count: int, timeout_s: float = 120) -> list[Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            listed = await c.cms.ListBatchAssociations(
-                cms_pb2.ListBatchAssociationsRequest(batch_id=batch_id), metadata=c.metadata
-            )
-            if len(listed.associations) == count:
-                return list(listed.associations)
-        except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no associations for {batch_id}")
-        await asyncio.sleep(0.2)
 
 
 async def guest_batch(c: Clients) -> str:

@@ -90,39 +90,6 @@ async def retry_unavailable(call, timeout_s: float = 30):
             await asyncio.sleep(0.2)
 
 
-async def wait_status(c: Clients, batch_id: str, status: int, timeout_s: float = 60) -> bos_pb2.Batch:
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = (await c.bos.GetBatch(bos_pb2.GetBatchRequest(batch_id=batch_id), metadata=c.metadata)).batch
-            if last is not None and last.status == status:
-                found: bos_pb2.Batch = last
-                return found
-        except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.UNAVAILABLE:
-                raise
-        await asyncio.sleep(0.1)
-    got = common_pb2.BatchStatus.Name(last.status) if last else "no answer"
-    raise AssertionError(f"batch {batch_id} never reached {common_pb2.BatchStatus.Name(status)} (last: {got})")
-
-
-async def wait_associations(c: Clients, batch_id: str, count: int, timeout_s: float = 60) -> list[cms_pb2.Association]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            listed = await c.cms.ListBatchAssociations(
-                cms_pb2.ListBatchAssociationsRequest(batch_id=batch_id), metadata=c.metadata
-            )
-            if len(listed.associations) == count:
-                return list(listed.associations)
-        except grpc.aio.AioRpcError as error:
-            if error.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
-                raise
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"associations of {batch_id} never appeared")
-
-
 async def transitions(c: Clients, batch_id: str) -> list[tuple[int, int]]:
     listed = await c.bos.ListBatchTransitions(
         bos_pb2.ListBatchTransitionsRequest(batch_id=batch_id), metadata=c.metadata

@@ -7,6 +7,7 @@ import pytest
 from essayflow.bos.v1 import bos_pb2
 from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2 as c
+from essayflow_cli.waits import wait_associations, wait_status
 from tests.e2e.conftest import E2EStack
 from tests.e2e.flows import (
     ROSTER,
@@ -15,8 +16,6 @@ from tests.e2e.flows import (
     register,
     transitions,
     upload,
-    wait_associations,
-    wait_status,
 )
 
 pytestmark = pytest.mark.e2e

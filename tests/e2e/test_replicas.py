@@ -11,9 +11,10 @@ import pytest
 
 from essayflow.common.v1 import common_pb2 as c
 from essayflow_cli.client import Clients
+from essayflow_cli.waits import wait_status
 from essayflow_runtime.auth import Role, mint_token
 from tests.e2e.conftest import E2EStack, launch_stack
-from tests.e2e.flows import ROSTER, create_class, essay_text, register, transitions, upload, wait_status
+from tests.e2e.flows import ROSTER, create_class, essay_text, register, transitions, upload
 
 pytestmark = pytest.mark.e2e
 

@@ -15,6 +15,7 @@ from essayflow.common.v1 import common_pb2 as c
 from essayflow.els.v1 import els_pb2
 from essayflow.events.v1 import bos_events_pb2, cms_events_pb2, els_events_pb2
 from essayflow_cli.client import Clients
+from essayflow_cli.waits import wait_associations, wait_status
 from essayflow_runtime import contracts
 from essayflow_runtime.consumer import publish
 from tests.e2e.conftest import E2EStack
@@ -26,8 +27,6 @@ from tests.e2e.flows import (
     retry_unavailable,
     transitions,
     upload,
-    wait_associations,
-    wait_status,
 )
 from tests.e2e.test_phase1_flows import REGULAR_PATH
 from tests.support import eventually
