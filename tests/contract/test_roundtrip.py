@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor
 from google.protobuf.message import Message
 
@@ -155,8 +155,31 @@ def test_betterproto_enums_are_real_enums() -> None:
     assert isinstance(BatchStatus(4), BatchStatus)
 
 
-def test_file_descriptor_protos_are_self_contained() -> None:
-    # A subscriber outside the project can rebuild the schema from the descriptors alone.
-    proto = descriptor_pb2.FileDescriptorProto()
-    envelope_pb2.DESCRIPTOR.CopyToProto(proto)
-    assert proto.package == "essayflow.events.v1"
+def test_a_subscriber_with_only_the_descriptors_decodes_any_event() -> None:
+    """Rebuild the schema in a fresh pool from the file descriptors alone (what an outside
+    subscriber would load), then decode a real envelope and its Any payload with it."""
+    pool = descriptor_pool.DescriptorPool()
+    added: set[str] = set()
+
+    def add(file: FileDescriptor) -> None:
+        if file.name in added:
+            return
+        for dependency in file.dependencies:
+            add(dependency)
+        proto = descriptor_pb2.FileDescriptorProto()
+        file.CopyToProto(proto)
+        pool.Add(proto)
+        added.add(file.name)
+
+    for module in PB2_MODULES:
+        add(module.DESCRIPTOR)
+    sent = bos_events_pb2.BatchEssaysRegistered(batch_id="b-1", essay_ids=["e-1", "e-2"], expected_essay_count=2)
+    envelope = envelope_pb2.EventEnvelope(event_id="x", event_type=sent.DESCRIPTOR.full_name)
+    envelope.payload.Pack(sent)
+
+    envelope_class = message_factory.GetMessageClass(pool.FindMessageTypeByName("essayflow.events.v1.EventEnvelope"))
+    received = envelope_class.FromString(envelope.SerializeToString())
+    payload_class = message_factory.GetMessageClass(pool.FindMessageTypeByName(received.event_type))
+    payload = payload_class.FromString(received.payload.value)
+    assert list(payload.essay_ids) == ["e-1", "e-2"] and payload.batch_id == "b-1"
+    assert payload_class is not bos_events_pb2.BatchEssaysRegistered  # really rebuilt, not the generated class
