@@ -34,27 +34,21 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
+# Each benchmark module offers run() -> figures and render(figures) -> text.
+BENCHMARKS = (
+    ("transition_batch", transition_bench),
+    ("outbox_relay", outbox_bench),
+    ("phase1", phase1_bench),
+    ("matcher", matcher_bench),
+)
+
+
 def main() -> int:
     results: dict[str, Any] = {"machine": machine_facts()}
-
-    transitions = transition_bench.run()
-    results["transition_batch"] = transitions
-    print(transition_bench.render(transitions), flush=True)
-    print(flush=True)
-
-    outbox = outbox_bench.run()
-    results["outbox_relay"] = outbox
-    print(outbox_bench.render(outbox), flush=True)
-    print(flush=True)
-
-    phase1 = phase1_bench.run()
-    results["phase1"] = phase1
-    print(phase1_bench.render(phase1), flush=True)
-    print(flush=True)
-
-    matcher = matcher_bench.run()
-    results["matcher"] = matcher
-    print(matcher_bench.render(matcher), flush=True)
+    for name, bench in BENCHMARKS:
+        figures = bench.run()
+        results[name] = figures
+        print(bench.render(figures), end="\n\n", flush=True)
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str))
