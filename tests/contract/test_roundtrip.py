@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -13,33 +14,15 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor
 from google.protobuf.message import Message
 
-from essayflow.bos.v1 import bos_pb2
-from essayflow.cms.v1 import cms_pb2
-from essayflow.common.v1 import common_pb2, options_pb2
-from essayflow.els.v1 import els_pb2
-from essayflow.events.v1 import (
-    bos_events_pb2,
-    cms_events_pb2,
-    els_events_pb2,
-    envelope_pb2,
-    file_events_pb2,
-    nlp_events_pb2,
-)
-from essayflow.nlp.v1 import nlp_pb2
+import essayflow
+from essayflow.common.v1 import common_pb2
+from essayflow.events.v1 import bos_events_pb2, envelope_pb2
 
-PB2_MODULES: tuple[ModuleType, ...] = (
-    bos_pb2,
-    cms_pb2,
-    common_pb2,
-    options_pb2,
-    els_pb2,
-    nlp_pb2,
-    bos_events_pb2,
-    cms_events_pb2,
-    els_events_pb2,
-    envelope_pb2,
-    file_events_pb2,
-    nlp_events_pb2,
+# Every generated wire module, found on disk: a new .proto needs no list here.
+PB2_MODULES: tuple[ModuleType, ...] = tuple(
+    importlib.import_module(".".join(("essayflow", *path.relative_to(root).with_suffix("").parts)))
+    for root in map(Path, essayflow.__path__)
+    for path in sorted(root.rglob("*_pb2.py"))
 )
 
 
