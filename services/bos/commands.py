@@ -20,7 +20,7 @@ from essayflow.events.v1 import bos_events_pb2
 from essayflow_runtime import outbox
 from essayflow_runtime.auth import Principal
 from essayflow_runtime.contracts import derived_event_id
-from essayflow_runtime.errors import FailedPrecondition, NotFound
+from essayflow_runtime.errors import Aborted, FailedPrecondition, NotFound
 from services.bos import encoding, store, transitions, validation
 from services.bos.directory import ClassDirectory
 from services.bos.state_machine import (
@@ -152,22 +152,58 @@ async def history(pool: asyncpg.Pool, principal: Principal, batch_id: str) -> li
 
 TRANSITION_BATCH = "TransitionBatch"
 REQUEST_PIPELINE = "RequestPipeline"
+# How a keyed retry fails when its original committed while the retry waited for the lock.
+_LOST_TO_ITS_ORIGINAL = (Aborted, FailedPrecondition, asyncpg.UniqueViolationError)
+
+
+async def _keyed_lock(
+    conn: asyncpg.Connection, principal: Principal, batch_id: str, operation: str, key: str
+) -> tuple[BatchRecord, bytes | None]:
+    """The locked batch and the response already given for this request's key, if any."""
+    batch, first = await store.lock_batch_for_request(conn, batch_id, operation, key)
+    if batch is None or not visible_to(principal, batch):
+        raise _not_found(batch_id)
+    return batch, first
+
+
+async def _first_answer_or_raise(
+    pool: asyncpg.Pool, operation: str, batch_id: str, key: str, failure: Exception
+) -> bytes:
+    """After a keyed request failed: the answer its original gave, if it has one by now.
+
+    A retry that raced its original waited for the row lock with a snapshot taken
+    before the original committed, so its lock query could not see the stored answer;
+    its own attempt then fails (the batch has moved on, or the key's row exists). A
+    fresh statement sees the commit, and the retry gets the first answer after all."""
+    first = await store.find_response(pool, operation, batch_id, key) if key else None
+    if first is None:
+        raise failure
+    return first
 
 
 async def transition(
     pool: asyncpg.Pool, principal: Principal, request: validation.TransitionRequest
 ) -> bos_pb2.TransitionBatchResponse:
     """TransitionBatch: the request's key makes a retry return the first result, even after a restart."""
-    step: Transitioned | None = None
+    try:
+        step, response = await _transition(pool, principal, request)
+    except _LOST_TO_ITS_ORIGINAL as failure:
+        first = await _first_answer_or_raise(pool, TRANSITION_BATCH, request.batch_id, request.idempotency_key, failure)
+        step, response = None, bos_pb2.TransitionBatchResponse.FromString(first)
+    if step is None:
+        response.replayed = True
+    else:
+        transitions.count_committed([step])
+    return response
+
+
+async def _transition(
+    pool: asyncpg.Pool, principal: Principal, request: validation.TransitionRequest
+) -> tuple[Transitioned | None, bos_pb2.TransitionBatchResponse]:
     async with pool.acquire() as conn, conn.transaction():
-        locked = await _locked_for(conn, principal, request.batch_id)
-        # Under the row lock: a retry racing its original waits here and then finds its answer.
-        first = await store.find_response(conn, TRANSITION_BATCH, request.batch_id, request.idempotency_key)
+        locked, first = await _keyed_lock(conn, principal, request.batch_id, TRANSITION_BATCH, request.idempotency_key)
         if first is not None:
-            replay = bos_pb2.TransitionBatchResponse()
-            replay.ParseFromString(first)
-            replay.replayed = True
-            return replay
+            return None, bos_pb2.TransitionBatchResponse.FromString(first)
         step = await transitions.apply(
             conn,
             locked,
@@ -189,22 +225,30 @@ async def transition(
         await store.save_response(
             conn, TRANSITION_BATCH, request.batch_id, request.idempotency_key, response.SerializeToString()
         )
-    transitions.count_committed([step])
-    return response
+    return step, response
 
 
 async def request_pipeline(
     pool: asyncpg.Pool, principal: Principal, request: validation.PipelineRequest
 ) -> bos_pb2.RequestPipelineResponse:
     """READY → PROCESSING_PIPELINES and BatchPipelineRequested with the stored essays."""
+    try:
+        step, response = await _request_pipeline(pool, principal, request)
+    except _LOST_TO_ITS_ORIGINAL as failure:
+        first = await _first_answer_or_raise(pool, REQUEST_PIPELINE, request.batch_id, request.idempotency_key, failure)
+        step, response = None, bos_pb2.RequestPipelineResponse.FromString(first)
+    if step is not None:
+        transitions.count_committed([step])
+    return response
+
+
+async def _request_pipeline(
+    pool: asyncpg.Pool, principal: Principal, request: validation.PipelineRequest
+) -> tuple[Transitioned | None, bos_pb2.RequestPipelineResponse]:
     async with pool.acquire() as conn, conn.transaction():
-        locked = await _locked_for(conn, principal, request.batch_id)
-        if request.idempotency_key:
-            first = await store.find_response(conn, REQUEST_PIPELINE, request.batch_id, request.idempotency_key)
-            if first is not None:
-                stored = bos_pb2.RequestPipelineResponse()
-                stored.ParseFromString(first)
-                return stored
+        locked, first = await _keyed_lock(conn, principal, request.batch_id, REQUEST_PIPELINE, request.idempotency_key)
+        if first is not None:
+            return None, bos_pb2.RequestPipelineResponse.FromString(first)
         if locked.status != READY:
             raise FailedPrecondition(
                 f"batch {locked.batch_id} is {status_name(locked.status)}; a pipeline needs {status_name(READY)}",
@@ -246,8 +290,7 @@ async def request_pipeline(
             await store.save_response(
                 conn, REQUEST_PIPELINE, request.batch_id, request.idempotency_key, response.SerializeToString()
             )
-    transitions.count_committed([step])
-    return response
+    return step, response
 
 
 async def cancel(

@@ -215,6 +215,26 @@ async def lock_batch(conn: asyncpg.Connection, batch_id: str) -> BatchRecord | N
     return _batch(row) if row else None
 
 
+async def lock_batch_for_request(
+    conn: asyncpg.Connection, batch_id: str, operation: str, key: str
+) -> tuple[BatchRecord | None, bytes | None]:
+    """:func:`lock_batch` and the response stored for ``key``, in one round trip.
+
+    The response is read with the statement's snapshot, taken *before* the row lock was
+    granted: a retry that waited here for its original sees no response even though the
+    original has just committed one. Callers must therefore look again with
+    :func:`find_response` when their change then fails (``commands`` does)."""
+    row = await conn.fetchrow(
+        f"SELECT {_BATCH_COLUMNS}, (SELECT k.response FROM idempotency_keys k WHERE k.operation = $2 "
+        "AND k.batch_id = b.batch_id AND k.idempotency_key = $3) AS first_response "
+        "FROM batches b WHERE b.batch_id = $1 FOR UPDATE",
+        batch_id,
+        operation,
+        key,
+    )
+    return (_batch(row), row["first_response"]) if row else (None, None)
+
+
 async def list_batches(
     conn: Executor,
     *,

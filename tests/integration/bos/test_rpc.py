@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -21,6 +22,7 @@ from essayflow_runtime.config import Settings
 from essayflow_runtime.service import RunningService, start_service
 from services.bos.main import make_build_parts
 from tests.integration.bos.helpers import Client, FakeDirectory, error_info, register_request
+from tests.support import eventually
 
 S = common_pb2.BatchStatus
 ACV = S.BATCH_STATUS_AWAITING_CONTENT_VALIDATION
@@ -222,6 +224,44 @@ async def test_fifty_racing_transitions_one_wins(client: Client) -> None:
     )
     assert len(history.transitions) == 1
     assert history.transitions[0].idempotency_key == ok[0].transition.idempotency_key
+
+
+async def test_retries_queued_behind_their_original_all_get_the_first_result(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    # Hold the batch's row lock so that every copy of the request queues on it with a
+    # snapshot taken before any of them commits; then let them through. The one that
+    # goes first is the original; every other must replay its answer, not fail because
+    # the batch has moved on.
+    batch = await register(client)
+    request = transition_request(batch.batch_id, ACV, S.BATCH_STATUS_CANCELLED, key="cancel-racing", reason="dup")
+    copies = 8
+    async with pool.acquire() as holder:
+        holding = holder.transaction()
+        await holding.start()
+        await holder.execute("SELECT 1 FROM batches WHERE batch_id = $1 FOR UPDATE", batch.batch_id)
+        calls = [
+            asyncio.ensure_future(client.call("TransitionBatch", request, "els", Role.SERVICE)) for _ in range(copies)
+        ]
+
+        async def all_queued() -> bool:
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                "AND query LIKE '%FOR UPDATE%'"
+            )
+            return bool(waiting == copies)
+
+        await eventually(all_queued, message="the copies never queued on the row lock")
+        await holding.rollback()
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert [r for r in results if not isinstance(r, bos_pb2.TransitionBatchResponse)] == []
+    answers = [r for r in results if isinstance(r, bos_pb2.TransitionBatchResponse)]
+    assert sum(not r.replayed for r in answers) == 1
+    assert all(r.transition == answers[0].transition and r.batch == answers[0].batch for r in answers)
+    history = await client.call(
+        "ListBatchTransitions", bos_pb2.ListBatchTransitionsRequest(batch_id=batch.batch_id), ALICE
+    )
+    assert len(history.transitions) == 1
 
 
 async def test_a_repeated_key_returns_the_first_result_even_after_a_restart(
