@@ -52,9 +52,7 @@ async def connect(settings: Settings, name: str) -> NATS:
     async def on_reconnect() -> None:
         log.info("nats reconnected")
 
-    return await nats.connect(
-        error_cb=on_error, disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, **options
-    )
+    return await nats.connect(error_cb=on_error, disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, **options)
 
 
 def events_stream_config(settings: Settings) -> StreamConfig:
@@ -92,9 +90,7 @@ def _differs(have: StreamConfig, want: StreamConfig) -> bool:
     if sorted(have.subjects or []) != sorted(want.subjects or []):
         return True
     chosen = ("duplicate_window", "max_age", "max_bytes", "num_replicas", "description")
-    return any(
-        getattr(want, name) is not None and getattr(have, name) != getattr(want, name) for name in chosen
-    )
+    return any(getattr(want, name) is not None and getattr(have, name) != getattr(want, name) for name in chosen)
 
 
 async def ensure_streams(settings: Settings, js: JetStreamContext) -> None:
@@ -109,3 +105,17 @@ async def ensure_streams(settings: Settings, js: JetStreamContext) -> None:
         if _differs(current.config, config):
             await js.update_stream(config)
             log.info("stream updated", stream=config.name)
+
+
+async def allow_direct_get(js: JetStreamContext, stream: str) -> bool:
+    """Turn on direct get for ``stream`` (a KV bucket's or object store's, made before
+    essayflow read them that way); True if it had to be turned on. Direct gets return
+    the stored message as it is, without the JSON and base64 wrapping of the
+    stream-message API that nats-py decodes on every read."""
+    info = await js.stream_info(stream)
+    if info.config.allow_direct:
+        return False
+    info.config.allow_direct = True
+    await js.update_stream(info.config)
+    log.info("direct get enabled", stream=stream)
+    return True

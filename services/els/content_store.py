@@ -11,13 +11,16 @@ text. Shared by ELS (which stores uploads) and the matcher (which reads them)::
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 
 from nats.js import JetStreamContext
-from nats.js.api import ObjectStoreConfig, StorageType
+from nats.js.api import ObjectInfo, ObjectStoreConfig, StorageType
 from nats.js.errors import BucketNotFoundError, NotFoundError
-from nats.js.object_store import ObjectStore
+from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_META_PRE_TEMPLATE, OBJ_STREAM_TEMPLATE, ObjectStore
 
+from essayflow_runtime import bus
 from services.els.content_rules import is_text_storage_id, text_storage_id
 
 
@@ -48,7 +51,7 @@ class ContentStore:
         """Store ``text`` (once) and return its ``text_storage_id``."""
         key = text_storage_id(text)
         objects = await self._objects()
-        if not await self._exists(objects, key):
+        if await self._info(key) is None:
             await objects.put(key, text.encode("utf-8"))
         return key
 
@@ -56,18 +59,19 @@ class ContentStore:
         """The text stored under ``text_storage_id``; :class:`ContentNotFound` if none."""
         if not is_text_storage_id(text_storage_id):
             raise ContentNotFound(text_storage_id, self._bucket_name)
-        objects = await self._objects()
+        info = await self._info(text_storage_id)
+        if info is None:
+            raise ContentNotFound(text_storage_id, self._bucket_name)
         try:
-            info = await objects.get_info(text_storage_id)
             if info.chunks == 1 and info.nuid:
                 # An essay fits one chunk: read it with one direct get instead of the
                 # ordered consumer ObjectStore.get creates per object (costly under load).
                 chunk = await self._js.get_last_msg(
-                    f"OBJ_{self._bucket_name}", f"$O.{self._bucket_name}.C.{info.nuid}"
+                    self._stream, OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=self._bucket_name, obj=info.nuid), direct=True
                 )
                 data = bytes(chunk.data or b"")
             else:
-                data = bytes((await objects.get(text_storage_id)).data or b"")
+                data = bytes((await (await self._objects()).get(text_storage_id)).data or b"")
         except NotFoundError as exc:
             raise ContentNotFound(text_storage_id, self._bucket_name) from exc
         # The id is the text's sha256: what we read must be exactly what was stored.
@@ -78,15 +82,28 @@ class ContentStore:
     async def exists(self, text_storage_id: str) -> bool:
         if not is_text_storage_id(text_storage_id):
             return False
-        return await self._exists(await self._objects(), text_storage_id)
+        return await self._info(text_storage_id) is not None
 
-    @staticmethod
-    async def _exists(objects: ObjectStore, key: str) -> bool:
+    async def _info(self, key: str) -> ObjectInfo | None:
+        """The object's description, None if there is none (or it was deleted).
+
+        Read with a direct get (nats-py object stores allow it): ObjectStore.get_info
+        goes through the stream-message API, whose JSON and base64 wrapping nats-py
+        decodes on every call, on every upload."""
+        await self._objects()  # the bucket exists
+        name = base64.urlsafe_b64encode(key.encode()).decode()
         try:
-            await objects.get_info(key)
+            meta = await self._js.get_last_msg(
+                self._stream, OBJ_META_PRE_TEMPLATE.format(bucket=self._bucket_name, obj=name), direct=True
+            )
         except NotFoundError:
-            return False
-        return True
+            return None
+        info = ObjectInfo.from_response(json.loads(meta.data or b"{}"))
+        return None if info.deleted else info
+
+    @property
+    def _stream(self) -> str:
+        return OBJ_STREAM_TEMPLATE.format(bucket=self._bucket_name)
 
     async def _objects(self) -> ObjectStore:
         if self._bucket is None:
@@ -104,4 +121,5 @@ class ContentStore:
                     ),
                     bucket=self._bucket_name,
                 )
+            await bus.allow_direct_get(self._js, self._stream)
         return self._bucket

@@ -19,7 +19,7 @@ from essayflow_runtime.consumer import publish
 from essayflow_runtime.logs import get_logger
 from services.els import messages, slots
 from services.els.slots import Binding, Outcome, Tracker, Upload
-from services.els.store import SlotStore
+from services.els.store import SlotStore, Versioned
 
 log = get_logger(__name__)
 
@@ -43,8 +43,12 @@ class Provisioner:
         self._store = store
         self._js = js
 
-    async def provision(self, batch_id: str, upload: Upload, *, causation_id: str = "") -> Provisioned:
-        bound = await self._store.bind(batch_id, upload)
+    async def provision(
+        self, batch_id: str, upload: Upload, *, causation_id: str = "", seen: Versioned | None = None
+    ) -> Provisioned:
+        """Bind ``upload`` to a slot of its batch and announce it (or keep it until the
+        batch is registered). ``seen``: the batch's tracker, if the caller just read it."""
+        bound = await self._store.bind(batch_id, upload, seen=seen)
         if bound is None:
             await self._store.add_pending(batch_id, upload)
             # The registration may have drained the pending uploads just before this

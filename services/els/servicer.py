@@ -13,7 +13,7 @@ from services.els import content_rules, slots
 from services.els.content_store import ContentStore
 from services.els.provisioning import Provisioned, Provisioner
 from services.els.slots import Outcome, Tracker, Upload
-from services.els.store import SlotStore
+from services.els.store import SlotStore, Versioned
 
 SERVICE_NAME = "essayflow.els.v1.EssayLifecycleService"
 ANYONE = frozenset({Role.TEACHER, Role.SERVICE, Role.ADMIN})
@@ -46,13 +46,14 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
     async def ProvisionEssay(self, request: Any, context: Any) -> els_pb2.ProvisionEssayResponse:
         content_rules.check_upload_request(request.batch_id, request.file_name, len(request.content))
         principal = current_principal()
+        seen: Versioned | None = None
         if not principal.is_privileged:
             # Teachers upload to their own registered batches only; services (the
             # file-service path) may upload before registration. Another teacher's
             # batch looks exactly like an unregistered one. A batch registered a moment
             # ago may still be on its way here, so a teacher's upload waits for it briefly.
-            tracker = await self._store.wait_for(request.batch_id, self._registration_wait_s)
-            if not _visible_to(principal, tracker):
+            seen = await self._store.wait_for(request.batch_id, self._registration_wait_s)
+            if seen is None or not _visible_to(principal, seen.tracker):
                 raise FailedPrecondition(
                     f"batch {request.batch_id} is not registered for you",
                     reason="BATCH_NOT_REGISTERED",
@@ -61,14 +62,14 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
                 )
         checked = content_rules.check_text(request.content)
         if not checked.ok:
-            await self._refuse(request, checked)
+            await self._refuse(request, checked, seen)
         text_storage_id = await self._content.put(checked.text)
         upload = Upload(
             file_name=request.file_name,
             file_upload_id=request.file_upload_id,
             text_storage_id=text_storage_id,
         )
-        provisioned = await self._provisioner.provision(request.batch_id, upload)
+        provisioned = await self._provisioner.provision(request.batch_id, upload, seen=seen)
         return els_pb2.ProvisionEssayResponse(
             outcome=self._outcome(provisioned),
             essay_id=provisioned.essay_id,
@@ -114,7 +115,7 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
             pending_count=len(pending),
         )
 
-    async def _refuse(self, request: Any, checked: content_rules.TextCheck) -> None:
+    async def _refuse(self, request: Any, checked: content_rules.TextCheck, seen: Versioned | None) -> None:
         """A text that breaks the rule still takes its slot as failed, then the caller
         hears INVALID_ARGUMENT naming the field and the reason code."""
         upload = Upload(
@@ -123,7 +124,7 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
             error_code=checked.error_code,
             error_message=checked.message,
         )
-        provisioned = await self._provisioner.provision(request.batch_id, upload)
+        provisioned = await self._provisioner.provision(request.batch_id, upload, seen=seen)
         error_code = enums.to_db(slots.ErrorCode, checked.error_code)
         outcome = "pending_registration" if provisioned.outcome is None else provisioned.outcome.value
         raise InvalidArgument(

@@ -23,6 +23,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from essayflow_runtime import bus
 from essayflow_runtime.errors import Unavailable
 from essayflow_runtime.logs import get_logger
 from services.els import slots
@@ -47,9 +48,13 @@ def pending_key(batch_id: str) -> str:
 
 
 async def open_slot_bucket(js: JetStreamContext, bucket: str, *, replicas: int = 1) -> KeyValue:
-    """The slot bucket, created by whichever replica starts first."""
+    """The slot bucket, created by whichever replica starts first.
+
+    Reads use JetStream's direct get (``allow_direct``): the value comes back as a plain
+    message, where the stream-message API wraps it in JSON and base64 that nats-py
+    decodes on every read, the hottest call of an upload."""
     try:
-        return await js.key_value(bucket)
+        kv = await js.key_value(bucket)
     except BucketNotFoundError:
         return await js.create_key_value(
             config=KeyValueConfig(
@@ -58,8 +63,12 @@ async def open_slot_bucket(js: JetStreamContext, bucket: str, *, replicas: int =
                 history=1,
                 storage=StorageType.FILE,
                 replicas=replicas,
+                direct=True,
             )
         )
+    if await bus.allow_direct_get(js, f"KV_{bucket}"):
+        kv = await js.key_value(bucket)  # nats-py decides how to read when it opens the bucket
+    return kv
 
 
 @dataclass(frozen=True)
@@ -75,17 +84,24 @@ class SlotStore:
     # --- trackers ---------------------------------------------------------------
 
     async def get(self, batch_id: str) -> Tracker | None:
-        found = await self._get_tracker(batch_id)
+        found = await self.read(batch_id)
         return found.tracker if found else None
 
-    async def wait_for(self, batch_id: str, timeout_s: float) -> Tracker | None:
+    async def read(self, batch_id: str) -> Versioned | None:
+        """The tracker with its revision: pass it to :meth:`bind` as ``seen`` to save a read."""
+        raw = await self._get_raw(tracker_key(batch_id))
+        if raw is None:
+            return None
+        return Versioned(slots.from_json(raw[0]), raw[1])
+
+    async def wait_for(self, batch_id: str, timeout_s: float) -> Versioned | None:
         """The tracker, waiting up to ``timeout_s`` for a registration still in flight."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         delay = 0.01
         while True:
-            tracker = await self.get(batch_id)
-            if tracker is not None or asyncio.get_running_loop().time() >= deadline:
-                return tracker
+            found = await self.read(batch_id)
+            if found is not None or asyncio.get_running_loop().time() >= deadline:
+                return found
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
 
@@ -97,9 +113,14 @@ class SlotStore:
             return False
         return True
 
-    async def bind(self, batch_id: str, upload: Upload) -> tuple[Tracker, Binding] | None:
-        """Bind ``upload`` with compare-and-set; None if the batch has no tracker yet."""
-        return await self._change_tracker(batch_id, lambda tracker: slots.bind(tracker, upload))
+    async def bind(
+        self, batch_id: str, upload: Upload, *, seen: Versioned | None = None
+    ) -> tuple[Tracker, Binding] | None:
+        """Bind ``upload`` with compare-and-set; None if the batch has no tracker yet.
+
+        ``seen``, a tracker the caller has just read, is the first attempt's starting
+        point; if it is stale by now the compare-and-set fails and a fresh read follows."""
+        return await self._change_tracker(batch_id, lambda tracker: slots.bind(tracker, upload), seen=seen)
 
     async def mark_completion_published(self, batch_id: str) -> None:
         await self._change_tracker(batch_id, lambda tracker: (slots.mark_completion_published(tracker), None))
@@ -131,18 +152,12 @@ class SlotStore:
             return None
         return entry.value or b"", entry.revision or 0
 
-    async def _get_tracker(self, batch_id: str) -> Versioned | None:
-        raw = await self._get_raw(tracker_key(batch_id))
-        if raw is None:
-            return None
-        return Versioned(slots.from_json(raw[0]), raw[1])
-
     async def _change_tracker(
-        self, batch_id: str, change: Callable[[Tracker], tuple[Tracker, T]]
+        self, batch_id: str, change: Callable[[Tracker], tuple[Tracker, T]], *, seen: Versioned | None = None
     ) -> tuple[Tracker, T] | None:
         retry = _Retry(f"tracker {batch_id}")
         while True:
-            current = await self._get_tracker(batch_id)
+            current, seen = seen or await self.read(batch_id), None
             if current is None:
                 return None
             updated, result = change(current.tracker)
