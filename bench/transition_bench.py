@@ -2,8 +2,8 @@
 
 The BOS server runs in a process of its own; this process is the load generator for
 both sides, on the same database, in the same run. Each call moves one fresh GUEST
-batch AWAITING_CONTENT_VALIDATION → CANCELLED: lock, compare-and-set, history row,
-outbox event.
+batch AWAITING_CONTENT_VALIDATION → CANCELLED: lock, then one statement for the
+compare-and-set, the history row and the outbox event.
 
     python -m bench.transition_bench [--calls 1500] [--rounds 3]
 """
@@ -15,6 +15,7 @@ import asyncio
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from essayflow_runtime.config import load_settings
 from essayflow_runtime.embedded import free_port
 from essayflow_runtime.enums import to_db
 from essayflow_runtime.grpc_client import wait_until_serving
+from services.bos import store
 
 CONCURRENCY = (1, 16, 64)
 ACV = common_pb2.BATCH_STATUS_AWAITING_CONTENT_VALIDATION
@@ -63,30 +65,31 @@ async def create_batches(pool: asyncpg.Pool, count: int) -> list[str]:
 
 
 async def direct_transition(pool: asyncpg.Pool, batch_id: str) -> None:
-    """The baseline: the same compare-and-set + history + outbox transaction, by hand."""
-    from_status, to_status = to_db(common_pb2.BatchStatus, ACV), to_db(common_pb2.BatchStatus, CANCELLED)
+    """The baseline: the same lock and the same compare-and-set + history + outbox
+    statement BOS issues (``store.record_transition``), called by hand: no gRPC, no
+    authentication, no idempotency key, no state-machine checks."""
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow("SELECT status, version FROM batches WHERE batch_id = $1 FOR UPDATE", batch_id)
-        assert row is not None and row["status"] == from_status
-        # The same single-statement compare-and-set + history row BOS issues.
-        moved = await conn.fetchrow(
-            "WITH moved AS ("
-            "  UPDATE batches SET status = $4, version = version + 1, updated_at = clock_timestamp() "
-            "  WHERE batch_id = $1 AND status = $3 AND version = $2 - 1 RETURNING batch_id, version) "
-            "INSERT INTO batch_transitions (batch_id, version, from_status, to_status, cause, actor, "
-            "idempotency_key, correlation_id, reason) "
-            "SELECT moved.batch_id, moved.version, $3, $4, $5, $6, $7, $8, $9 FROM moved RETURNING version",
-            batch_id, row["version"] + 1, from_status, to_status, "rpc:TransitionBatch", "service:bench",
-            str(uuid.uuid4()), batch_id, "",
-        )  # fmt: skip
-        assert moved is not None
-        await outbox.enqueue(
-            conn,
+        assert row is not None and row["status"] == to_db(common_pb2.BatchStatus, ACV)
+        transition = store.TransitionRecord(
+            batch_id=batch_id,
+            version=row["version"] + 1,
+            from_status=ACV,
+            to_status=CANCELLED,
+            cause="rpc:TransitionBatch",
+            actor="service:bench",
+            idempotency_key=str(uuid.uuid4()),
+            correlation_id=batch_id,
+            reason="",
+            occurred_at=datetime.now(UTC),
+        )
+        event = outbox.outbox_row(
             bos_events_pb2.BatchStatusChanged(batch_id=batch_id, from_status=ACV, to_status=CANCELLED, version=1),
             source="bos",
             correlation_id=batch_id,
             event_id=contracts.derived_event_id(f"{batch_id}:1", bos_events_pb2.BatchStatusChanged),
         )
+        assert await store.record_transition(conn, transition, event)
 
 
 async def drive(batch_ids: list[str], concurrency: int, call: Any) -> dict[str, float]:

@@ -87,6 +87,37 @@ def drop_tables(op: Any) -> None:
     op.execute("DROP FUNCTION IF EXISTS outbox_notify()")
 
 
+@dataclass(frozen=True)
+class OutboxRow:
+    """An event as the outbox table holds it. ``enqueue`` inserts one; a service that
+    records its change and the event in one statement of its own (BOS: a transition,
+    its history row and BatchStatusChanged) inserts these columns itself."""
+
+    event_id: str
+    subject: str
+    event_type: str
+    envelope: bytes
+
+
+def outbox_row(
+    payload: Message,
+    *,
+    source: str,
+    correlation_id: str,
+    causation_id: str = "",
+    event_id: str | None = None,
+) -> OutboxRow:
+    envelope = contracts.wrap(
+        payload,
+        source=source,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        event_id=event_id,
+    )
+    event_type = contracts.event_type_of(type(payload))
+    return OutboxRow(envelope.event_id, event_type.subject, event_type.full_name, envelope.SerializeToString())
+
+
 async def enqueue(
     conn: asyncpg.Connection,
     payload: Message,
@@ -99,23 +130,18 @@ async def enqueue(
     """Write an event in the caller's transaction; returns its event id.
 
     With a derived ``event_id`` a second enqueue of the same event is a no-op."""
-    envelope = contracts.wrap(
-        payload,
-        source=source,
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        event_id=event_id,
+    row = outbox_row(
+        payload, source=source, correlation_id=correlation_id, causation_id=causation_id, event_id=event_id
     )
-    event_type = contracts.event_type_of(type(payload))
     await conn.execute(
         "INSERT INTO outbox (event_id, subject, event_type, envelope) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (event_id) DO NOTHING",
-        envelope.event_id,
-        event_type.subject,
-        event_type.full_name,
-        envelope.SerializeToString(),
+        row.event_id,
+        row.subject,
+        row.event_type,
+        row.envelope,
     )
-    return envelope.event_id
+    return row.event_id
 
 
 @dataclass

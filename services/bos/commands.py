@@ -204,8 +204,7 @@ async def _transition(
         locked, first = await _keyed_lock(conn, principal, request.batch_id, TRANSITION_BATCH, request.idempotency_key)
         if first is not None:
             return None, bos_pb2.TransitionBatchResponse.FromString(first)
-        step = await transitions.apply(
-            conn,
+        step = transitions.plan(
             locked,
             _change(
                 principal,
@@ -222,9 +221,9 @@ async def _transition(
             batch=encoding.batch(step.batch, await store.essays_of(conn, step.batch)),
             transition=encoding.transition(step.transition),
         )
-        await store.save_response(
-            conn, TRANSITION_BATCH, request.batch_id, request.idempotency_key, response.SerializeToString()
-        )
+        # The answer is written with the change itself: one statement for both.
+        answer = store.Answer(TRANSITION_BATCH, request.idempotency_key, response.SerializeToString())
+        await transitions.record(conn, step, answer)
     return step, response
 
 
@@ -266,7 +265,7 @@ async def _request_pipeline(
             reason="pipelines: " + ", ".join(request.pipelines),
             idempotency_key=request.idempotency_key,
         )
-        step = await transitions.apply(conn, locked, change)
+        step = transitions.plan(locked, change)
         essays = await store.list_essays(conn, request.batch_id)
         requested = bos_events_pb2.BatchPipelineRequested(
             batch_id=locked.batch_id,
@@ -275,6 +274,13 @@ async def _request_pipeline(
             course_code=locked.course_code,
             essays=[encoding.ready_essay(e) for e in essays],
         )
+        response = bos_pb2.RequestPipelineResponse(batch=encoding.batch(step.batch, essays), request=requested)
+        answer = (
+            store.Answer(REQUEST_PIPELINE, request.idempotency_key, response.SerializeToString())
+            if request.idempotency_key
+            else None
+        )
+        await transitions.record(conn, step, answer)
         await outbox.enqueue(
             conn,
             requested,
@@ -285,11 +291,6 @@ async def _request_pipeline(
                 f"{locked.batch_id}:{step.transition.version}", bos_events_pb2.BatchPipelineRequested
             ),
         )
-        response = bos_pb2.RequestPipelineResponse(batch=encoding.batch(step.batch, essays), request=requested)
-        if request.idempotency_key:
-            await store.save_response(
-                conn, REQUEST_PIPELINE, request.batch_id, request.idempotency_key, response.SerializeToString()
-            )
     return step, response
 
 

@@ -15,6 +15,7 @@ import asyncpg
 
 from essayflow.common.v1 import common_pb2
 from essayflow_runtime.enums import from_db, to_db
+from essayflow_runtime.outbox import OutboxRow
 from services.bos.state_machine import GUEST, BatchFacts
 
 # Channel the batch_transitions trigger notifies on (payload: batch id); frozen in 0001_initial.
@@ -328,17 +329,38 @@ async def list_essays(conn: Executor, batch_id: str) -> list[EssayRecord]:
 # -- history -----------------------------------------------------------------------------
 
 
-async def move(conn: asyncpg.Connection, t: TransitionRecord) -> TransitionRecord | None:
-    """Compare-and-set the batch from ``t.from_status`` at version ``t.version - 1`` to
-    ``t.to_status`` and append the history row, in one statement (one round trip on the
-    hot path). None, and nothing written, when the batch is no longer where the caller saw it."""
-    row = await conn.fetchrow(
+@dataclass(frozen=True)
+class Answer:
+    """The response a keyed request gave, kept so that a retry gets it again."""
+
+    operation: str
+    key: str
+    response: bytes
+
+
+async def record_transition(
+    conn: asyncpg.Connection, t: TransitionRecord, event: OutboxRow, answer: Answer | None = None
+) -> bool:
+    """Everything a status change writes, in one statement (one round trip on the hot
+    path): compare-and-set the batch from ``t.from_status`` at version ``t.version - 1``
+    to ``t.to_status``, append the history row, put ``event`` in the outbox and keep
+    ``answer``. False, and nothing written, when the batch is no longer where the caller
+    saw it. A second answer for the same key raises UniqueViolationError."""
+    recorded = await conn.fetchval(
         "WITH moved AS ("
-        "  UPDATE batches SET status = $4, version = version + 1, updated_at = clock_timestamp() "
-        "  WHERE batch_id = $1 AND status = $3 AND version = $2 - 1 RETURNING batch_id, version) "
-        "INSERT INTO batch_transitions (batch_id, version, from_status, to_status, cause, actor, "
-        "idempotency_key, correlation_id, reason) "
-        "SELECT moved.batch_id, moved.version, $3, $4, $5, $6, $7, $8, $9 FROM moved RETURNING *",
+        "  UPDATE batches SET status = $4, version = version + 1, updated_at = $10 "
+        "  WHERE batch_id = $1 AND status = $3 AND version = $2 - 1 RETURNING batch_id, version), "
+        "recorded AS ("
+        "  INSERT INTO batch_transitions (batch_id, version, from_status, to_status, cause, actor, "
+        "  idempotency_key, correlation_id, reason, occurred_at) "
+        "  SELECT moved.batch_id, moved.version, $3, $4, $5, $6, $7, $8, $9, $10 FROM moved RETURNING batch_id), "
+        "announced AS ("
+        "  INSERT INTO outbox (event_id, subject, event_type, envelope) "
+        "  SELECT $11, $12, $13, $14 FROM recorded ON CONFLICT (event_id) DO NOTHING), "
+        "answered AS ("
+        "  INSERT INTO idempotency_keys (operation, batch_id, idempotency_key, response) "
+        "  SELECT $15, recorded.batch_id, $16, $17 FROM recorded WHERE $15::text IS NOT NULL) "
+        "SELECT count(*) FROM recorded",
         t.batch_id,
         t.version,
         to_db(STATUS, t.from_status),
@@ -348,8 +370,16 @@ async def move(conn: asyncpg.Connection, t: TransitionRecord) -> TransitionRecor
         t.idempotency_key or None,
         t.correlation_id,
         t.reason,
+        t.occurred_at,
+        event.event_id,
+        event.subject,
+        event.event_type,
+        event.envelope,
+        answer.operation if answer else None,
+        answer.key if answer else None,
+        answer.response if answer else None,
     )
-    return _transition(row) if row is not None else None
+    return bool(recorded)
 
 
 async def list_transitions(conn: Executor, batch_id: str, after_version: int = 0) -> list[TransitionRecord]:
@@ -372,13 +402,3 @@ async def find_response(conn: Executor, operation: str, batch_id: str, key: str)
         key,
     )
     return response
-
-
-async def save_response(conn: asyncpg.Connection, operation: str, batch_id: str, key: str, response: bytes) -> None:
-    await conn.execute(
-        "INSERT INTO idempotency_keys (operation, batch_id, idempotency_key, response) VALUES ($1, $2, $3, $4)",
-        operation,
-        batch_id,
-        key,
-        response,
-    )

@@ -1,10 +1,11 @@
 """How a batch's status changes: the one door every status change goes through.
 
 TransitionBatch, RequestPipeline, CancelBatch and BOS's own event handlers all call
-:func:`apply` inside their transaction, on a batch they locked with
-``store.lock_batch``: it checks the edge, the caller's expectation and the guards,
-compare-and-sets the row, appends the history row and enqueues BatchStatusChanged.
-The caller commits; then :func:`count_committed` records the metric.
+:func:`apply` (or :func:`plan` then :func:`record`, to save their answer in the same
+statement) inside their transaction, on a batch they locked with ``store.lock_batch``:
+:func:`plan` checks the edge, the caller's expectation and the guards; :func:`record`
+compare-and-sets the row, appends the history row and enqueues BatchStatusChanged in
+one statement. The caller commits; then :func:`count_committed` records the metric.
 """
 
 from __future__ import annotations
@@ -49,21 +50,23 @@ class Change:
 class Transitioned:
     batch: BatchRecord  # after the change
     transition: TransitionRecord
+    causation_id: str = ""
 
 
 def _where(batch: BatchRecord) -> dict[str, str]:
     return {"current_status": status_name(batch.status), "current_version": str(batch.version)}
 
 
-async def apply(
-    conn: asyncpg.Connection,
+def plan(
     locked: BatchRecord,
     change: Change,
     *,
     expected_status: int | None = None,
     expected_version: int | None = None,
+    now: datetime | None = None,
 ) -> Transitioned:
-    """Move ``locked`` (read ``FOR UPDATE`` in this transaction) to ``change.to_status``.
+    """The step ``change`` asks of ``locked``, checked against the table, the caller's
+    expectation and the guards; nothing is written. Pure.
 
     Raises FailedPrecondition for a move the table does not have or a guard that fails,
     Aborted when the batch is no longer at the expected status or version."""
@@ -93,36 +96,58 @@ async def apply(
             metadata={**_where(locked), "target_status": status_name(change.to_status)},
             violations=violation.precondition_violations(subject),
         )
-    recorded = await store.move(
-        conn,
-        TransitionRecord(
-            batch_id=locked.batch_id,
-            version=locked.version + 1,
-            from_status=locked.status,
-            to_status=change.to_status,
-            cause=change.cause,
-            actor=change.actor,
-            idempotency_key=change.idempotency_key,
-            correlation_id=change.correlation_id,
-            reason=change.reason,
-            occurred_at=datetime.now(UTC),
-        ),
-    )
-    if recorded is None:  # only if a caller forgot to lock: the compare-and-set still holds the line
-        raise Aborted(f"batch {locked.batch_id} changed concurrently", reason="BATCH_CHANGED", metadata=_where(locked))
-    # One event per history row, with an id derived from the row: never two for one version.
-    await outbox.enqueue(
-        conn,
-        encoding.status_changed(recorded, locked.owner_id),
-        source=SOURCE,
+    # BOS's clock, not the database's: the event and the caller's answer carry this
+    # time and are written in the same statement. The version orders the history.
+    occurred_at = now or datetime.now(UTC)
+    transition = TransitionRecord(
+        batch_id=locked.batch_id,
+        version=locked.version + 1,
+        from_status=locked.status,
+        to_status=change.to_status,
+        cause=change.cause,
+        actor=change.actor,
+        idempotency_key=change.idempotency_key,
         correlation_id=change.correlation_id,
-        causation_id=change.causation_id,
-        event_id=derived_event_id(f"{locked.batch_id}:{recorded.version}", bos_events_pb2.BatchStatusChanged),
+        reason=change.reason,
+        occurred_at=occurred_at,
     )
-    after = dataclasses.replace(
-        locked, status=recorded.to_status, version=recorded.version, updated_at=recorded.occurred_at
+    after = dataclasses.replace(locked, status=change.to_status, version=transition.version, updated_at=occurred_at)
+    return Transitioned(after, transition, change.causation_id)
+
+
+async def record(conn: asyncpg.Connection, step: Transitioned, answer: store.Answer | None = None) -> None:
+    """Write a planned step: the batch row, its history row and BatchStatusChanged (with
+    an id derived from the row: never two events for one version), and ``answer``."""
+    t = step.transition
+    event = outbox.outbox_row(
+        encoding.status_changed(t, step.batch.owner_id),
+        source=SOURCE,
+        correlation_id=t.correlation_id,
+        causation_id=step.causation_id,
+        event_id=derived_event_id(f"{t.batch_id}:{t.version}", bos_events_pb2.BatchStatusChanged),
     )
-    return Transitioned(after, recorded)
+    if not await store.record_transition(conn, t, event, answer):
+        # Only if a caller forgot to lock: the compare-and-set still holds the line.
+        raise Aborted(
+            f"batch {t.batch_id} changed concurrently",
+            reason="BATCH_CHANGED",
+            metadata={"expected_version": str(t.version - 1)},
+        )
+
+
+async def apply(
+    conn: asyncpg.Connection,
+    locked: BatchRecord,
+    change: Change,
+    *,
+    expected_status: int | None = None,
+    expected_version: int | None = None,
+) -> Transitioned:
+    """Move ``locked`` (read ``FOR UPDATE`` in this transaction) to ``change.to_status``:
+    :func:`plan`, then :func:`record`."""
+    step = plan(locked, change, expected_status=expected_status, expected_version=expected_version)
+    await record(conn, step)
+    return step
 
 
 async def advance(conn: asyncpg.Connection, locked: BatchRecord, change: Change) -> list[Transitioned]:
