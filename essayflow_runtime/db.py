@@ -27,6 +27,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool connections carry no session state of ours: no SET, no LISTEN (that has a
+    connection of its own), no advisory locks, no cursors outside a transaction. So a
+    released connection skips asyncpg's default reset query (``RESET ALL``, ``UNLISTEN
+    *``, ...), a round trip on every checkout that every request would wait for.
+    asyncpg still rolls back a transaction left open before calling this."""
+
+
 async def create_pool(
     database_url: str, schema: str, *, min_size: int = 2, max_size: int = 20, **kwargs: Any
 ) -> asyncpg.Pool:
@@ -35,6 +43,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         server_settings={"search_path": schema, "application_name": f"essayflow-{schema}"},
         **kwargs,
     )
