@@ -3,7 +3,7 @@
 - latency: REGULAR batches of 30 essays in a class with auto-confirmation, one at a
   time: from the last upload's answer to READY (seen through WatchBatch);
 - burst: 200 batches x 30 essays registered and uploaded at once: time until every
-  batch is READY, and essays per second through Phase 1.
+  batch is READY, and essays per second through Phase 1 (three rounds: median, spread).
 
 The load generator is this process; the services run in their own processes.
 
@@ -18,13 +18,14 @@ import itertools
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nats
 
 from bench.infra import bench_infrastructure
-from bench.stats import percentile
+from bench.stats import percentile, summary
 from essayflow.bos.v1 import bos_pb2
 from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2
@@ -113,7 +114,7 @@ async def ready_at(c: Clients, batch_id: str, timeout_s: float) -> float:
     return await asyncio.wait_for(watch(), timeout=timeout_s)
 
 
-async def measure(latency_batches: int, burst_batches: int) -> dict[str, Any]:
+async def measure(latency_batches: int, burst_batches: int, burst_rounds: int) -> dict[str, Any]:
     with bench_infrastructure() as infra:
         for service in migrations.SERVICES_WITH_DATABASE:
             await asyncio.to_thread(migrations.upgrade, service, infra.database_url)
@@ -147,22 +148,9 @@ async def measure(latency_batches: int, burst_batches: int) -> dict[str, Any]:
                     latencies.append((await watcher - last_upload) * 1000)
 
                 # A school at 08:00: every teacher at once, each uploading their files one by one
-                # (at most 64 uploads in flight overall).
-                teachers = asyncio.Semaphore(64)
-                started = time.perf_counter()
-                batch_ids = await asyncio.gather(*(register(clients, class_id) for _ in range(burst_batches)))
-                watchers = [asyncio.create_task(ready_at(clients, b, 900)) for b in batch_ids]
-
-                async def one_teacher(batch_id: str) -> float:
-                    async with teachers:
-                        return await upload_all(clients, batch_id, asyncio.Semaphore(1))
-
-                await asyncio.gather(*(one_teacher(b) for b in batch_ids))
-                uploaded = time.perf_counter()
-                done = await asyncio.gather(*watchers, return_exceptions=True)
-                finished = time.perf_counter()
-                ready = sum(1 for d in done if isinstance(d, float))
-                stages = await stage_delays(settings, set(batch_ids))
+                # (at most 64 uploads in flight overall). Repeated, for a median and a spread.
+                bursts = [await burst(clients, class_id, burst_batches) for _ in range(burst_rounds)]
+                stages = await stage_delays(settings, set().union(*(b.batch_ids for b in bursts)))
             finally:
                 await clients.close()
                 stack.stop_services()
@@ -177,13 +165,40 @@ async def measure(latency_batches: int, burst_batches: int) -> dict[str, Any]:
         "burst": {
             "batches": burst_batches,
             "essays": essays,
-            "ready": ready,
-            "seconds_to_all_ready": finished - started,
-            "seconds_uploading": uploaded - started,
-            "essays_per_s": essays / (finished - started),
+            "ready": summary([b.ready for b in bursts]),
+            "seconds_to_all_ready": summary([b.seconds_to_all_ready for b in bursts]),
+            "seconds_uploading": summary([b.seconds_uploading for b in bursts]),
+            "essays_per_s": summary([essays / b.seconds_to_all_ready for b in bursts]),
             "stage_delays_ms": stages,
         },
     }
+
+
+@dataclass(frozen=True)
+class Burst:
+    batch_ids: list[str]
+    ready: int
+    seconds_to_all_ready: float
+    seconds_uploading: float
+
+
+async def burst(clients: Clients, class_id: str, batches: int) -> Burst:
+    """``batches`` batches registered at once and uploaded by their teachers at once."""
+    teachers = asyncio.Semaphore(64)
+    started = time.perf_counter()
+    batch_ids = await asyncio.gather(*(register(clients, class_id) for _ in range(batches)))
+    watchers = [asyncio.create_task(ready_at(clients, b, 900)) for b in batch_ids]
+
+    async def one_teacher(batch_id: str) -> float:
+        async with teachers:
+            return await upload_all(clients, batch_id, asyncio.Semaphore(1))
+
+    await asyncio.gather(*(one_teacher(b) for b in batch_ids))
+    uploaded = time.perf_counter()
+    done = await asyncio.gather(*watchers, return_exceptions=True)
+    finished = time.perf_counter()
+    ready = sum(1 for d in done if isinstance(d, float))
+    return Burst(list(batch_ids), ready, finished - started, uploaded - started)
 
 
 async def stage_delays(settings: Settings, batch_ids: set[str]) -> dict[str, dict[str, float]]:
@@ -225,14 +240,16 @@ async def stage_delays(settings: Settings, batch_ids: set[str]) -> dict[str, dic
 
 def render(figures: dict[str, Any]) -> str:
     latency, burst = figures["latency_last_upload_to_ready_ms"], figures["burst"]
+    rounds = burst["essays_per_s"]["rounds"]
     return "\n".join(
         [
             "Phase 1 end to end (four service processes, auto-confirmed REGULAR batches of 30 essays)",
             f"  last upload → READY over {latency['batches']} batches: p50 {latency['p50']:.0f} ms, "
             f"p99 {latency['p99']:.0f} ms",
-            f"  burst {burst['batches']} x 30: {burst['ready']}/{burst['batches']} READY in "
-            f"{burst['seconds_to_all_ready']:.1f} s ({burst['essays_per_s']:.0f} essays/s; uploads took "
-            f"{burst['seconds_uploading']:.1f} s)",
+            f"  burst {burst['batches']} x 30, median of {rounds} rounds: {burst['ready']['min']:.0f}/"
+            f"{burst['batches']} READY (fewest) in {burst['seconds_to_all_ready']['median']:.1f} s, "
+            f"{burst['essays_per_s']['median']:.0f} essays/s (spread {burst['essays_per_s']['min']:.0f} to "
+            f"{burst['essays_per_s']['max']:.0f}; uploads took {burst['seconds_uploading']['median']:.1f} s)",
             "  burst, after each batch's last upload (p50 / p99 ms):",
             *(
                 f"    {kind:<55} {d['p50']:8.0f} {d['p99']:8.0f}"
@@ -242,17 +259,18 @@ def render(figures: dict[str, Any]) -> str:
     )
 
 
-def run(latency_batches: int = 20, burst_batches: int = 200) -> dict[str, Any]:
-    return asyncio.run(measure(latency_batches, burst_batches))
+def run(latency_batches: int = 20, burst_batches: int = 200, burst_rounds: int = 3) -> dict[str, Any]:
+    return asyncio.run(measure(latency_batches, burst_batches, burst_rounds))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.phase1_bench")
     parser.add_argument("--latency-batches", type=int, default=20)
     parser.add_argument("--burst-batches", type=int, default=200)
+    parser.add_argument("--burst-rounds", type=int, default=3)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    figures = run(args.latency_batches, args.burst_batches)
+    figures = run(args.latency_batches, args.burst_batches, args.burst_rounds)
     print(render(figures))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
