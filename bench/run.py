@@ -1,6 +1,7 @@
 """``make bench``: every benchmark, a table, and bench/results/latest.json.
 
-Each figure is reported with the baseline measured in the same run on the same machine."""
+Each figure is reported with the baseline measured in the same run on the same machine;
+each benchmark runs in a process of its own."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-from bench import matcher_bench, outbox_bench, phase1_bench, transition_bench
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -34,21 +34,33 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
-# Each benchmark module offers run() -> figures and render(figures) -> text.
+# Each benchmark module prints its own table and writes its figures with --json.
 BENCHMARKS = (
-    ("transition_batch", transition_bench),
-    ("outbox_relay", outbox_bench),
-    ("phase1", phase1_bench),
-    ("matcher", matcher_bench),
+    ("transition_batch", "bench.transition_bench"),
+    ("outbox_relay", "bench.outbox_bench"),
+    ("phase1", "bench.phase1_bench"),
+    ("matcher", "bench.matcher_bench"),
 )
+
+
+def run_one(module: str) -> dict[str, Any]:
+    """One benchmark in a process of its own: nothing a previous one left behind (grpc's
+    threads, a busy garbage collector) shares its interpreter."""
+    # Start from a quiet disk: the previous benchmark's database writes, still being
+    # flushed, would otherwise slow this one's commits.
+    os.sync()
+    with tempfile.TemporaryDirectory(prefix="essayflow-bench-") as tmp:
+        figures = Path(tmp) / "figures.json"
+        subprocess.run([sys.executable, "-m", module, "--json", str(figures)], check=True)
+        loaded: dict[str, Any] = json.loads(figures.read_text())
+        return loaded
 
 
 def main() -> int:
     results: dict[str, Any] = {"machine": machine_facts()}
-    for name, bench in BENCHMARKS:
-        figures = bench.run()
-        results[name] = figures
-        print(bench.render(figures), end="\n\n", flush=True)
+    for name, module in BENCHMARKS:
+        results[name] = run_one(module)
+        print(flush=True)
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str))

@@ -220,11 +220,13 @@ class OutboxRelay:
         Returns (rows marked sent, whether more rows may be due right now)."""
         limit = self._settings.outbox_batch_size
         async with self._pool.acquire() as conn, conn.transaction():
+            # The limit is written into the statement, not bound: with ``LIMIT $1`` PostgreSQL
+            # may settle on a generic plan that walks the primary key through every sent row
+            # still kept (measured: 4.3 ms per claim with 6,000 of them, 0.7 ms with the literal).
             rows = await conn.fetch(
                 "SELECT id, event_id, subject, envelope, attempts FROM outbox "
                 "WHERE sent_at IS NULL AND next_attempt_at <= clock_timestamp() "
-                "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-                limit,
+                f"ORDER BY id LIMIT {int(limit)} FOR UPDATE SKIP LOCKED",
             )
             if not rows:
                 return 0, False
