@@ -152,7 +152,7 @@ async def history(pool: asyncpg.Pool, principal: Principal, batch_id: str) -> li
 
 TRANSITION_BATCH = "TransitionBatch"
 REQUEST_PIPELINE = "RequestPipeline"
-# How a keyed retry fails when its original committed while the retry waited for the lock.
+# How a keyed RequestPipeline retry fails when its original committed while it waited for the lock.
 _LOST_TO_ITS_ORIGINAL = (Aborted, FailedPrecondition, asyncpg.UniqueViolationError)
 
 
@@ -184,12 +184,10 @@ async def _first_answer_or_raise(
 async def transition(
     pool: asyncpg.Pool, principal: Principal, request: validation.TransitionRequest
 ) -> bos_pb2.TransitionBatchResponse:
-    """TransitionBatch: the request's key makes a retry return the first result, even after a restart."""
-    try:
-        step, response = await _transition(pool, principal, request)
-    except _LOST_TO_ITS_ORIGINAL as failure:
-        first = await _first_answer_or_raise(pool, TRANSITION_BATCH, request.batch_id, request.idempotency_key, failure)
-        step, response = None, bos_pb2.TransitionBatchResponse.FromString(first)
+    """TransitionBatch: the request's key makes a retry return the first result, even after
+    a restart, and also when it races its original (its write then fails, and the read
+    that follows finds the original's answer)."""
+    step, response = await _transition(pool, principal, request)
     if step is None:
         response.replayed = True
     else:
@@ -197,34 +195,50 @@ async def transition(
     return response
 
 
+# How often TransitionBatch reads again when the batch changed between its read and its write.
+_REREADS = 3
+
+
 async def _transition(
     pool: asyncpg.Pool, principal: Principal, request: validation.TransitionRequest
 ) -> tuple[Transitioned | None, bos_pb2.TransitionBatchResponse]:
-    async with pool.acquire() as conn, conn.transaction():
-        locked, first = await _keyed_lock(conn, principal, request.batch_id, TRANSITION_BATCH, request.idempotency_key)
-        if first is not None:
-            return None, bos_pb2.TransitionBatchResponse.FromString(first)
-        step = transitions.plan(
-            locked,
-            _change(
-                principal,
-                locked,
-                TRANSITION_BATCH,
-                request.target_status,
-                reason=request.reason,
-                idempotency_key=request.idempotency_key,
-            ),
-            expected_status=request.expected_status,
-            expected_version=request.expected_version,
-        )
-        response = bos_pb2.TransitionBatchResponse(
-            batch=encoding.batch(step.batch, await store.essays_of(conn, step.batch)),
-            transition=encoding.transition(step.transition),
-        )
-        # The answer is written with the change itself: one statement for both.
-        answer = store.Answer(TRANSITION_BATCH, request.idempotency_key, response.SerializeToString())
-        await transitions.record(conn, step, answer)
-    return step, response
+    """Optimistic, without a transaction or a row lock: read, plan, then one statement that
+    writes only if the row is still the version that was read (two round trips)."""
+    async with pool.acquire() as conn:
+        for _ in range(_REREADS):
+            seen = await store.read_for_request(conn, request.batch_id, TRANSITION_BATCH, request.idempotency_key)
+            if seen.batch is None or not visible_to(principal, seen.batch):
+                raise _not_found(request.batch_id)
+            if seen.first_response is not None:
+                return None, bos_pb2.TransitionBatchResponse.FromString(seen.first_response)
+            step = transitions.plan(
+                seen.batch,
+                _change(
+                    principal,
+                    seen.batch,
+                    TRANSITION_BATCH,
+                    request.target_status,
+                    reason=request.reason,
+                    idempotency_key=request.idempotency_key,
+                ),
+                expected_status=request.expected_status,
+                expected_version=request.expected_version,
+            )
+            response = bos_pb2.TransitionBatchResponse(
+                batch=encoding.batch(step.batch, await store.essays_of(conn, step.batch)),
+                transition=encoding.transition(step.transition),
+            )
+            # The answer is written with the change itself: one statement for both.
+            answer = store.Answer(TRANSITION_BATCH, request.idempotency_key, response.SerializeToString())
+            if await transitions.record(conn, step, answer, unchanged_since=seen.row_xmin):
+                return step, response
+            # The row changed after the read (its status, or a fact that a guard reads):
+            # read again; plan() then decides with what is there now.
+    raise Aborted(
+        f"batch {request.batch_id} keeps changing; retry",
+        reason="BATCH_CHANGED",
+        metadata={"batch_id": request.batch_id},
+    )
 
 
 async def request_pipeline(
@@ -280,7 +294,7 @@ async def _request_pipeline(
             if request.idempotency_key
             else None
         )
-        await transitions.record(conn, step, answer)
+        await transitions.record_locked(conn, step, answer)
         await outbox.enqueue(
             conn,
             requested,

@@ -216,6 +216,33 @@ async def lock_batch(conn: asyncpg.Connection, batch_id: str) -> BatchRecord | N
     return _batch(row) if row else None
 
 
+@dataclass(frozen=True)
+class Seen:
+    """A batch as read without a lock, with what a keyed request needs next to it."""
+
+    batch: BatchRecord | None
+    # The answer already given for the request's key, if any.
+    first_response: bytes | None
+    # The row version's xmin: any change to the row since (status or a fact) changes it.
+    row_xmin: int
+
+
+async def read_for_request(conn: Executor, batch_id: str, operation: str, key: str) -> Seen:
+    """The batch and the answer stored for ``key``, in one round trip and without a lock:
+    the write that follows compare-and-sets on ``row_xmin`` (see :func:`record_transition`)."""
+    row = await conn.fetchrow(
+        f"SELECT {_BATCH_COLUMNS}, b.xmin AS row_xmin, (SELECT k.response FROM idempotency_keys k "
+        "WHERE k.operation = $2 AND k.batch_id = b.batch_id AND k.idempotency_key = $3) AS first_response "
+        "FROM batches b WHERE b.batch_id = $1",
+        batch_id,
+        operation,
+        key,
+    )
+    if row is None:
+        return Seen(None, None, 0)
+    return Seen(_batch(row), row["first_response"], row["row_xmin"])
+
+
 async def lock_batch_for_request(
     conn: asyncpg.Connection, batch_id: str, operation: str, key: str
 ) -> tuple[BatchRecord | None, bytes | None]:
@@ -339,17 +366,25 @@ class Answer:
 
 
 async def record_transition(
-    conn: asyncpg.Connection, t: TransitionRecord, event: OutboxRow, answer: Answer | None = None
+    conn: asyncpg.Connection,
+    t: TransitionRecord,
+    event: OutboxRow,
+    answer: Answer | None = None,
+    *,
+    unchanged_since: int | None = None,
 ) -> bool:
     """Everything a status change writes, in one statement (one round trip on the hot
     path): compare-and-set the batch from ``t.from_status`` at version ``t.version - 1``
     to ``t.to_status``, append the history row, put ``event`` in the outbox and keep
-    ``answer``. False, and nothing written, when the batch is no longer where the caller
-    saw it. A second answer for the same key raises UniqueViolationError."""
+    ``answer``. With ``unchanged_since`` (a ``Seen.row_xmin``) the row must also be the
+    very version that was read: a fact recorded meanwhile fails the compare-and-set too.
+    False, and nothing written, when the batch is no longer where the caller saw it. A
+    second answer for the same key raises UniqueViolationError."""
     recorded = await conn.fetchval(
         "WITH moved AS ("
         "  UPDATE batches SET status = $4, version = version + 1, updated_at = $10 "
-        "  WHERE batch_id = $1 AND status = $3 AND version = $2 - 1 RETURNING batch_id, version), "
+        "  WHERE batch_id = $1 AND status = $3 AND version = $2 - 1 "
+        "  AND ($18::xid IS NULL OR xmin = $18::xid) RETURNING batch_id, version), "
         "recorded AS ("
         "  INSERT INTO batch_transitions (batch_id, version, from_status, to_status, cause, actor, "
         "  idempotency_key, correlation_id, reason, occurred_at) "
@@ -378,6 +413,7 @@ async def record_transition(
         answer.operation if answer else None,
         answer.key if answer else None,
         answer.response if answer else None,
+        unchanged_since,
     )
     return bool(recorded)
 

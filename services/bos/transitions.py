@@ -1,11 +1,12 @@
 """How a batch's status changes: the one door every status change goes through.
 
-TransitionBatch, RequestPipeline, CancelBatch and BOS's own event handlers all call
-:func:`apply` (or :func:`plan` then :func:`record`, to save their answer in the same
-statement) inside their transaction, on a batch they locked with ``store.lock_batch``:
-:func:`plan` checks the edge, the caller's expectation and the guards; :func:`record`
-compare-and-sets the row, appends the history row and enqueues BatchStatusChanged in
-one statement. The caller commits; then :func:`count_committed` records the metric.
+Every change is :func:`plan` (pure: the edge, the caller's expectation, the guards)
+then :func:`record` (one statement: compare-and-set the row, append the history row,
+enqueue BatchStatusChanged, keep a keyed request's answer). RequestPipeline, CancelBatch
+and BOS's event handlers hold the row lock (``store.lock_batch``) in their transaction
+and call :func:`apply` or :func:`record_locked`; TransitionBatch reads without a lock
+and records with ``unchanged_since``, so the write compare-and-sets on the row version
+it read. After the commit :func:`count_committed` records the metric.
 """
 
 from __future__ import annotations
@@ -115,9 +116,19 @@ def plan(
     return Transitioned(after, transition, change.causation_id)
 
 
-async def record(conn: asyncpg.Connection, step: Transitioned, answer: store.Answer | None = None) -> None:
+async def record(
+    conn: asyncpg.Connection,
+    step: Transitioned,
+    answer: store.Answer | None = None,
+    *,
+    unchanged_since: int | None = None,
+) -> bool:
     """Write a planned step: the batch row, its history row and BatchStatusChanged (with
-    an id derived from the row: never two events for one version), and ``answer``."""
+    an id derived from the row: never two events for one version), and ``answer``.
+
+    False, and nothing written, if the batch changed since it was read: never for a
+    caller holding the row lock; for one that read without it (``unchanged_since``), the
+    sign to read again."""
     t = step.transition
     event = outbox.outbox_row(
         encoding.status_changed(t, step.batch.owner_id),
@@ -126,13 +137,7 @@ async def record(conn: asyncpg.Connection, step: Transitioned, answer: store.Ans
         causation_id=step.causation_id,
         event_id=derived_event_id(f"{t.batch_id}:{t.version}", bos_events_pb2.BatchStatusChanged),
     )
-    if not await store.record_transition(conn, t, event, answer):
-        # Only if a caller forgot to lock: the compare-and-set still holds the line.
-        raise Aborted(
-            f"batch {t.batch_id} changed concurrently",
-            reason="BATCH_CHANGED",
-            metadata={"expected_version": str(t.version - 1)},
-        )
+    return await store.record_transition(conn, t, event, answer, unchanged_since=unchanged_since)
 
 
 async def apply(
@@ -146,8 +151,18 @@ async def apply(
     """Move ``locked`` (read ``FOR UPDATE`` in this transaction) to ``change.to_status``:
     :func:`plan`, then :func:`record`."""
     step = plan(locked, change, expected_status=expected_status, expected_version=expected_version)
-    await record(conn, step)
+    await record_locked(conn, step)
     return step
+
+
+async def record_locked(conn: asyncpg.Connection, step: Transitioned, answer: store.Answer | None = None) -> None:
+    """:func:`record` for a caller that holds the row lock."""
+    if not await record(conn, step, answer):  # only if the caller forgot to lock: the compare-and-set holds
+        raise Aborted(
+            f"batch {step.transition.batch_id} changed concurrently",
+            reason="BATCH_CHANGED",
+            metadata={"expected_version": str(step.transition.version - 1)},
+        )
 
 
 async def advance(conn: asyncpg.Connection, locked: BatchRecord, change: Change) -> list[Transitioned]:

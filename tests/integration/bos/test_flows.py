@@ -3,8 +3,10 @@ and handled by the real BOS consumer."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+import asyncpg
 import pytest
 from google.protobuf.message import Message
 from nats.aio.client import Client as NATS
@@ -238,3 +240,35 @@ async def test_service_role_sees_the_flow_too(client: Client, js: JetStreamConte
     await reaches(client, batch.batch_id, S.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION)
     seen = await client.call("GetBatch", bos_pb2.GetBatchRequest(batch_id=batch.batch_id), "els", Role.SERVICE)
     assert len(seen.batch.essays) == 3
+
+
+async def test_keyed_pipeline_requests_queued_behind_their_original_all_get_its_answer(
+    client: Client, js: JetStreamContext, pool: asyncpg.Pool
+) -> None:
+    # The copies queue on the row lock with a snapshot from before the original commits,
+    # so their lock query cannot see its answer: each must look again and replay it.
+    batch = await register(client)
+    await send(js, content_completed(batch), batch)
+    await reaches(client, batch.batch_id, S.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION)
+    request = bos_pb2.RequestPipelineRequest(batch_id=batch.batch_id, idempotency_key="start-once")
+    copies = 6
+    async with pool.acquire() as holder:
+        holding = holder.transaction()
+        await holding.start()
+        await holder.execute("SELECT 1 FROM batches WHERE batch_id = $1 FOR UPDATE", batch.batch_id)
+        calls = [asyncio.ensure_future(client.call("RequestPipeline", request, TEACHER)) for _ in range(copies)]
+
+        async def all_queued() -> bool:
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                "AND query LIKE '%FOR UPDATE%'"
+            )
+            return bool(waiting == copies)
+
+        await eventually(all_queued, message="the copies never queued on the row lock")
+        await holding.rollback()
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert [r for r in results if not isinstance(r, bos_pb2.RequestPipelineResponse)] == []
+    assert all(r == results[0] for r in results)
+    rows = await history(client, batch.batch_id)
+    assert [r.to_status for r in rows].count(S.BATCH_STATUS_PROCESSING_PIPELINES) == 1

@@ -229,10 +229,10 @@ async def test_fifty_racing_transitions_one_wins(client: Client) -> None:
 async def test_retries_queued_behind_their_original_all_get_the_first_result(
     client: Client, pool: asyncpg.Pool
 ) -> None:
-    # Hold the batch's row lock so that every copy of the request queues on it with a
-    # snapshot taken before any of them commits; then let them through. The one that
-    # goes first is the original; every other must replay its answer, not fail because
-    # the batch has moved on.
+    # Hold the batch's row lock so that every copy of the request has read the batch
+    # (no answer yet) and queues on the lock with its write; then let them through. The
+    # one that goes first is the original; every other must replay its answer, not fail
+    # because the batch has moved on.
     batch = await register(client)
     request = transition_request(batch.batch_id, ACV, S.BATCH_STATUS_CANCELLED, key="cancel-racing", reason="dup")
     copies = 8
@@ -247,7 +247,7 @@ async def test_retries_queued_behind_their_original_all_get_the_first_result(
         async def all_queued() -> bool:
             waiting = await pool.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
-                "AND query LIKE '%FOR UPDATE%'"
+                "AND query LIKE '%UPDATE batches%'"
             )
             return bool(waiting == copies)
 
