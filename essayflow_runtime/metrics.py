@@ -54,6 +54,11 @@ CONSUMER_DUPLICATES = Counter(
     "Events already processed, acknowledged without acting.",
     ["service", "subject"],
 )
+CAS_CONFLICTS = Counter(
+    "essayflow_compare_and_set_conflicts_total",
+    "Writes that found their record changed since they read it, and read again.",
+    ["service", "record"],
+)
 MATCHER_CONFIDENCE = Counter(
     "essayflow_matcher_suggestions_total",
     "Top suggestions by confidence level.",

@@ -21,6 +21,7 @@ from essayflow_runtime import outbox
 from essayflow_runtime.auth import Principal
 from essayflow_runtime.contracts import derived_event_id
 from essayflow_runtime.errors import Aborted, FailedPrecondition, NotFound
+from essayflow_runtime.metrics import CAS_CONFLICTS
 from services.bos import encoding, store, transitions, validation
 from services.bos.directory import ClassDirectory
 from services.bos.state_machine import (
@@ -232,6 +233,7 @@ async def _transition(
             answer = store.Answer(TRANSITION_BATCH, request.idempotency_key, response.SerializeToString())
             if await transitions.record(conn, step, answer, unchanged_since=seen.row_xmin):
                 return step, response
+            CAS_CONFLICTS.labels(SOURCE, "batch").inc()
             # The row changed after the read (its status, or a fact that a guard reads):
             # read again; plan() then decides with what is there now.
     raise Aborted(

@@ -26,6 +26,7 @@ from nats.js.kv import KeyValue
 from essayflow_runtime import bus
 from essayflow_runtime.errors import Unavailable
 from essayflow_runtime.logs import get_logger
+from essayflow_runtime.metrics import CAS_CONFLICTS
 from services.els import slots
 from services.els.slots import Binding, Tracker, Upload
 
@@ -155,7 +156,7 @@ class SlotStore:
     async def _change_tracker(
         self, batch_id: str, change: Callable[[Tracker], tuple[Tracker, T]], *, seen: Versioned | None = None
     ) -> tuple[Tracker, T] | None:
-        retry = _Retry(f"tracker {batch_id}")
+        retry = _Retry(f"tracker {batch_id}", "slot_tracker")
         while True:
             current, seen = seen or await self.read(batch_id), None
             if current is None:
@@ -172,7 +173,7 @@ class SlotStore:
 
     async def _change_pending(self, batch_id: str, change: Callable[[list[Upload]], list[Upload]]) -> None:
         key = pending_key(batch_id)
-        retry = _Retry(f"pending uploads of {batch_id}")
+        retry = _Retry(f"pending uploads of {batch_id}", "pending_uploads")
         while True:
             raw = await self._get_raw(key)
             uploads = slots.uploads_from_json(raw[0]) if raw else []
@@ -194,13 +195,15 @@ class _Retry:
     """Jittered exponential backoff between compare-and-set attempts, so many
     writers on one key spread out instead of colliding in lockstep."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, record: str) -> None:
         self._what = what
+        self._record = record  # the metric label: which kind of key
         self._attempt = 0
         self._deadline = time.monotonic() + CAS_DEADLINE_S
 
     async def after_conflict(self) -> None:
         self._attempt += 1
+        CAS_CONFLICTS.labels("els", self._record).inc()
         if time.monotonic() > self._deadline:
             log.warning("compare-and-set kept conflicting", key=self._what, attempts=self._attempt)
             raise Unavailable(

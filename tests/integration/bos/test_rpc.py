@@ -12,6 +12,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from nats.aio.client import Client as NATS
+from prometheus_client import REGISTRY
 
 from essayflow.bos.v1 import bos_pb2
 from essayflow.common.v1 import common_pb2
@@ -20,6 +21,7 @@ from essayflow_runtime import contracts
 from essayflow_runtime.auth import Role
 from essayflow_runtime.config import Settings
 from essayflow_runtime.service import RunningService, start_service
+from services.bos import store
 from services.bos.main import make_build_parts
 from tests.integration.bos.helpers import Client, FakeDirectory, error_info, register_request
 from tests.support import eventually
@@ -258,6 +260,44 @@ async def test_retries_queued_behind_their_original_all_get_the_first_result(
     answers = [r for r in results if isinstance(r, bos_pb2.TransitionBatchResponse)]
     assert sum(not r.replayed for r in answers) == 1
     assert all(r.transition == answers[0].transition and r.batch == answers[0].batch for r in answers)
+    history = await client.call(
+        "ListBatchTransitions", bos_pb2.ListBatchTransitionsRequest(batch_id=batch.batch_id), ALICE
+    )
+    assert len(history.transitions) == 1
+
+
+async def test_a_fact_recorded_while_transition_batch_waits_to_write_makes_it_read_again(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    # TransitionBatch reads without a lock; its write then queues behind a handler that
+    # records a fact (status and version unchanged). The write must notice, read again,
+    # plan with the fact, and say so in the conflicts metric.
+    def conflicts() -> float:
+        labels = {"service": "bos", "record": "batch"}
+        return REGISTRY.get_sample_value("essayflow_compare_and_set_conflicts_total", labels) or 0.0
+
+    batch = await register(client)
+    before = conflicts()
+    request = transition_request(batch.batch_id, ACV, S.BATCH_STATUS_CANCELLED, reason="late fact")
+    async with pool.acquire() as holder:
+        holding = holder.transaction()
+        await holding.start()
+        await holder.execute("SELECT 1 FROM batches WHERE batch_id = $1 FOR UPDATE", batch.batch_id)
+        call = asyncio.ensure_future(client.call("TransitionBatch", request, "els", Role.SERVICE))
+
+        async def write_waits() -> bool:
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                "AND query LIKE '%UPDATE batches%'"
+            )
+            return bool(waiting == 1)
+
+        await eventually(write_waits, message="TransitionBatch's write never queued on the row lock")
+        await store.record_content_completed(holder, batch.batch_id, every_upload_failed=False, failed_upload_count=0)
+        await holding.commit()
+    response = await call
+    assert response.batch.status == S.BATCH_STATUS_CANCELLED and response.transition.version == 1
+    assert conflicts() == before + 1
     history = await client.call(
         "ListBatchTransitions", bos_pb2.ListBatchTransitionsRequest(batch_id=batch.batch_id), ALICE
     )
