@@ -28,7 +28,7 @@ from essayflow.bos.v1 import bos_pb2, bos_pb2_grpc
 from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import bos_events_pb2
 from essayflow_cli.stack import Stack
-from essayflow_runtime import contracts, db, migrations, outbox
+from essayflow_runtime import contracts, db, migrations
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import load_settings
 from essayflow_runtime.embedded import free_port
@@ -84,7 +84,7 @@ async def direct_transition(pool: asyncpg.Pool, batch_id: str) -> None:
             reason="",
             occurred_at=datetime.now(UTC),
         )
-        event = outbox.outbox_row(
+        event = contracts.seal(
             bos_events_pb2.BatchStatusChanged(batch_id=batch_id, from_status=ACV, to_status=CANCELLED, version=1),
             source="bos",
             correlation_id=batch_id,

@@ -107,6 +107,16 @@ async def ensure_streams(settings: Settings, js: JetStreamContext) -> None:
             log.info("stream updated", stream=config.name)
 
 
+# How long a publish waits for JetStream's acknowledgement.
+PUBLISH_TIMEOUT_S = 5.0
+
+
+async def publish_sealed(js: JetStreamContext, event: contracts.SealedEvent) -> None:
+    """Publish with ``Nats-Msg-Id`` = the event id (JetStream drops a repeat inside its
+    duplicate window) and wait for the PubAck."""
+    await js.publish(event.subject, event.data, headers={"Nats-Msg-Id": event.event_id}, timeout=PUBLISH_TIMEOUT_S)
+
+
 async def allow_direct_get(js: JetStreamContext, stream: str) -> bool:
     """Turn on direct get for ``stream`` (a KV bucket's or object store's, made before
     essayflow read them that way); True if it had to be turned on. Direct gets return

@@ -119,9 +119,7 @@ class Consumer:
             try:
                 await bus.ensure_streams(self._settings, self._js)
                 await self.ensure()
-                subscription = await self._js.pull_subscribe_bind(
-                    self._durable, stream=self._settings.stream_name
-                )
+                subscription = await self._js.pull_subscribe_bind(self._durable, stream=self._settings.stream_name)
             except Exception as exc:
                 log.warning("consumer setup failed", durable=self._durable, error=repr(exc))
                 await self._pause(backoff)
@@ -294,17 +292,8 @@ async def publish(
     event_id: str | None = None,
 ) -> str:
     """Publish one event directly (services without a database) and wait for the PubAck."""
-    envelope = contracts.wrap(
-        payload,
-        source=source,
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        event_id=event_id,
+    event = contracts.seal(
+        payload, source=source, correlation_id=correlation_id, causation_id=causation_id, event_id=event_id
     )
-    await js.publish(
-        contracts.subject_of(type(payload)),
-        envelope.SerializeToString(),
-        headers={"Nats-Msg-Id": envelope.event_id},
-        timeout=5,
-    )
-    return envelope.event_id
+    await bus.publish_sealed(js, event)
+    return event.event_id

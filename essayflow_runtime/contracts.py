@@ -109,6 +109,30 @@ def timestamp(moment: datetime | None = None) -> timestamp_pb2.Timestamp:
     return ts
 
 
+@dataclass(frozen=True)
+class SealedEvent:
+    """An event in its envelope, serialized: what goes on the wire, or into an outbox row."""
+
+    event_id: str
+    subject: str
+    event_type: str
+    data: bytes
+
+
+def seal(
+    payload: Message,
+    *,
+    source: str,
+    correlation_id: str,
+    causation_id: str = "",
+    event_id: str | None = None,
+) -> SealedEvent:
+    """:func:`wrap` ``payload`` and serialize the envelope, with the subject it goes to."""
+    envelope = wrap(payload, source=source, correlation_id=correlation_id, causation_id=causation_id, event_id=event_id)
+    event_type = event_type_of(type(payload))
+    return SealedEvent(envelope.event_id, event_type.subject, event_type.full_name, envelope.SerializeToString())
+
+
 def wrap(
     payload: Message,
     *,

@@ -20,7 +20,7 @@ import asyncpg
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
 
-from essayflow_runtime import contracts, db
+from essayflow_runtime import bus, contracts, db
 from essayflow_runtime.config import Settings
 from essayflow_runtime.logs import get_logger
 from essayflow_runtime.metrics import (
@@ -87,37 +87,6 @@ def drop_tables(op: Any) -> None:
     op.execute("DROP FUNCTION IF EXISTS outbox_notify()")
 
 
-@dataclass(frozen=True)
-class OutboxRow:
-    """An event as the outbox table holds it. ``enqueue`` inserts one; a service that
-    records its change and the event in one statement of its own (BOS: a transition,
-    its history row and BatchStatusChanged) inserts these columns itself."""
-
-    event_id: str
-    subject: str
-    event_type: str
-    envelope: bytes
-
-
-def outbox_row(
-    payload: Message,
-    *,
-    source: str,
-    correlation_id: str,
-    causation_id: str = "",
-    event_id: str | None = None,
-) -> OutboxRow:
-    envelope = contracts.wrap(
-        payload,
-        source=source,
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        event_id=event_id,
-    )
-    event_type = contracts.event_type_of(type(payload))
-    return OutboxRow(envelope.event_id, event_type.subject, event_type.full_name, envelope.SerializeToString())
-
-
 async def enqueue(
     conn: asyncpg.Connection,
     payload: Message,
@@ -130,18 +99,18 @@ async def enqueue(
     """Write an event in the caller's transaction; returns its event id.
 
     With a derived ``event_id`` a second enqueue of the same event is a no-op."""
-    row = outbox_row(
+    event = contracts.seal(
         payload, source=source, correlation_id=correlation_id, causation_id=causation_id, event_id=event_id
     )
     await conn.execute(
         "INSERT INTO outbox (event_id, subject, event_type, envelope) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (event_id) DO NOTHING",
-        row.event_id,
-        row.subject,
-        row.event_type,
-        row.envelope,
+        event.event_id,
+        event.subject,
+        event.event_type,
+        event.data,
     )
-    return row.event_id
+    return event.event_id
 
 
 @dataclass
@@ -224,14 +193,14 @@ class OutboxRelay:
             # may settle on a generic plan that walks the primary key through every sent row
             # still kept (measured: 4.3 ms per claim with 6,000 of them, 0.7 ms with the literal).
             rows = await conn.fetch(
-                "SELECT id, event_id, subject, envelope, attempts FROM outbox "
+                "SELECT id, event_id, subject, event_type, envelope, attempts FROM outbox "
                 "WHERE sent_at IS NULL AND next_attempt_at <= clock_timestamp() "
                 f"ORDER BY id LIMIT {int(limit)} FOR UPDATE SKIP LOCKED",
             )
             if not rows:
                 return 0, False
             results = await asyncio.gather(
-                *(self._publish(r["subject"], r["envelope"], r["event_id"]) for r in rows),
+                *(self._publish(r) for r in rows),
                 return_exceptions=True,
             )
             sent_ids = [r["id"] for r, res in zip(rows, results, strict=True) if res is None]
@@ -259,8 +228,9 @@ class OutboxRelay:
             return len(sent_ids), False
         return len(sent_ids), len(rows) == limit
 
-    async def _publish(self, subject: str, envelope: bytes, event_id: str) -> None:
-        await self._js.publish(subject, envelope, headers={"Nats-Msg-Id": event_id}, timeout=5)
+    async def _publish(self, row: asyncpg.Record) -> None:
+        event = contracts.SealedEvent(row["event_id"], row["subject"], row["event_type"], row["envelope"])
+        await bus.publish_sealed(self._js, event)
 
     async def _prune_forever(self) -> None:
         while not self._stopping.is_set():

@@ -14,8 +14,8 @@ from typing import Any, TypeAlias, cast
 import asyncpg
 
 from essayflow.common.v1 import common_pb2
+from essayflow_runtime.contracts import SealedEvent
 from essayflow_runtime.enums import from_db, to_db
-from essayflow_runtime.outbox import OutboxRow
 from services.bos.state_machine import GUEST, BatchFacts
 
 # Channel the batch_transitions trigger notifies on (payload: batch id); frozen in 0001_initial.
@@ -368,7 +368,7 @@ class Answer:
 async def record_transition(
     conn: asyncpg.Connection,
     t: TransitionRecord,
-    event: OutboxRow,
+    event: SealedEvent,
     answer: Answer | None = None,
     *,
     unchanged_since: int | None = None,
@@ -409,7 +409,7 @@ async def record_transition(
         event.event_id,
         event.subject,
         event.event_type,
-        event.envelope,
+        event.data,
         answer.operation if answer else None,
         answer.key if answer else None,
         answer.response if answer else None,

@@ -20,8 +20,7 @@ import asyncpg
 
 from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import bos_events_pb2
-from essayflow_runtime import outbox
-from essayflow_runtime.contracts import derived_event_id
+from essayflow_runtime.contracts import derived_event_id, seal
 from essayflow_runtime.enums import to_db
 from essayflow_runtime.errors import Aborted, FailedPrecondition
 from essayflow_runtime.metrics import BATCH_TRANSITIONS
@@ -130,7 +129,7 @@ async def record(
     caller holding the row lock; for one that read without it (``unchanged_since``), the
     sign to read again."""
     t = step.transition
-    event = outbox.outbox_row(
+    event = seal(
         encoding.status_changed(t, step.batch.owner_id),
         source=SOURCE,
         correlation_id=t.correlation_id,
