@@ -1,12 +1,16 @@
-"""Small tools for the BOS integration tests: a class directory, a gRPC client, polling."""
+"""Small tools for the BOS integration tests: a class directory, a gRPC client, polling,
+and a held row lock to make races happen on purpose."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import asyncpg
 import grpc
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
@@ -19,6 +23,7 @@ from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings
 from essayflow_runtime.consumer import EventContext
 from essayflow_runtime.contracts import event_type_of
+from tests.support import eventually
 
 T = TypeVar("T")
 S = common_pb2.BatchStatus
@@ -135,3 +140,27 @@ def register_request(count: int = 3, class_id: str = "", key: str = "") -> bos_p
         title="Essays, week 12",
         idempotency_key=key,
     )
+
+
+@contextlib.asynccontextmanager
+async def batch_row_locked(pool: asyncpg.Pool, batch_id: str) -> AsyncIterator[asyncpg.Connection]:
+    """Hold the batch's row lock, in a transaction of its own, until the block ends (then
+    commit what the block wrote on the yielded connection)."""
+    async with pool.acquire() as holder, holder.transaction():
+        await holder.execute("SELECT 1 FROM batches WHERE batch_id = $1 FOR UPDATE", batch_id)
+        yield holder
+
+
+async def until_queued_on_lock(pool: asyncpg.Pool, count: int, statement: str) -> None:
+    """Poll until ``count`` sessions of this database wait for a row lock in a statement
+    containing ``statement``."""
+
+    async def queued() -> bool:
+        waiting = await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+            "AND query LIKE '%' || $1 || '%'",
+            statement,
+        )
+        return bool(waiting == count)
+
+    await eventually(queued, message=f"{count} statements with {statement!r} never queued on the row lock")

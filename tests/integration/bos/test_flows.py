@@ -22,9 +22,11 @@ from essayflow_runtime.consumer import publish
 from tests.integration.bos.helpers import (
     Client,
     FakeDirectory,
+    batch_row_locked,
     essay_refs,
     ready_essays,
     register_request,
+    until_queued_on_lock,
 )
 from tests.support import eventually
 
@@ -252,21 +254,9 @@ async def test_keyed_pipeline_requests_queued_behind_their_original_all_get_its_
     await reaches(client, batch.batch_id, S.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION)
     request = bos_pb2.RequestPipelineRequest(batch_id=batch.batch_id, idempotency_key="start-once")
     copies = 6
-    async with pool.acquire() as holder:
-        holding = holder.transaction()
-        await holding.start()
-        await holder.execute("SELECT 1 FROM batches WHERE batch_id = $1 FOR UPDATE", batch.batch_id)
+    async with batch_row_locked(pool, batch.batch_id):
         calls = [asyncio.ensure_future(client.call("RequestPipeline", request, TEACHER)) for _ in range(copies)]
-
-        async def all_queued() -> bool:
-            waiting = await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
-                "AND query LIKE '%FOR UPDATE%'"
-            )
-            return bool(waiting == copies)
-
-        await eventually(all_queued, message="the copies never queued on the row lock")
-        await holding.rollback()
+        await until_queued_on_lock(pool, copies, "FOR UPDATE")
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert [r for r in results if not isinstance(r, bos_pb2.RequestPipelineResponse)] == []
     assert all(r == results[0] for r in results)

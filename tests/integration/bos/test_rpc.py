@@ -23,8 +23,14 @@ from essayflow_runtime.config import Settings
 from essayflow_runtime.service import RunningService, start_service
 from services.bos import store
 from services.bos.main import make_build_parts
-from tests.integration.bos.helpers import Client, FakeDirectory, error_info, register_request
-from tests.support import eventually
+from tests.integration.bos.helpers import (
+    Client,
+    FakeDirectory,
+    batch_row_locked,
+    error_info,
+    register_request,
+    until_queued_on_lock,
+)
 
 S = common_pb2.BatchStatus
 ACV = S.BATCH_STATUS_AWAITING_CONTENT_VALIDATION
@@ -238,23 +244,11 @@ async def test_retries_queued_behind_their_original_all_get_the_first_result(
     batch = await register(client)
     request = transition_request(batch.batch_id, ACV, S.BATCH_STATUS_CANCELLED, key="cancel-racing", reason="dup")
     copies = 8
-    async with pool.acquire() as holder:
-        holding = holder.transaction()
-        await holding.start()
-        await holder.execute("SELECT 1 FROM batches WHERE batch_id = $1 FOR UPDATE", batch.batch_id)
+    async with batch_row_locked(pool, batch.batch_id):
         calls = [
             asyncio.ensure_future(client.call("TransitionBatch", request, "els", Role.SERVICE)) for _ in range(copies)
         ]
-
-        async def all_queued() -> bool:
-            waiting = await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
-                "AND query LIKE '%UPDATE batches%'"
-            )
-            return bool(waiting == copies)
-
-        await eventually(all_queued, message="the copies never queued on the row lock")
-        await holding.rollback()
+        await until_queued_on_lock(pool, copies, "UPDATE batches")
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert [r for r in results if not isinstance(r, bos_pb2.TransitionBatchResponse)] == []
     answers = [r for r in results if isinstance(r, bos_pb2.TransitionBatchResponse)]
@@ -279,22 +273,10 @@ async def test_a_fact_recorded_while_transition_batch_waits_to_write_makes_it_re
     batch = await register(client)
     before = conflicts()
     request = transition_request(batch.batch_id, ACV, S.BATCH_STATUS_CANCELLED, reason="late fact")
-    async with pool.acquire() as holder:
-        holding = holder.transaction()
-        await holding.start()
-        await holder.execute("SELECT 1 FROM batches WHERE batch_id = $1 FOR UPDATE", batch.batch_id)
+    async with batch_row_locked(pool, batch.batch_id) as holder:
         call = asyncio.ensure_future(client.call("TransitionBatch", request, "els", Role.SERVICE))
-
-        async def write_waits() -> bool:
-            waiting = await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
-                "AND query LIKE '%UPDATE batches%'"
-            )
-            return bool(waiting == 1)
-
-        await eventually(write_waits, message="TransitionBatch's write never queued on the row lock")
+        await until_queued_on_lock(pool, 1, "UPDATE batches")
         await store.record_content_completed(holder, batch.batch_id, every_upload_failed=False, failed_upload_count=0)
-        await holding.commit()
     response = await call
     assert response.batch.status == S.BATCH_STATUS_CANCELLED and response.transition.version == 1
     assert conflicts() == before + 1
