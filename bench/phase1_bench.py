@@ -17,7 +17,6 @@ import asyncio
 import itertools
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,16 +75,7 @@ async def auto_confirm_class(c: Clients) -> str:
 
 
 async def register(c: Clients, class_id: str) -> str:
-    response = await c.bos.RegisterBatch(
-        bos_pb2.RegisterBatchRequest(
-            expected_essay_count=ESSAYS,
-            course_code=common_pb2.COURSE_CODE_SV1,
-            class_id=class_id,
-            idempotency_key=str(uuid.uuid4()),
-        ),
-        metadata=c.metadata,
-    )
-    return str(response.batch.batch_id)
+    return str((await c.register_batch(ESSAYS, common_pb2.COURSE_CODE_SV1, class_id=class_id)).batch_id)
 
 
 async def upload_all(c: Clients, batch_id: str, gate: asyncio.Semaphore) -> float:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 
-from essayflow.bos.v1 import bos_pb2_grpc
+from essayflow.bos.v1 import bos_pb2, bos_pb2_grpc
 from essayflow.cms.v1 import cms_pb2_grpc
 from essayflow.els.v1 import els_pb2_grpc
 from essayflow_runtime.auth import Role, mint_token
@@ -33,6 +34,23 @@ class Clients:
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.token}"),)
+
+    async def register_batch(
+        self, count: int, course_code: int, *, class_id: str = "", title: str = ""
+    ) -> bos_pb2.Batch:
+        """RegisterBatch with a fresh idempotency key (a retry of this call is a new batch)."""
+        response = await self.bos.RegisterBatch(
+            bos_pb2.RegisterBatchRequest(
+                expected_essay_count=count,
+                course_code=course_code,  # type: ignore[arg-type]
+                class_id=class_id,
+                title=title,
+                idempotency_key=str(uuid.uuid4()),
+            ),
+            metadata=self.metadata,
+        )
+        batch: bos_pb2.Batch = response.batch
+        return batch
 
     async def close(self) -> None:
         for channel in self._channels:

@@ -67,18 +67,7 @@ async def regular_batch(c: Clients) -> str:
     )
     essays = [(e["file_name"], e["text"]) for e in labelled["essays"]]
     console.print(f"REGULAR: class of {len(labelled['roster'])} students, {len(essays)} essays")
-    batch = (
-        await c.bos.RegisterBatch(
-            bos_pb2.RegisterBatchRequest(
-                expected_essay_count=len(essays),
-                course_code=common_pb2.COURSE_CODE_SV2,
-                class_id=class_id,
-                title="Demo REGULAR",
-                idempotency_key=str(uuid.uuid4()),
-            ),
-            metadata=c.metadata,
-        )
-    ).batch
+    batch = await c.register_batch(len(essays), common_pb2.COURSE_CODE_SV2, class_id=class_id, title="Demo REGULAR")
     await upload_all(c, batch.batch_id, essays)
     await wait_status(c, batch.batch_id, common_pb2.BATCH_STATUS_AWAITING_STUDENT_VALIDATION)
     associations = await wait_associations(c, batch.batch_id, len(essays))
@@ -117,17 +106,7 @@ async def guest_batch(c: Clients) -> str:
     labelled = demo_class()
     essays = [(e["file_name"], e["text"]) for e in labelled["essays"][:4]]
     console.print(f"GUEST: {len(essays)} essays, no class")
-    batch = (
-        await c.bos.RegisterBatch(
-            bos_pb2.RegisterBatchRequest(
-                expected_essay_count=len(essays),
-                course_code=common_pb2.COURSE_CODE_ENG6,
-                title="Demo GUEST",
-                idempotency_key=str(uuid.uuid4()),
-            ),
-            metadata=c.metadata,
-        )
-    ).batch
+    batch = await c.register_batch(len(essays), common_pb2.COURSE_CODE_ENG6, title="Demo GUEST")
     await upload_all(c, batch.batch_id, essays)
     await wait_status(c, batch.batch_id, READY)
     await c.bos.RequestPipeline(

@@ -169,16 +169,9 @@ def batch_register(
     """Register a batch; prints its id."""
 
     async def work(c: Clients) -> Any:
-        request = bos_pb2.RegisterBatchRequest(
-            expected_essay_count=count,
-            course_code=_course(course),
-            class_id=class_id,
-            title=title,
-            idempotency_key=str(uuid.uuid4()),
-        )
-        return await c.bos.RegisterBatch(request, metadata=c.metadata)
+        return await c.register_batch(count, _course(course), class_id=class_id, title=title)
 
-    print(_run(work, token, user, role).batch.batch_id)
+    print(_run(work, token, user, role).batch_id)
 
 
 @batch_app.command("upload")

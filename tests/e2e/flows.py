@@ -55,17 +55,7 @@ async def create_class(c: Clients, *, auto_confirm: bool = False) -> tuple[str, 
 
 
 async def register(c: Clients, count: int, class_id: str = "") -> bos_pb2.Batch:
-    response = await c.bos.RegisterBatch(
-        bos_pb2.RegisterBatchRequest(
-            expected_essay_count=count,
-            course_code=common_pb2.COURSE_CODE_SV1,
-            class_id=class_id,
-            idempotency_key=str(uuid.uuid4()),
-        ),
-        metadata=c.metadata,
-    )
-    batch: bos_pb2.Batch = response.batch
-    return batch
+    return await c.register_batch(count, common_pb2.COURSE_CODE_SV1, class_id=class_id)
 
 
 async def upload(c: Clients, batch_id: str, texts: list[str]) -> list[els_pb2.ProvisionEssayResponse]:
