@@ -10,9 +10,12 @@ that does not exist, so batch ids cannot be probed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
+from google.protobuf.message import Message
 
 from essayflow.bos.v1 import bos_pb2
 from essayflow.common.v1 import common_pb2
@@ -153,42 +156,82 @@ async def history(pool: asyncpg.Pool, principal: Principal, batch_id: str) -> li
 
 TRANSITION_BATCH = "TransitionBatch"
 REQUEST_PIPELINE = "RequestPipeline"
-# How a keyed RequestPipeline retry fails when its original committed while it waited for the lock.
-_LOST_TO_ITS_ORIGINAL = (Aborted, FailedPrecondition, asyncpg.UniqueViolationError)
+# How often a keyed request reads again when the batch changed between its read and its write.
+_REREADS = 3
+
+R = TypeVar("R", bound=Message)
 
 
-async def _keyed_lock(
-    conn: asyncpg.Connection, principal: Principal, batch_id: str, operation: str, key: str
-) -> tuple[BatchRecord, bytes | None]:
-    """The locked batch and the response already given for this request's key, if any."""
-    batch, first = await store.lock_batch_for_request(conn, batch_id, operation, key)
-    if batch is None or not visible_to(principal, batch):
-        raise _not_found(batch_id)
-    return batch, first
-
-
-async def _first_answer_or_raise(
-    pool: asyncpg.Pool, operation: str, batch_id: str, key: str, failure: Exception
-) -> bytes:
-    """After a keyed request failed: the answer its original gave, if it has one by now.
-
-    A retry that raced its original waited for the row lock with a snapshot taken
-    before the original committed, so its lock query could not see the stored answer;
-    its own attempt then fails (the batch has moved on, or the key's row exists). A
-    fresh statement sees the commit, and the retry gets the first answer after all."""
-    first = await store.find_response(pool, operation, batch_id, key) if key else None
-    if first is None:
-        raise failure
-    return first
+async def _keyed_change(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    batch_id: str,
+    operation: str,
+    key: str,
+    write: Callable[[asyncpg.Connection, store.Seen], Awaitable[tuple[Transitioned, R] | None]],
+    replay: Callable[[bytes], R],
+) -> tuple[Transitioned | None, R]:
+    """Optimistic, without a row lock: read the batch (with the answer already given for
+    ``key``, if any), then ``write``, which plans and writes only if the row is still the
+    version that was read, or returns None. The row changed after the read (its status,
+    or a fact that a guard reads): read again, and plan with what is there now. A retry
+    racing its original finds the original's answer on that second read."""
+    async with pool.acquire() as conn:
+        for _ in range(_REREADS):
+            seen = await store.read_for_request(conn, batch_id, operation, key)
+            if seen.batch is None or not visible_to(principal, seen.batch):
+                raise _not_found(batch_id)
+            if seen.first_response is not None:
+                return None, replay(seen.first_response)
+            done = await write(conn, seen)
+            if done is not None:
+                return done
+            CAS_CONFLICTS.labels(SOURCE, "batch").inc()
+    raise Aborted(f"batch {batch_id} keeps changing; retry", reason="BATCH_CHANGED", metadata={"batch_id": batch_id})
 
 
 async def transition(
     pool: asyncpg.Pool, principal: Principal, request: validation.TransitionRequest
 ) -> bos_pb2.TransitionBatchResponse:
     """TransitionBatch: the request's key makes a retry return the first result, even after
-    a restart, and also when it races its original (its write then fails, and the read
-    that follows finds the original's answer)."""
-    step, response = await _transition(pool, principal, request)
+    a restart or when it races its original. Two round trips: the read and one statement."""
+
+    async def write(
+        conn: asyncpg.Connection, seen: store.Seen
+    ) -> tuple[Transitioned, bos_pb2.TransitionBatchResponse] | None:
+        assert seen.batch is not None
+        step = transitions.plan(
+            seen.batch,
+            _change(
+                principal,
+                seen.batch,
+                TRANSITION_BATCH,
+                request.target_status,
+                reason=request.reason,
+                idempotency_key=request.idempotency_key,
+            ),
+            expected_status=request.expected_status,
+            expected_version=request.expected_version,
+        )
+        response = bos_pb2.TransitionBatchResponse(
+            batch=encoding.batch(step.batch, await store.essays_of(conn, step.batch)),
+            transition=encoding.transition(step.transition),
+        )
+        # The answer is written with the change itself: one statement for both.
+        answer = store.Answer(TRANSITION_BATCH, request.idempotency_key, response.SerializeToString())
+        recorded = await transitions.record(conn, step, answer, unchanged_since=seen.row_xmin)
+        return (step, response) if recorded else None
+
+    response: bos_pb2.TransitionBatchResponse
+    step, response = await _keyed_change(
+        pool,
+        principal,
+        request.batch_id,
+        TRANSITION_BATCH,
+        request.idempotency_key,
+        write,
+        bos_pb2.TransitionBatchResponse.FromString,
+    )
     if step is None:
         response.replayed = True
     else:
@@ -196,98 +239,38 @@ async def transition(
     return response
 
 
-# How often TransitionBatch reads again when the batch changed between its read and its write.
-_REREADS = 3
-
-
-async def _transition(
-    pool: asyncpg.Pool, principal: Principal, request: validation.TransitionRequest
-) -> tuple[Transitioned | None, bos_pb2.TransitionBatchResponse]:
-    """Optimistic, without a transaction or a row lock: read, plan, then one statement that
-    writes only if the row is still the version that was read (two round trips)."""
-    async with pool.acquire() as conn:
-        for _ in range(_REREADS):
-            seen = await store.read_for_request(conn, request.batch_id, TRANSITION_BATCH, request.idempotency_key)
-            if seen.batch is None or not visible_to(principal, seen.batch):
-                raise _not_found(request.batch_id)
-            if seen.first_response is not None:
-                return None, bos_pb2.TransitionBatchResponse.FromString(seen.first_response)
-            step = transitions.plan(
-                seen.batch,
-                _change(
-                    principal,
-                    seen.batch,
-                    TRANSITION_BATCH,
-                    request.target_status,
-                    reason=request.reason,
-                    idempotency_key=request.idempotency_key,
-                ),
-                expected_status=request.expected_status,
-                expected_version=request.expected_version,
-            )
-            response = bos_pb2.TransitionBatchResponse(
-                batch=encoding.batch(step.batch, await store.essays_of(conn, step.batch)),
-                transition=encoding.transition(step.transition),
-            )
-            # The answer is written with the change itself: one statement for both.
-            answer = store.Answer(TRANSITION_BATCH, request.idempotency_key, response.SerializeToString())
-            if await transitions.record(conn, step, answer, unchanged_since=seen.row_xmin):
-                return step, response
-            CAS_CONFLICTS.labels(SOURCE, "batch").inc()
-            # The row changed after the read (its status, or a fact that a guard reads):
-            # read again; plan() then decides with what is there now.
-    raise Aborted(
-        f"batch {request.batch_id} keeps changing; retry",
-        reason="BATCH_CHANGED",
-        metadata={"batch_id": request.batch_id},
-    )
-
-
 async def request_pipeline(
     pool: asyncpg.Pool, principal: Principal, request: validation.PipelineRequest
 ) -> bos_pb2.RequestPipelineResponse:
     """READY → PROCESSING_PIPELINES and BatchPipelineRequested with the stored essays."""
-    try:
-        step, response = await _request_pipeline(pool, principal, request)
-    except _LOST_TO_ITS_ORIGINAL as failure:
-        first = await _first_answer_or_raise(pool, REQUEST_PIPELINE, request.batch_id, request.idempotency_key, failure)
-        step, response = None, bos_pb2.RequestPipelineResponse.FromString(first)
-    if step is not None:
-        transitions.count_committed([step])
-    return response
 
-
-async def _request_pipeline(
-    pool: asyncpg.Pool, principal: Principal, request: validation.PipelineRequest
-) -> tuple[Transitioned | None, bos_pb2.RequestPipelineResponse]:
-    async with pool.acquire() as conn, conn.transaction():
-        locked, first = await _keyed_lock(conn, principal, request.batch_id, REQUEST_PIPELINE, request.idempotency_key)
-        if first is not None:
-            return None, bos_pb2.RequestPipelineResponse.FromString(first)
-        if locked.status != READY:
+    async def write(
+        conn: asyncpg.Connection, seen: store.Seen
+    ) -> tuple[Transitioned, bos_pb2.RequestPipelineResponse] | None:
+        batch = seen.batch
+        assert batch is not None
+        if batch.status != READY:
             raise FailedPrecondition(
-                f"batch {locked.batch_id} is {status_name(locked.status)}; a pipeline needs {status_name(READY)}",
+                f"batch {batch.batch_id} is {status_name(batch.status)}; a pipeline needs {status_name(READY)}",
                 reason="BATCH_NOT_READY",
-                metadata={"current_status": status_name(locked.status), "current_version": str(locked.version)},
-                violations=[
-                    ("BATCH_NOT_READY", f"batches/{locked.batch_id}", f"status is {status_name(locked.status)}")
-                ],
+                metadata={"current_status": status_name(batch.status), "current_version": str(batch.version)},
+                violations=[("BATCH_NOT_READY", f"batches/{batch.batch_id}", f"status is {status_name(batch.status)}")],
             )
         change = _change(
             principal,
-            locked,
+            batch,
             REQUEST_PIPELINE,
             PROCESSING,
             reason="pipelines: " + ", ".join(request.pipelines),
             idempotency_key=request.idempotency_key,
         )
-        step = transitions.plan(locked, change)
+        step = transitions.plan(batch, change)
         essays = await store.list_essays(conn, request.batch_id)
         requested = bos_events_pb2.BatchPipelineRequested(
-            batch_id=locked.batch_id,
+            batch_id=batch.batch_id,
             pipelines=request.pipelines,
             requested_by=principal.subject,
-            course_code=locked.course_code,
+            course_code=batch.course_code,
             essays=[encoding.ready_essay(e) for e in essays],
         )
         response = bos_pb2.RequestPipelineResponse(batch=encoding.batch(step.batch, essays), request=requested)
@@ -296,18 +279,34 @@ async def _request_pipeline(
             if request.idempotency_key
             else None
         )
-        await transitions.record_locked(conn, step, answer)
-        await outbox.enqueue(
-            conn,
-            requested,
-            source=SOURCE,
-            correlation_id=locked.correlation_id,
-            causation_id=change.causation_id,
-            event_id=derived_event_id(
-                f"{locked.batch_id}:{step.transition.version}", bos_events_pb2.BatchPipelineRequested
-            ),
-        )
-    return step, response
+        async with conn.transaction():  # the change and the pipeline request: both or neither
+            if not await transitions.record(conn, step, answer, unchanged_since=seen.row_xmin):
+                return None
+            await outbox.enqueue(
+                conn,
+                requested,
+                source=SOURCE,
+                correlation_id=batch.correlation_id,
+                causation_id=change.causation_id,
+                event_id=derived_event_id(
+                    f"{batch.batch_id}:{step.transition.version}", bos_events_pb2.BatchPipelineRequested
+                ),
+            )
+        return step, response
+
+    response: bos_pb2.RequestPipelineResponse
+    step, response = await _keyed_change(
+        pool,
+        principal,
+        request.batch_id,
+        REQUEST_PIPELINE,
+        request.idempotency_key,
+        write,
+        bos_pb2.RequestPipelineResponse.FromString,
+    )
+    if step is not None:
+        transitions.count_committed([step])
+    return response
 
 
 async def cancel(

@@ -228,8 +228,9 @@ class Seen:
 
 
 async def read_for_request(conn: Executor, batch_id: str, operation: str, key: str) -> Seen:
-    """The batch and the answer stored for ``key``, in one round trip and without a lock:
-    the write that follows compare-and-sets on ``row_xmin`` (see :func:`record_transition`)."""
+    """The batch and the answer stored for ``key`` (``idempotency_keys``), in one round trip
+    and without a lock: the write that follows compare-and-sets on ``row_xmin`` (see
+    :func:`record_transition`)."""
     row = await conn.fetchrow(
         f"SELECT {_BATCH_COLUMNS}, b.xmin AS row_xmin, (SELECT k.response FROM idempotency_keys k "
         "WHERE k.operation = $2 AND k.batch_id = b.batch_id AND k.idempotency_key = $3) AS first_response "
@@ -241,26 +242,6 @@ async def read_for_request(conn: Executor, batch_id: str, operation: str, key: s
     if row is None:
         return Seen(None, None, 0)
     return Seen(_batch(row), row["first_response"], row["row_xmin"])
-
-
-async def lock_batch_for_request(
-    conn: asyncpg.Connection, batch_id: str, operation: str, key: str
-) -> tuple[BatchRecord | None, bytes | None]:
-    """:func:`lock_batch` and the response stored for ``key``, in one round trip.
-
-    The response is read with the statement's snapshot, taken *before* the row lock was
-    granted: a retry that waited here for its original sees no response even though the
-    original has just committed one. Callers must therefore look again with
-    :func:`find_response` when their change then fails (``commands`` does)."""
-    row = await conn.fetchrow(
-        f"SELECT {_BATCH_COLUMNS}, (SELECT k.response FROM idempotency_keys k WHERE k.operation = $2 "
-        "AND k.batch_id = b.batch_id AND k.idempotency_key = $3) AS first_response "
-        "FROM batches b WHERE b.batch_id = $1 FOR UPDATE",
-        batch_id,
-        operation,
-        key,
-    )
-    return (_batch(row), row["first_response"]) if row else (None, None)
 
 
 async def list_batches(
@@ -425,16 +406,3 @@ async def list_transitions(conn: Executor, batch_id: str, after_version: int = 0
         after_version,
     )
     return [_transition(r) for r in rows]
-
-
-# -- idempotency keys --------------------------------------------------------------------
-
-
-async def find_response(conn: Executor, operation: str, batch_id: str, key: str) -> bytes | None:
-    response: bytes | None = await conn.fetchval(
-        "SELECT response FROM idempotency_keys WHERE operation = $1 AND batch_id = $2 AND idempotency_key = $3",
-        operation,
-        batch_id,
-        key,
-    )
-    return response

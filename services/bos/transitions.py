@@ -2,11 +2,11 @@
 
 Every change is :func:`plan` (pure: the edge, the caller's expectation, the guards)
 then :func:`record` (one statement: compare-and-set the row, append the history row,
-enqueue BatchStatusChanged, keep a keyed request's answer). RequestPipeline, CancelBatch
-and BOS's event handlers hold the row lock (``store.lock_batch``) in their transaction
-and call :func:`apply` or :func:`record_locked`; TransitionBatch reads without a lock
-and records with ``unchanged_since``, so the write compare-and-sets on the row version
-it read. After the commit :func:`count_committed` records the metric.
+enqueue BatchStatusChanged, keep a keyed request's answer). CancelBatch and BOS's event
+handlers hold the row lock (``store.lock_batch``) in their transaction and call
+:func:`apply`; the keyed RPCs (TransitionBatch, RequestPipeline) read without a lock and
+record with ``unchanged_since``, so the write compare-and-sets on the row version they
+read. After the commit :func:`count_committed` records the metric.
 """
 
 from __future__ import annotations
@@ -150,18 +150,9 @@ async def apply(
     """Move ``locked`` (read ``FOR UPDATE`` in this transaction) to ``change.to_status``:
     :func:`plan`, then :func:`record`."""
     step = plan(locked, change, expected_status=expected_status, expected_version=expected_version)
-    await record_locked(conn, step)
+    if not await record(conn, step):  # only if the caller forgot to lock: the compare-and-set holds
+        raise Aborted(f"batch {locked.batch_id} changed concurrently", reason="BATCH_CHANGED", metadata=_where(locked))
     return step
-
-
-async def record_locked(conn: asyncpg.Connection, step: Transitioned, answer: store.Answer | None = None) -> None:
-    """:func:`record` for a caller that holds the row lock."""
-    if not await record(conn, step, answer):  # only if the caller forgot to lock: the compare-and-set holds
-        raise Aborted(
-            f"batch {step.transition.batch_id} changed concurrently",
-            reason="BATCH_CHANGED",
-            metadata={"expected_version": str(step.transition.version - 1)},
-        )
 
 
 async def advance(conn: asyncpg.Connection, locked: BatchRecord, change: Change) -> list[Transitioned]:

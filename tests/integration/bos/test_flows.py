@@ -247,8 +247,8 @@ async def test_service_role_sees_the_flow_too(client: Client, js: JetStreamConte
 async def test_keyed_pipeline_requests_queued_behind_their_original_all_get_its_answer(
     client: Client, js: JetStreamContext, pool: asyncpg.Pool
 ) -> None:
-    # The copies queue on the row lock with a snapshot from before the original commits,
-    # so their lock query cannot see its answer: each must look again and replay it.
+    # The copies have all read the batch (no answer yet) and queue on the row lock with
+    # their writes: the first is the original, every other must read again and replay it.
     batch = await register(client)
     await send(js, content_completed(batch), batch)
     await reaches(client, batch.batch_id, S.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION)
@@ -256,7 +256,7 @@ async def test_keyed_pipeline_requests_queued_behind_their_original_all_get_its_
     copies = 6
     async with batch_row_locked(pool, batch.batch_id):
         calls = [asyncio.ensure_future(client.call("RequestPipeline", request, TEACHER)) for _ in range(copies)]
-        await until_queued_on_lock(pool, copies, "FOR UPDATE")
+        await until_queued_on_lock(pool, copies, "UPDATE batches")
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert [r for r in results if not isinstance(r, bos_pb2.RequestPipelineResponse)] == []
     assert all(r == results[0] for r in results)
