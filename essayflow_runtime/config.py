@@ -38,7 +38,8 @@ class Settings:
     # Longer than the outbox relay's longest retry horizon, so a row republished
     # after a crash is always recognised as a duplicate.
     duplicate_window_s: float = 2 * 3600.0
-    # Consumers: deliveries before a message is dead-lettered, and the redelivery backoff.
+    # Consumers: failures that are not transient before a message is dead-lettered, and
+    # the redelivery backoff after each of them.
     max_deliver: int = 5
     redelivery_backoff_s: tuple[float, ...] = (0.2, 1.0, 5.0, 15.0)
     ack_wait_s: float = 30.0
@@ -73,6 +74,15 @@ class Settings:
     # Objects and keys in JetStream.
     content_bucket: str = "essay_content"
     slot_bucket: str = "essay_slots"
+    # Failure handling: a transient failure (a dependency down, see failures.py) is
+    # redelivered indefinitely, first after transient_backoff_initial_s, doubling up to
+    # transient_backoff_max_s (never above 60 s); it does not count toward max_deliver.
+    transient_backoff_initial_s: float = 0.5
+    transient_backoff_max_s: float = 30.0
+    # Health: how often each service checks its database and NATS connection, and how
+    # long one database check may take before the database counts as down.
+    health_probe_interval_s: float = 1.0
+    health_probe_timeout_s: float = 1.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -4,9 +4,13 @@ Each service runs one :class:`Consumer` with a handler per event type it consume
 A message is acknowledged only after its handler returns (for services with a
 database: after the effect and the ``processed_events`` row committed together, see
 :func:`transactional`). A failing handler is retried with backoff; a message that
-cannot be decoded, is of a type the service does not consume, or keeps failing past
-the delivery limit is published to ``essayflow.dlq.<service>`` with the reason, the
-original subject and the delivery count in headers, then terminated. The loop keeps
+cannot be decoded, is of a type the service does not consume, carries a value the
+database refuses, or fails in an unexpected way ``max_deliver`` times is published to
+``essayflow.dlq.<service>`` with the reason, the original subject and the delivery
+count in headers, then terminated. A failure that ``failures.py`` classifies as
+transient (a dependency down) is never dead-lettered: it is redelivered indefinitely
+with capped exponential backoff. While a handler runs its message is kept alive with
+in-progress acks, so ``ack_wait`` never expires under a slow handler. The loop keeps
 going, and resumes by itself after NATS restarts or the connection drops.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +31,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from essayflow_runtime import bus, contracts
+from essayflow_runtime import bus, contracts, failures
 from essayflow_runtime.config import Settings
 from essayflow_runtime.logs import bind_correlation, get_logger
 from essayflow_runtime.metrics import (
@@ -34,6 +39,7 @@ from essayflow_runtime.metrics import (
     CONSUMER_DELIVERIES,
     CONSUMER_DUPLICATES,
     CONSUMER_REDELIVERIES,
+    CONSUMER_TRANSIENT_FAILURES,
 )
 
 log = get_logger(__name__)
@@ -43,6 +49,11 @@ HEADER_DETAIL = "Essayflow-Dlq-Detail"
 HEADER_ORIGINAL_SUBJECT = "Essayflow-Original-Subject"
 HEADER_DELIVERY_COUNT = "Essayflow-Delivery-Count"
 HEADER_CONSUMER = "Essayflow-Consumer"
+
+# Transient retries back off exponentially up to the configured cap, never beyond this.
+TRANSIENT_BACKOFF_CEILING_S = 60.0
+# Failure counts kept per consumer (messages currently failing); the oldest is forgotten first.
+FAILURE_COUNTS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,9 @@ class Consumer:
         self._stopping = asyncio.Event()
         self._paused = asyncio.Event()
         self._paused.set()
+        self._failures = FailureCounts()
+        # Messages whose handler is running, by id(): the heartbeat keeps them alive.
+        self._in_flight: dict[int, Msg] = {}
 
     @property
     def durable(self) -> str:
@@ -142,21 +156,45 @@ class Consumer:
 
     async def _fetch_loop(self, subscription: JetStreamContext.PullSubscription) -> None:
         consecutive_errors = 0
-        while not self._stopping.is_set():
-            try:
-                messages = await subscription.fetch(self._batch_size, timeout=1.0)
-            except NatsTimeoutError:
-                continue
-            except NotFoundError:
-                raise
-            except Exception:
-                consecutive_errors += 1
-                if consecutive_errors > 3:
+        heartbeat = asyncio.create_task(self._heartbeat(), name=f"{self._durable}-in-progress")
+        try:
+            while not self._stopping.is_set():
+                try:
+                    messages = await subscription.fetch(self._batch_size, timeout=1.0)
+                except NatsTimeoutError:
+                    continue
+                except NotFoundError:
                     raise
-                await self._pause(0.2 * consecutive_errors)
-                continue
-            consecutive_errors = 0
-            await asyncio.gather(*(self._process(msg) for msg in messages))
+                except Exception:
+                    consecutive_errors += 1
+                    if consecutive_errors > 3:
+                        raise
+                    await self._pause(0.2 * consecutive_errors)
+                    continue
+                consecutive_errors = 0
+                await asyncio.gather(*(self._tracked(msg) for msg in messages))
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _tracked(self, msg: Msg) -> None:
+        self._in_flight[id(msg)] = msg
+        try:
+            await self._process(msg)
+        finally:
+            self._in_flight.pop(id(msg), None)
+
+    async def _heartbeat(self) -> None:
+        """In-progress acks for every message still being handled, well inside ``ack_wait``:
+        a handler that waits (a slow peer, a large batch) never has its message redelivered
+        to someone else meanwhile. One task per consumer, not one per message."""
+        interval = max(self._settings.ack_wait_s / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            for msg in list(self._in_flight.values()):
+                with contextlib.suppress(Exception):  # NATS away: the redelivery covers it
+                    await msg.in_progress()
 
     async def _process(self, msg: Msg) -> None:
         delivered = msg.metadata.num_delivered or 1
@@ -178,9 +216,6 @@ class Consumer:
                 delivered,
             )
             return
-        if delivered > self._settings.max_deliver:
-            await self._dead_letter(msg, "MAX_DELIVERIES_EXCEEDED", "handler never succeeded", delivered)
-            return
         context = EventContext(
             event_id=envelope.event_id,
             event_type=envelope.event_type,
@@ -200,27 +235,72 @@ class Consumer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if delivered >= self._settings.max_deliver:
-                await self._dead_letter(msg, "MAX_DELIVERIES_EXCEEDED", repr(exc), delivered)
-                return
-            steps = self._settings.redelivery_backoff_s or (1.0,)
-            delay = steps[min(delivered - 1, len(steps) - 1)]
+            await self._after_failure(msg, context, exc, delivered)
+            return
+        self._failures.forget(_sequence(msg))
+        try:
+            await msg.ack()
+        except Exception as exc:
+            # NATS went away between the effect and the ack: the message comes back and the
+            # handler's idempotence (processed_events, derived event ids) absorbs the repeat.
+            log.warning("ack failed, the message will be redelivered", event_type=context.event_type, error=repr(exc))
+
+    async def _after_failure(self, msg: Msg, context: EventContext, exc: Exception, delivered: int) -> None:
+        """Transient: retry indefinitely with capped exponential backoff, never counted.
+        Invalid input: dead letter now. Anything else: dead letter on the max_deliver-th time."""
+        kind = failures.classify(exc)
+        if kind is failures.Kind.TRANSIENT:
+            CONSUMER_TRANSIENT_FAILURES.labels(self._service, msg.subject).inc()
+            delay = self.transient_delay(delivered)
             log.warning(
-                "handler failed, will retry",
+                "dependency unavailable, will retry",
                 event_type=context.event_type,
                 delivery=delivered,
                 retry_in_s=delay,
                 error=repr(exc),
             )
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=delay)
+            await self._nak(msg, delay)
             return
-        await msg.ack()
+        if kind is failures.Kind.INVALID:
+            await self._dead_letter(msg, "INVALID_DATA", repr(exc), delivered)
+            return
+        # Counted here, not taken from JetStream's num_delivered: that counts transient
+        # failures too, and an outage must never use up a message's attempts. The count
+        # lives in this process's memory, keyed by stream sequence: a restart (or another
+        # replica) starts it again, so a message that keeps failing may get more than
+        # max_deliver attempts — but it is never dead-lettered early, which is the
+        # mistake that strands a batch. A durable count would cost a write per failure
+        # on a store that may itself be the thing that is down.
+        failed = self._failures.record(_sequence(msg))
+        if failed >= self._settings.max_deliver:
+            await self._dead_letter(msg, "MAX_DELIVERIES_EXCEEDED", repr(exc), delivered)
+            return
+        steps = self._settings.redelivery_backoff_s or (1.0,)
+        delay = steps[min(failed - 1, len(steps) - 1)]
+        log.warning(
+            "handler failed, will retry",
+            event_type=context.event_type,
+            delivery=delivered,
+            failures=failed,
+            retry_in_s=delay,
+            error=repr(exc),
+        )
+        await self._nak(msg, delay)
+
+    def transient_delay(self, delivered: int) -> float:
+        """initial * 2**(delivery - 1), capped at the configured maximum (never above 60 s)."""
+        cap = min(self._settings.transient_backoff_max_s, TRANSIENT_BACKOFF_CEILING_S)
+        exponent = min(max(delivered - 1, 0), 30)
+        return float(min(self._settings.transient_backoff_initial_s * 2**exponent, cap))
+
+    @staticmethod
+    async def _nak(msg: Msg, delay: float) -> None:
+        # When the nak itself cannot reach NATS the message comes back after ack_wait anyway.
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=delay)
 
     async def _dead_letter(self, msg: Msg, reason: str, detail: str, delivered: int) -> None:
-        CONSUMER_DEAD_LETTERS.labels(self._service, msg.subject, reason).inc()
-        log.error("dead-lettering message", subject=msg.subject, reason=reason, detail=detail[:500])
-        sequence = msg.metadata.sequence.stream if msg.metadata.sequence else 0
+        sequence = _sequence(msg)
         headers = {
             HEADER_REASON: reason,
             HEADER_DETAIL: detail[:1000].replace("\r", " ").replace("\n", " "),
@@ -230,8 +310,42 @@ class Consumer:
             # One dead letter per stream message, even if this publish is repeated.
             "Nats-Msg-Id": f"dlq:{self._durable}:{sequence}",
         }
-        await self._js.publish(contracts.dlq_subject(self._service), msg.data or b"", headers=headers)
-        await msg.term()
+        try:
+            await self._js.publish(contracts.dlq_subject(self._service), msg.data or b"", headers=headers)
+        except Exception as exc:
+            # The dead letter could not be written (NATS down): the message must not be lost,
+            # so it is left to come back; the next delivery decides again (the failure count
+            # is kept) and the Nats-Msg-Id above keeps a repeated publish to one letter.
+            log.warning("dead letter not written, will retry", subject=msg.subject, reason=reason, error=repr(exc))
+            await self._nak(msg, self.transient_delay(delivered))
+            return
+        CONSUMER_DEAD_LETTERS.labels(self._service, msg.subject, reason).inc()
+        log.error("dead-lettering message", subject=msg.subject, reason=reason, detail=detail[:500])
+        self._failures.forget(sequence)
+        with contextlib.suppress(Exception):  # a lost term only means one more delivery, deduplicated above
+            await msg.term()
+
+
+def _sequence(msg: Msg) -> int:
+    return msg.metadata.sequence.stream if msg.metadata.sequence else 0
+
+
+class FailureCounts:
+    """Non-transient failures per stream sequence, for the messages failing right now."""
+
+    def __init__(self, kept: int = FAILURE_COUNTS_KEPT) -> None:
+        self._counts: OrderedDict[int, int] = OrderedDict()
+        self._kept = kept
+
+    def record(self, sequence: int) -> int:
+        count = self._counts.pop(sequence, 0) + 1
+        self._counts[sequence] = count
+        while len(self._counts) > self._kept:
+            self._counts.popitem(last=False)
+        return count
+
+    def forget(self, sequence: int) -> None:
+        self._counts.pop(sequence, None)
 
 
 def transactional(

@@ -87,23 +87,36 @@ async def listen(
     what was committed while nobody listened; ``on_notify`` gets each payload."""
     while not stopping.is_set():
         try:
-            conn = await connect(database_url, schema)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("listen connect failed", channel=channel, error=str(exc))
+            await _listen_once(database_url, schema, channel, on_notify, on_connected, stopping)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # refused, reset, timed out: never stop listening for good
+            log.warning("listen connection failed", channel=channel, error=repr(exc))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=1.0)
-            continue
-        lost = asyncio.Event()
+
+
+async def _listen_once(
+    database_url: str,
+    schema: str,
+    channel: str,
+    on_notify: Callable[[str], None],
+    on_connected: Callable[[], None],
+    stopping: asyncio.Event,
+) -> None:
+    """One LISTEN connection, until it is lost or ``stopping`` is set."""
+    conn = await connect(database_url, schema)
+    lost = asyncio.Event()
+    try:
+        conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+        await conn.add_listener(channel, lambda _c, _pid, _ch, payload: on_notify(payload))
+        on_connected()
+        waits = {asyncio.create_task(stopping.wait()), asyncio.create_task(lost.wait())}
         try:
-            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-            await conn.add_listener(channel, lambda _c, _pid, _ch, payload: on_notify(payload))
-            on_connected()
-            waits = {asyncio.create_task(stopping.wait()), asyncio.create_task(lost.wait())}
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in waits:
-                    task.cancel()
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            with contextlib.suppress(Exception):
-                await conn.close()
+            for task in waits:
+                task.cancel()
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close()

@@ -75,6 +75,13 @@ class Unavailable(DomainError):
 
 
 @dataclass
+class Internal(DomainError):
+    """A bug on our side; the message stays generic, the ``error_id`` finds the log line."""
+
+    code: grpc.StatusCode = field(default=grpc.StatusCode.INTERNAL, init=False)
+
+
+@dataclass
 class FailedPrecondition(DomainError):
     """The request is valid but the resource's state forbids it."""
 

@@ -4,6 +4,12 @@ One call builds a grpc.aio server with health checking, server reflection,
 bearer-token authentication with per-method roles, the mapping of domain errors to
 rich gRPC statuses, request-size limits, RPC metrics, and graceful shutdown
 (health goes NOT_SERVING, in-flight calls drain).
+
+An exception no handler turned into a domain error never reaches the caller as
+UNKNOWN: ``failures.py`` decides — a dependency down is UNAVAILABLE (reason
+DEPENDENCY_UNAVAILABLE, retry later), a value the database refuses is
+INVALID_ARGUMENT, and anything else is INTERNAL with a generic message and an
+``error_id`` that the logged traceback carries too.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +27,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
+from essayflow_runtime import failures
 from essayflow_runtime.auth import Principal, Role, principal_from_metadata, set_current_principal
 from essayflow_runtime.config import Settings
-from essayflow_runtime.errors import DomainError, PermissionDenied
+from essayflow_runtime.errors import DomainError, Internal, InvalidArgument, PermissionDenied, Unavailable
 from essayflow_runtime.logs import get_logger
 from essayflow_runtime.metrics import RPC_LATENCY
 
@@ -53,6 +61,35 @@ def _split(method: str) -> tuple[str, str]:
 async def _abort(context: grpc.aio.ServicerContext, error: DomainError) -> None:
     status = rpc_status.to_status(error.to_status())
     await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def domain_error_for(exc: BaseException, method: str) -> DomainError:
+    """The status an unexpected exception becomes; logs it (with an error id when it is a bug)."""
+    kind = failures.classify(exc)
+    if kind is failures.Kind.TRANSIENT:
+        log.warning("rpc failed: a dependency is unavailable", method=method, error=repr(exc))
+        return Unavailable(
+            "a service this call depends on is unavailable; retry later",
+            reason="DEPENDENCY_UNAVAILABLE",
+            metadata={"method": method},
+        )
+    if kind is failures.Kind.INVALID:
+        log.info("rpc refused: a value the database does not accept", method=method, error=repr(exc))
+        return InvalidArgument(
+            f"a value of the request is not accepted: {str(exc)[:200]}",
+            reason="INVALID_VALUE",
+            metadata={"method": method},
+        )
+    error_id = str(uuid.uuid4())
+    log.error("rpc failed", method=method, error_id=error_id, exc_info=exc)
+    return Internal(
+        f"internal error (error id {error_id})", reason="INTERNAL", metadata={"error_id": error_id}
+    )
+
+
+def _handler_aborted(context: grpc.aio.ServicerContext, exc: Exception) -> bool:
+    """The handler answered itself (``context.abort``): pass that through as it is."""
+    return isinstance(exc, grpc.aio.AbortError) or _code_after_exception(context) != "UNKNOWN"
 
 
 class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -103,11 +140,13 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 except asyncio.CancelledError:
                     code = "CANCELLED"
                     raise
-                except Exception:
-                    code = _code_after_exception(context)
-                    if code == "UNKNOWN":
-                        log.exception("rpc failed", method=method)
-                    raise
+                except Exception as exc:
+                    if _handler_aborted(context, exc):
+                        code = _code_after_exception(context)
+                        raise
+                    mapped = domain_error_for(exc, method)
+                    code = mapped.code.name
+                    await _abort(context, mapped)
                 finally:
                     RPC_LATENCY.labels(label, method, code).observe(time.perf_counter() - started)
 
@@ -130,6 +169,16 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 except DomainError as error:
                     code = error.code.name
                     await _abort(context, error)
+                except asyncio.CancelledError:
+                    code = "CANCELLED"
+                    raise
+                except Exception as exc:
+                    if _handler_aborted(context, exc):
+                        code = _code_after_exception(context)
+                        raise
+                    mapped = domain_error_for(exc, method)
+                    code = mapped.code.name
+                    await _abort(context, mapped)
                 finally:
                     set_current_principal(None)
                     RPC_LATENCY.labels(label, method, code).observe(time.perf_counter() - started)

@@ -49,6 +49,16 @@ CONSUMER_DEAD_LETTERS = Counter(
     "Messages sent to the dead-letter subject.",
     ["service", "subject", "reason"],
 )
+CONSUMER_TRANSIENT_FAILURES = Counter(
+    "essayflow_consumer_transient_failures_total",
+    "Handler failures classified transient (a dependency down): redelivered with backoff, never dead-lettered.",
+    ["service", "subject"],
+)
+DEPENDENCY_UP = Gauge(
+    "essayflow_dependency_up",
+    "1 while the service reaches the dependency (database, nats), 0 while it does not.",
+    ["service", "dependency"],
+)
 CONSUMER_DUPLICATES = Counter(
     "essayflow_consumer_duplicates_skipped_total",
     "Events already processed, acknowledged without acting.",

@@ -20,7 +20,7 @@ import asyncpg
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
 
-from essayflow_runtime import bus, contracts, db
+from essayflow_runtime import bus, contracts, db, failures
 from essayflow_runtime.config import Settings
 from essayflow_runtime.logs import get_logger
 from essayflow_runtime.metrics import (
@@ -157,8 +157,15 @@ class OutboxRelay:
                 try:
                     _, more = await self.relay_once()
                     backoff = 0.05
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("outbox relay database error", error=str(exc))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Whatever failed, the rows stay unsent in the table: the relay never gives
+                    # up on them, it only waits longer (up to outbox_max_backoff_s) between tries.
+                    if failures.is_transient(exc):
+                        log.warning("outbox relay: database unavailable, retrying", error=repr(exc))
+                    else:
+                        log.error("outbox relay failed, retrying", error=repr(exc), exc_info=exc)
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, self._settings.outbox_max_backoff_s)
                     continue
@@ -235,13 +242,13 @@ class OutboxRelay:
     async def _prune_forever(self) -> None:
         while not self._stopping.is_set():
             await asyncio.sleep(self._settings.outbox_prune_interval_s)
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            with contextlib.suppress(Exception):  # the next round prunes what this one could not
                 await self.prune()
 
     async def _measure_forever(self) -> None:
         """Keep the backlog and oldest-age gauges current for operators."""
         while not self._stopping.is_set():
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            with contextlib.suppress(Exception):  # gauges keep their last value meanwhile
                 await self.stats()
             await asyncio.sleep(self._settings.outbox_stats_interval_s)
 

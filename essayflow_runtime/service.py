@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from essayflow_runtime import bus, db, migrations
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.grpc_server import RunningServer, ServiceBinding, start_server, stop_event_on_signals
+from essayflow_runtime.health_probe import Check, DatabaseCheck, HealthProbe, nats_check
 from essayflow_runtime.logs import configure_logging, get_logger
 from essayflow_runtime.metrics import serve_metrics
 
@@ -98,6 +99,11 @@ async def start_service(
     connections = Connections(settings=settings, nc=nc, js=js, pool=pool)
     parts = await build(connections)
     server = await start_server(settings, name, parts.bindings, port)
+    # Every service reports NOT_SERVING while what it cannot work without is unreachable.
+    checks: dict[str, Check] = {"nats": nats_check(nc)}
+    if with_database:
+        checks["database"] = DatabaseCheck(settings.database_url, name, settings.health_probe_timeout_s)
+    parts.workers.append(HealthProbe(settings, name, server.health, server.service_names, checks))
     tasks = [asyncio.create_task(w.run(), name=f"{name}-{type(w).__name__}") for w in parts.workers]
     return RunningService(name, server, connections, parts, tasks)
 

@@ -1,10 +1,12 @@
 """BatchStudentMatchingRequested → one BatchAuthorMatchesSuggested for the whole request.
 
 Every essay of the request is reported, whatever happened to it: matched, no candidate,
-or why it could not be matched (roster or text unavailable). Fetches are retried a few
-times in place; a failure that may pass (CMS or the object store briefly away) is
-raised so the consumer redelivers the request with backoff, and on the last delivery
-it is reported per essay instead, so a request never ends as only a dead letter.
+or why it could not be matched (its roster or text is definitively not there). Fetches
+are retried a few times in place; a failure that may pass (CMS or the object store down,
+restarting or slow) is raised as transient, so the consumer redelivers the request with
+capped backoff for as long as the outage lasts — a peer that is merely away never turns
+into ROSTER_UNAVAILABLE or TEXT_UNAVAILABLE. Any other fetch failure is raised as it is:
+the consumer counts it toward its dead-letter limit.
 The outgoing event id is derived from the request's, so a redelivery that publishes
 again is dropped by JetStream as a duplicate.
 """
@@ -23,6 +25,7 @@ from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import els_events_pb2, nlp_events_pb2
 from essayflow_runtime.consumer import EventContext, publish_caused
 from essayflow_runtime.contracts import PoisonMessage
+from essayflow_runtime.failures import TransientError, is_transient
 from essayflow_runtime.logs import get_logger
 from services.nlp.roster import RosterSource, RosterUnavailable
 from services.nlp.suggestions import EssayToMatch, RosterMatcher, count_top_levels, no_match
@@ -62,13 +65,20 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class _Unavailable:
+    """Data that is definitively not there: reported per essay, never retried."""
+
     detail: str
-    # Another delivery may succeed where this one failed.
-    may_pass: bool
 
 
-class FetchFailed(Exception):
+class FetchFailed(TransientError):
     """A fetch failed in a way that may pass: let the consumer redeliver the request later."""
+
+
+def _raise_fetch_failure(error: Exception, detail: str) -> None:
+    """A fetch failure that is no final answer: transient (FetchFailed), or as it is (counted)."""
+    if is_transient(error):
+        raise FetchFailed(detail) from error
+    raise error
 
 
 class StudentMatchingHandler:
@@ -78,14 +88,12 @@ class StudentMatchingHandler:
         roster: RosterSource,
         texts: TextSource,
         *,
-        last_delivery: int,
         retry: RetryPolicy = RetryPolicy(),
         parallel_fetches: int = 16,
     ) -> None:
         self._js = js
         self._roster = roster
         self._texts = texts
-        self._last_delivery = last_delivery
         self._retry = retry
         self._parallel_fetches = parallel_fetches
 
@@ -94,8 +102,7 @@ class StudentMatchingHandler:
         request = payload
         if not request.batch_id:
             raise PoisonMessage("INVALID_REQUEST", "BatchStudentMatchingRequested without batch_id")
-        last_chance = context.delivery >= self._last_delivery
-        results = await self._results(request, last_chance=last_chance)
+        results = await self._results(request)
         suggested = nlp_events_pb2.BatchAuthorMatchesSuggested(
             batch_id=request.batch_id,
             class_id=request.class_id,
@@ -114,38 +121,32 @@ class StudentMatchingHandler:
         )
 
     async def _results(
-        self, request: els_events_pb2.BatchStudentMatchingRequested, *, last_chance: bool
+        self, request: els_events_pb2.BatchStudentMatchingRequested
     ) -> list[common_pb2.EssayMatchResult]:
         roster = await self._fetch_roster(request.class_id)
         if isinstance(roster, _Unavailable):
-            self._give_up_unless(last_chance, roster, batch_id=request.batch_id)
+            log.warning("reporting essays as unmatchable", batch_id=request.batch_id, detail=roster.detail)
             return [
                 no_match(essay.essay_id, common_pb2.NO_MATCH_REASON_ROSTER_UNAVAILABLE, roster.detail)
                 for essay in request.essays
             ]
         texts = await self._fetch_texts(ref.text_storage_id for ref in request.essays)
-        for failure in texts.values():
-            if isinstance(failure, _Unavailable):
-                self._give_up_unless(last_chance, failure, batch_id=request.batch_id)
         # Matching is CPU work (about a second for 500 essays against 1000 students): off the loop,
         # so acks, heartbeats and RPCs keep flowing meanwhile.
         return await asyncio.to_thread(_match_all, roster, request.essays, texts)
 
-    @staticmethod
-    def _give_up_unless(last_chance: bool, failure: _Unavailable, *, batch_id: str) -> None:
-        if failure.may_pass and not last_chance:
-            raise FetchFailed(failure.detail)
-        log.warning("reporting essays as unmatchable", batch_id=batch_id, detail=failure.detail)
-
     async def _fetch_roster(self, class_id: str) -> list[common_pb2.Student] | _Unavailable:
         if not class_id:
-            return _Unavailable("the request names no class", may_pass=False)
+            return _Unavailable("the request names no class")
         try:
             return await self._retry.run(lambda: self._roster.students(class_id), final=_roster_failure_is_final)
         except RosterUnavailable as error:
-            return _Unavailable(error.detail, may_pass=error.retryable)
+            if not error.retryable:
+                return _Unavailable(error.detail)
+            raise FetchFailed(error.detail) from error
         except Exception as error:
-            return _Unavailable(f"roster of class {class_id}: {error!r}", may_pass=True)
+            _raise_fetch_failure(error, f"roster of class {class_id}: {error!r}")
+            raise
 
     async def _fetch_texts(self, ids: Iterable[str]) -> dict[str, str | _Unavailable]:
         limit = asyncio.Semaphore(self._parallel_fetches)
@@ -153,19 +154,22 @@ class StudentMatchingHandler:
 
         async def fetch(text_storage_id: str) -> str | _Unavailable:
             if not text_storage_id:
-                return _Unavailable("the essay has no text_storage_id", may_pass=False)
+                return _Unavailable("the essay has no text_storage_id")
             async with limit:
                 try:
                     return await self._retry.run(
                         lambda: self._texts.get(text_storage_id), final=lambda e: isinstance(e, LookupError)
                     )
                 except LookupError as error:
-                    return _Unavailable(f"text {text_storage_id}: {error}", may_pass=False)
-                except Exception as error:
-                    return _Unavailable(f"text {text_storage_id}: {error!r}", may_pass=True)
+                    return _Unavailable(f"text {text_storage_id}: {error}")
 
-        fetched = await asyncio.gather(*(fetch(i) for i in unique))
-        return dict(zip(unique, fetched, strict=True))
+        fetched = await asyncio.gather(*(fetch(i) for i in unique), return_exceptions=True)
+        for result in fetched:
+            if isinstance(result, Exception):
+                _raise_fetch_failure(result, f"essay text: {result!r}")
+            if isinstance(result, BaseException):
+                raise result
+        return dict(zip(unique, fetched, strict=True))  # type: ignore[arg-type]  # no exceptions left
 
 
 def _roster_failure_is_final(error: Exception) -> bool:

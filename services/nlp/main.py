@@ -32,9 +32,7 @@ def make_build_parts(
             cleanups.append(cms.close)
             roster = cms
         texts = text_source or ContentStore(connections.js, settings.content_bucket, replicas=settings.stream_replicas)
-        handler = StudentMatchingHandler(
-            connections.js, roster, texts, last_delivery=settings.max_deliver, retry=retry
-        )
+        handler = StudentMatchingHandler(connections.js, roster, texts, retry=retry)
         consumer = Consumer(
             settings,
             connections.js,

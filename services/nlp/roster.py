@@ -10,9 +10,11 @@ from essayflow.cms.v1 import cms_pb2, cms_pb2_grpc
 from essayflow.common.v1 import common_pb2
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings
+from essayflow_runtime.failures import is_transient
 from essayflow_runtime.grpc_client import open_channel
 
-# Answers that asking again will not change; anything else (CMS down, slow, restarting) may pass.
+# Answers that asking again will not change: reported as ROSTER_UNAVAILABLE. CMS down, slow or
+# restarting (failures.TRANSIENT_GRPC_CODES) may pass; any other code is raised as it is.
 _FINAL_CODES = frozenset(
     {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED}
 )
@@ -54,6 +56,8 @@ class CmsRosterSource:
             )
         except grpc.aio.AioRpcError as error:
             code = error.code()
+            if code not in _FINAL_CODES and not is_transient(error):
+                raise  # neither an answer nor an outage (INTERNAL, UNAUTHENTICATED ...): a bug to surface
             raise RosterUnavailable(
                 f"CMS ListClassStudents({class_id}) failed: {code.name}: {error.details()}",
                 retryable=code not in _FINAL_CODES,
