@@ -91,12 +91,14 @@ def classify(exc: BaseException) -> Kind:
         if any(text in message for text in _CLOSED_CONNECTION_MESSAGES):
             return Kind.TRANSIENT
         return Kind.UNEXPECTED
+    if isinstance(exc, _TRANSIENT_NATS):
+        return Kind.TRANSIENT
     if isinstance(exc, nats.js.errors.APIError):
         # 503: JetStream temporarily unavailable (no quorum, restarting); 408: request timed out.
         return Kind.TRANSIENT if exc.code in (503, 408) else Kind.UNEXPECTED
     # OSError covers ConnectionError (refused, reset) and, from Python 3.11, TimeoutError
     # which asyncio.TimeoutError (a pool acquire or wait_for timing out) is.
-    if isinstance(exc, _TRANSIENT_NATS | OSError | asyncio.TimeoutError):
+    if isinstance(exc, OSError | asyncio.TimeoutError):
         return Kind.TRANSIENT
     # A wrapper raised ``from`` a transient cause (e.g. "could not fetch X" from a refused
     # connection) is as transient as its cause.

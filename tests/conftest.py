@@ -127,6 +127,8 @@ def settings(database_url: str, nats_server_url: str) -> Settings:
         database_url=database_url,
         nats_url=nats_server_url,
         redelivery_backoff_s=(0.05, 0.1, 0.2),
+        transient_backoff_initial_s=0.05,
+        transient_backoff_max_s=0.5,
         outbox_poll_interval_s=0.2,
         metrics_enabled=False,
     )

@@ -87,6 +87,8 @@ def launch_stack(postgres_server_url: str, nats_dir: Path, replicas: int = 1) ->
         "ESSAYFLOW_METRICS_ENABLED": "0",
         "ESSAYFLOW_CMS_ADDRESS": f"127.0.0.1:{ports['cms'][0]}",
         "ESSAYFLOW_REDELIVERY_BACKOFF_S": "0.1,0.2,0.5",
+        "ESSAYFLOW_TRANSIENT_BACKOFF_INITIAL_S": "0.1",
+        "ESSAYFLOW_TRANSIENT_BACKOFF_MAX_S": "1.0",
         "ESSAYFLOW_OUTBOX_POLL_INTERVAL_S": "0.2",
         "ESSAYFLOW_DEADLINE_SWEEP_INTERVAL_S": "0.5",
         "ESSAYFLOW_LOG_LEVEL": "WARNING",

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import asyncpg
+import nats.errors
 import pytest
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -20,6 +21,7 @@ from essayflow_runtime import bus, contracts, outbox
 from essayflow_runtime.config import Settings
 from essayflow_runtime.consumer import (
     HEADER_DELIVERY_COUNT,
+    HEADER_DETAIL,
     HEADER_ORIGINAL_SUBJECT,
     HEADER_REASON,
     Consumer,
@@ -185,6 +187,140 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_the_delivery_
     assert attempts == own_settings.max_deliver
     assert letters[0].headers[HEADER_REASON] == "MAX_DELIVERIES_EXCEEDED"
     assert letters[0].headers[HEADER_DELIVERY_COUNT] == str(own_settings.max_deliver)
+
+
+@pytest.fixture
+def quick_settings(own_settings: Settings) -> Settings:
+    """Short transient backoff and ack_wait, so the tests below take seconds."""
+    return dataclasses.replace(
+        own_settings, transient_backoff_initial_s=0.05, transient_backoff_max_s=0.2, ack_wait_s=1.0
+    )
+
+
+async def test_a_transient_failure_is_retried_past_the_delivery_limit_until_it_succeeds(
+    quick_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
+) -> None:
+    inner = transactional(pool, "test", record_effect)
+    outage = 4 * quick_settings.max_deliver  # far more deliveries than the limit allows failures
+    attempts = 0
+
+    async def database_down_for_a_while(context: EventContext, payload: Message) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= outage:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+        await inner(context, payload)
+
+    batch_id = str(uuid.uuid4())
+    await publish(private_js, els_events_pb2.BatchEssaysReady(batch_id=batch_id), source="t", correlation_id="c")
+    async with running(make_consumer(quick_settings, private_js, pool, database_down_for_a_while)) as consumer:
+        await eventually(lambda: effects(pool, batch_id), timeout_s=60, message="handled once the database is back")
+        await eventually(lambda: _acked(private_js, quick_settings, consumer.durable, 1))
+    assert attempts == outage + 1
+    assert await _dead_letters(private_js, quick_settings) == []
+
+
+async def test_transient_failures_do_not_count_toward_the_limit_of_a_failing_handler(
+    quick_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
+) -> None:
+    """Transient and real failures interleaved: dead-lettered after max_deliver real ones, not before."""
+    outcomes: list[str] = []
+
+    async def flaky_and_broken(context: EventContext, payload: Message) -> None:
+        kind = "transient" if len(outcomes) % 2 == 0 else "bug"
+        outcomes.append(kind)
+        if kind == "transient":
+            raise nats.errors.TimeoutError()
+        raise RuntimeError("handler bug")
+
+    await publish(private_js, bos_events_pb2.BatchEssaysRegistered(batch_id="y"), source="t", correlation_id="c")
+    async with running(make_consumer(quick_settings, private_js, pool, flaky_and_broken)):
+        letters = await eventually(lambda: _at_least(_dead_letters(private_js, quick_settings), 1), timeout_s=30)
+    assert outcomes.count("bug") == quick_settings.max_deliver
+    assert outcomes.count("transient") == quick_settings.max_deliver
+    assert letters[0].headers[HEADER_REASON] == "MAX_DELIVERIES_EXCEEDED"
+    assert "handler bug" in letters[0].headers[HEADER_DETAIL]
+
+
+async def test_a_value_the_database_refuses_is_dead_lettered_at_once(
+    quick_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
+) -> None:
+    attempts = 0
+
+    async def bad_value(context: EventContext, payload: Message) -> None:
+        nonlocal attempts
+        attempts += 1
+        await pool.execute("SELECT $1::uuid", "not-a-uuid")
+
+    await publish(private_js, bos_events_pb2.BatchEssaysRegistered(batch_id="z"), source="t", correlation_id="c")
+    async with running(make_consumer(quick_settings, private_js, pool, bad_value)):
+        letters = await eventually(lambda: _at_least(_dead_letters(private_js, quick_settings), 1))
+    assert attempts == 1
+    assert letters[0].headers[HEADER_REASON] == "INVALID_DATA"
+    assert "DataError" in letters[0].headers[HEADER_DETAIL]
+
+
+async def test_a_slow_handler_keeps_its_message_and_is_not_redelivered_meanwhile(
+    quick_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
+) -> None:
+    inner = transactional(pool, "test", record_effect)
+    running_now = calls = 0
+    most_at_once = 0
+
+    async def slow(context: EventContext, payload: Message) -> None:
+        nonlocal running_now, calls, most_at_once
+        calls += 1
+        running_now += 1
+        most_at_once = max(most_at_once, running_now)
+        try:
+            await asyncio.sleep(4 * quick_settings.ack_wait_s)  # four ack_waits: would be redelivered thrice
+            await inner(context, payload)
+        finally:
+            running_now -= 1
+
+    batch_id = str(uuid.uuid4())
+    await publish(private_js, els_events_pb2.BatchEssaysReady(batch_id=batch_id), source="t", correlation_id="c")
+    # Two replicas on one durable: the idle one would be handed the message as soon as its
+    # ack_wait expired under the busy one.
+    async with (
+        running(make_consumer(quick_settings, private_js, pool, slow)) as consumer,
+        running(make_consumer(quick_settings, private_js, pool, slow)),
+    ):
+        await eventually(lambda: _acked(private_js, quick_settings, consumer.durable, 1), timeout_s=30)
+    assert (calls, most_at_once) == (1, 1)
+    assert await effects(pool, batch_id) == 1
+
+
+class DeadLettersUnwritable:
+    """JetStream whose dead-letter publishes fail the first ``times`` times (NATS away meanwhile)."""
+
+    def __init__(self, js: JetStreamContext, times: int) -> None:
+        self._js = js
+        self.refused = times
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._js, name)
+
+    async def publish(self, subject: str, *args: Any, **kwargs: Any) -> Any:
+        if subject.startswith("essayflow.dlq.") and self.refused > 0:
+            self.refused -= 1
+            raise nats.errors.TimeoutError()
+        return await self._js.publish(subject, *args, **kwargs)
+
+
+async def test_a_dead_letter_that_cannot_be_written_is_not_lost(
+    quick_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
+) -> None:
+    flaky = DeadLettersUnwritable(private_js, times=2)
+    consumer = Consumer(
+        quick_settings, flaky, service="test", handlers={cls: transactional(pool, "test", record_effect) for cls in CONSUMED}
+    )
+    subject = contracts.subject_of(bos_events_pb2.BatchEssaysRegistered)
+    await private_js.publish(subject, b"\x00garbage\xff", headers={"Nats-Msg-Id": "garbage"})
+    async with running(consumer):
+        letters = await eventually(lambda: _at_least(_dead_letters(private_js, quick_settings), 1), timeout_s=30)
+    assert flaky.refused == 0, "the first two attempts to write the dead letter failed"
+    assert len(letters) == 1 and letters[0].headers[HEADER_REASON] == "UNDECODABLE_ENVELOPE"
 
 
 async def test_consumer_and_relay_resume_after_nats_restarts(

@@ -24,7 +24,13 @@ from services.nlp.main import make_build_parts
 
 @pytest.fixture
 def settings(nats_server_url: str) -> Settings:
-    return load_settings(nats_url=nats_server_url, redelivery_backoff_s=(0.05, 0.1, 0.2), metrics_enabled=False)
+    return load_settings(
+        nats_url=nats_server_url,
+        redelivery_backoff_s=(0.05, 0.1, 0.2),
+        transient_backoff_initial_s=0.05,
+        transient_backoff_max_s=0.2,
+        metrics_enabled=False,
+    )
 
 
 class RosterPeer(cms_pb2_grpc.ClassManagementServiceServicer):  # type: ignore[misc]

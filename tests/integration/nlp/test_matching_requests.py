@@ -158,25 +158,39 @@ async def test_a_roster_down_past_the_in_place_retries_is_fetched_on_redelivery(
     assert roster_peer.calls_for(class_id) == 5
 
 
-async def test_a_roster_that_never_comes_is_reported_for_every_essay(
+async def test_a_roster_down_past_the_old_delivery_limit_is_waited_for_not_reported_unavailable(
     nlp: RunningService, roster_peer: RosterPeer, settings: Settings, js: JetStreamContext
 ) -> None:
+    """CMS down for four times the delivery limit's worth of fetches (the old code reported
+    ROSTER_UNAVAILABLE after max_deliver deliveries): the request waits and is matched."""
     class_id = f"class-{uuid.uuid4()}"
     roster_peer.rosters[class_id] = roster(class_id)
-    roster_peer.down_for[class_id] = 10_000
+    outage = 4 * 3 * settings.max_deliver  # three fetches per delivery
+    roster_peer.down_for[class_id] = outage
     essays = await stored_essays(settings, js, "tova", "ture")
     request = matching_request(class_id, essays)
-    await publish_envelope(js, new_request_envelope(request))
+    envelope = new_request_envelope(request)
+    await publish_envelope(js, envelope)
 
-    _, suggested = await the_suggestion(settings, js, request.batch_id)
+    _, suggested = await eventually(
+        lambda: _suggestion_if_any(settings, js, request.batch_id), timeout_s=90, message="matched after the outage"
+    )
 
-    assert [r.essay_id for r in suggested.results] == [e.essay_id for e in essays]
-    for result in suggested.results:
-        assert not result.suggestions
-        assert result.no_match_reason == common_pb2.NO_MATCH_REASON_ROSTER_UNAVAILABLE
-        assert "UNAVAILABLE" in result.detail
-    # Every delivery tried three times before the last one gave up and reported.
-    assert roster_peer.calls_for(class_id) == 3 * settings.max_deliver
+    assert roster_peer.calls_for(class_id) == outage + 1
+    assert [r.suggestions[0].student.student_id for r in suggested.results] == [
+        f"{class_id}-tova",
+        f"{class_id}-ture",
+    ]
+    assert all(r.no_match_reason != common_pb2.NO_MATCH_REASON_ROSTER_UNAVAILABLE for r in suggested.results)
+    assert await dead_letters_of(settings, js, "nlp", envelope.SerializeToString()) == []
+
+
+async def _suggestion_if_any(
+    settings: Settings, js: JetStreamContext, batch_id: str
+) -> tuple[contracts.EventEnvelope, nlp_events_pb2.BatchAuthorMatchesSuggested] | None:
+    if not await suggestions_for(settings, js, batch_id):
+        return None
+    return await the_suggestion(settings, js, batch_id)
 
 
 async def test_an_unknown_class_is_reported_without_waiting(

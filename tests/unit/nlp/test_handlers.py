@@ -13,10 +13,10 @@ from essayflow.events.v1 import els_events_pb2, nlp_events_pb2
 from essayflow_runtime import contracts
 from essayflow_runtime.consumer import EventContext
 from essayflow_runtime.contracts import PoisonMessage
+from essayflow_runtime.failures import is_transient
 from services.nlp.handlers import FetchFailed, RetryPolicy, StudentMatchingHandler
 from services.nlp.roster import RosterUnavailable
 
-LAST_DELIVERY = 5
 ROSTER = [
     common_pb2.Student(student_id="s-tova", first_name="Tova", last_name="Ekdahl"),
     common_pb2.Student(student_id="s-ture", first_name="Ture", last_name="Wikström"),
@@ -95,7 +95,7 @@ def request(*essays: tuple[str, str, str], class_id: str = "c-1") -> els_events_
 
 
 def handler(js: FakeJetStream, roster: Any, texts: Any) -> StudentMatchingHandler:
-    return StudentMatchingHandler(js, roster, texts, last_delivery=LAST_DELIVERY, retry=NO_PAUSE)  # type: ignore[arg-type]
+    return StudentMatchingHandler(js, roster, texts, retry=NO_PAUSE)  # type: ignore[arg-type]
 
 
 TWO_ESSAYS = (("e-1", "t-tova", "a.docx"), ("e-2", "t-ture", "b.docx"))
@@ -130,25 +130,24 @@ async def test_a_roster_that_fails_briefly_is_fetched_again() -> None:
     assert all(r.suggestions for r in event.results)
 
 
-async def test_a_roster_still_missing_is_left_to_redelivery_before_the_last_delivery() -> None:
+async def test_a_roster_still_missing_is_left_to_redelivery_however_many_deliveries_failed() -> None:
     js = FakeJetStream()
-    roster = FakeRoster(*[RosterUnavailable("CMS away", retryable=True)] * 3)
-    with pytest.raises(FetchFailed):
-        await handler(js, roster, FakeTexts(TEXTS))(context(delivery=LAST_DELIVERY - 1), request(*TWO_ESSAYS))
-    assert roster.calls == NO_PAUSE.attempts
+    for delivery in (1, 5, 50):
+        roster = FakeRoster(*[RosterUnavailable("CMS away", retryable=True)] * 3)
+        with pytest.raises(FetchFailed) as failed:
+            await handler(js, roster, FakeTexts(TEXTS))(context(delivery=delivery), request(*TWO_ESSAYS))
+        assert roster.calls == NO_PAUSE.attempts
+        assert is_transient(failed.value), "the consumer retries it indefinitely"
+    assert js.published == [], "a peer that is away is never reported as ROSTER_UNAVAILABLE"
+
+
+async def test_a_roster_failure_that_is_neither_an_answer_nor_an_outage_is_raised_as_it_is() -> None:
+    js = FakeJetStream()
+    bug = RuntimeError("CMS answered something unreadable")
+    with pytest.raises(RuntimeError) as raised:
+        await handler(js, FakeRoster(bug, bug, bug), FakeTexts(TEXTS))(context(), request(*TWO_ESSAYS))
+    assert raised.value is bug and not is_transient(raised.value)
     assert js.published == []
-
-
-async def test_on_the_last_delivery_every_essay_is_reported_roster_unavailable() -> None:
-    js = FakeJetStream()
-    roster = FakeRoster(*[RosterUnavailable("CMS away", retryable=True)] * 3)
-    await handler(js, roster, FakeTexts(TEXTS))(context(delivery=LAST_DELIVERY), request(*TWO_ESSAYS))
-    [(_, event)] = js.suggestions()
-    assert [r.essay_id for r in event.results] == ["e-1", "e-2"]
-    for result in event.results:
-        assert not result.suggestions
-        assert result.no_match_reason == common_pb2.NO_MATCH_REASON_ROSTER_UNAVAILABLE
-        assert "CMS away" in result.detail
 
 
 async def test_an_unknown_class_is_reported_at_once_without_waiting_for_redelivery() -> None:
@@ -184,15 +183,16 @@ async def test_a_text_that_fails_briefly_is_fetched_again() -> None:
     assert texts.calls["t-ture"] == 3
 
 
-async def test_a_text_still_failing_waits_for_redelivery_then_is_reported() -> None:
+async def test_a_text_still_failing_waits_for_redelivery_and_is_never_reported_unavailable() -> None:
     failing: dict[str, list[Exception]] = {"t-ture": [TimeoutError()] * 6}
     js, texts = FakeJetStream(), FakeTexts(TEXTS, failing=failing)
-    with pytest.raises(FetchFailed):
-        await handler(js, FakeRoster(), texts)(context(delivery=1), request(*TWO_ESSAYS))
-    await handler(js, FakeRoster(), texts)(context(delivery=LAST_DELIVERY), request(*TWO_ESSAYS))
+    for delivery in (1, 9):
+        with pytest.raises(FetchFailed):
+            await handler(js, FakeRoster(), texts)(context(delivery=delivery), request(*TWO_ESSAYS))
+    assert js.published == []
+    await handler(js, FakeRoster(), texts)(context(delivery=10), request(*TWO_ESSAYS))  # the store is back
     [(_, event)] = js.suggestions()
-    assert event.results[0].suggestions
-    assert event.results[1].no_match_reason == common_pb2.NO_MATCH_REASON_TEXT_UNAVAILABLE
+    assert all(r.suggestions for r in event.results)
 
 
 async def test_an_essay_without_a_storage_id_and_a_shared_text_are_both_handled() -> None:
