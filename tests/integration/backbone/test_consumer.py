@@ -312,9 +312,8 @@ async def test_a_dead_letter_that_cannot_be_written_is_not_lost(
     quick_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
 ) -> None:
     flaky = DeadLettersUnwritable(private_js, times=2)
-    consumer = Consumer(
-        quick_settings, flaky, service="test", handlers={cls: transactional(pool, "test", record_effect) for cls in CONSUMED}
-    )
+    handlers = {cls: transactional(pool, "test", record_effect) for cls in CONSUMED}
+    consumer = Consumer(quick_settings, flaky, service="test", handlers=handlers)  # type: ignore[arg-type]
     subject = contracts.subject_of(bos_events_pb2.BatchEssaysRegistered)
     await private_js.publish(subject, b"\x00garbage\xff", headers={"Nats-Msg-Id": "garbage"})
     async with running(consumer):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import grpc
 import nats.errors
@@ -30,8 +28,7 @@ TRANSIENT = [
     ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)"),
     ConnectionResetError(),
     OSError("Network is unreachable"),
-    asyncio.TimeoutError(),  # a pool acquire or wait_for that ran out
-    TimeoutError(),
+    TimeoutError(),  # also asyncio.TimeoutError: a pool acquire or wait_for that ran out
     asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
     asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
     asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
