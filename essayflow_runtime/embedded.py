@@ -131,6 +131,12 @@ class EmbeddedPostgres:
         _wait_for_port(self.port, 30)
         return self
 
+    @property
+    def running(self) -> bool:
+        """Whether a server holds the data directory (``stop`` then ``start`` restarts it on
+        the same port with the same data: the fault tests' database outage)."""
+        return (self.data_dir / "pgdata" / "postmaster.pid").exists()
+
     def stop(self) -> None:
         pgdata = self.data_dir / "pgdata"
         if (pgdata / "postmaster.pid").exists():
@@ -186,6 +192,12 @@ class EmbeddedNats:
         log_file.close()
         _wait_for_port(self.port, 20, self.process)
         return self
+
+    @property
+    def running(self) -> bool:
+        """Whether the server runs (``stop`` then ``start`` restarts it on the same port and
+        store directory, so streams, consumers and buckets survive)."""
+        return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

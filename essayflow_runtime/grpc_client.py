@@ -20,6 +20,9 @@ def open_channel(settings: Settings, address: str) -> grpc.aio.Channel:
     options = [
         ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
         ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+        # gRPC's default reconnect backoff grows to 120 s: a peer that was down for a minute
+        # would stay unreachable long after it is back. Capped, it is found within seconds.
+        ("grpc.max_reconnect_backoff_ms", 5000),
     ]
     if settings.tls_ca_file:
         with open(settings.tls_ca_file, "rb") as ca:

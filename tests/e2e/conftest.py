@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +75,9 @@ class E2EStack:
 
 
 @contextlib.contextmanager
-def launch_stack(postgres_server_url: str, nats_dir: Path, replicas: int = 1) -> Iterator[E2EStack]:
+def launch_stack(
+    postgres_server_url: str, nats_dir: Path, replicas: int = 1, extra_env: Mapping[str, str] | None = None
+) -> Iterator[E2EStack]:
     from tests.conftest import _create_database, _drop_database
 
     database_url = _create_database(postgres_server_url)
@@ -93,6 +95,7 @@ def launch_stack(postgres_server_url: str, nats_dir: Path, replicas: int = 1) ->
         "ESSAYFLOW_DEADLINE_SWEEP_INTERVAL_S": "0.5",
         "ESSAYFLOW_LOG_LEVEL": "WARNING",
         **{f"ESSAYFLOW_{name.upper()}_PORT": str(p[0]) for name, p in ports.items()},
+        **(extra_env or {}),
     }
     settings = load_settings(env)
     stack = Stack(settings=settings, infra=Infrastructure(database_url, nats.url))
@@ -133,7 +136,7 @@ def pytest_runtest_makereport(
     """Attach the services' logs to a failing e2e test's report."""
     report: pytest.TestReport = yield
     if report.failed and call.when == "call":
-        for name in ("stack_ready", "replicated_stack"):
+        for name in ("stack_ready", "replicated_stack", "faults_ready"):
             stack = item.funcargs.get(name) if hasattr(item, "funcargs") else None
             if isinstance(stack, E2EStack):
                 report.sections.append(("service logs", stack.logs.getvalue()[-30000:]))
