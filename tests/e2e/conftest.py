@@ -138,6 +138,8 @@ def pytest_runtest_makereport(
     if report.failed and call.when == "call":
         for name in ("stack_ready", "replicated_stack", "faults_ready"):
             stack = item.funcargs.get(name) if hasattr(item, "funcargs") else None
+            if not isinstance(stack, E2EStack):
+                stack = getattr(stack, "stack", None)  # a fixture that wraps the stack
             if isinstance(stack, E2EStack):
                 report.sections.append(("service logs", stack.logs.getvalue()[-30000:]))
     return report
