@@ -88,6 +88,11 @@ class Consumer:
     def durable(self) -> str:
         return self._durable
 
+    @property
+    def event_types(self) -> list[str]:
+        """The full proto names of the events this consumer handles."""
+        return sorted(self._handlers)
+
     def stop(self) -> None:
         self._stopping.set()
         self._paused.set()
