@@ -156,7 +156,12 @@ def events_redrive(
     settings = load_settings()
 
     async def work() -> list[redrive_module.Outcome]:
-        client = await nats.connect(settings.nats_url, connect_timeout=5, allow_reconnect=False)
+        async def quiet(_: Exception) -> None:  # the failure is reported once, below, without a traceback
+            return None
+
+        client = await nats.connect(
+            settings.nats_url, connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1, error_cb=quiet
+        )
         try:
             js = client.jetstream()
             letters = await redrive_module.list_dead_letters(settings, js, selection)
