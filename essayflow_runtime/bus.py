@@ -190,6 +190,21 @@ async def ensure_streams(settings: Settings, js: JetStreamContext) -> None:
     await _ensure_stream(js, events)
 
 
+async def record_history(settings: Settings, js: JetStreamContext, name: str) -> None:
+    """Keep every event on the stream from now on, for a reader of its history (tests,
+    benchmarks, an operator investigating): a durable consumer of every subject that is
+    never read and never acknowledges, so interest retention keeps what it would
+    otherwise drop. Delete the consumer (``js.delete_consumer``) to let go of them."""
+    await ensure_streams(settings, js)
+    config = ConsumerConfig(
+        durable_name=name,
+        description="keeps the stream's history while it exists",
+        deliver_policy=DeliverPolicy.NEW,
+        ack_policy=AckPolicy.EXPLICIT,
+    )
+    await js.add_consumer(settings.stream_name, config)
+
+
 # How long a publish waits for JetStream's acknowledgement.
 PUBLISH_TIMEOUT_S = 5.0
 
