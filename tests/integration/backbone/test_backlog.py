@@ -16,10 +16,10 @@ from nats.js import JetStreamContext
 from prometheus_client import REGISTRY
 
 from essayflow.events.v1 import bos_events_pb2
-from essayflow_runtime import bus, outbox
+from essayflow_runtime import bus, contracts, outbox
 from essayflow_runtime.bus_stats import BusStats
 from essayflow_runtime.config import Settings
-from essayflow_runtime.consumer import Consumer, EventContext
+from essayflow_runtime.consumer import Consumer, EventContext, publish
 from essayflow_runtime.embedded import EmbeddedNats
 from tests.integration.backbone.test_outbox import enqueue_registered
 from tests.support import eventually
@@ -105,3 +105,44 @@ async def test_a_full_stream_holds_the_outbox_back_and_the_backlog_drains_when_t
     await stats.refresh()
     assert gauge("essayflow_stream_fill_ratio", stream=tiny.stream_name) == 0
     assert gauge("essayflow_consumer_pending", consumer="els-events") == 0
+
+
+async def test_a_full_dead_letter_stream_keeps_the_message_until_there_is_room(
+    settings: Settings, private_nats: EmbeddedNats
+) -> None:
+    """The dead letters refuse new ones (discard new at their size limit): the consumer
+    neither drops the poison message nor acknowledges it; it retries, and dead-letters it
+    once there is room."""
+    full = dataclasses.replace(settings, nats_url=private_nats.url, dlq_max_bytes=64, ack_wait_s=1.0)
+    client = await nats.connect(full.nats_url)
+    try:
+        js = client.jetstream()
+        await bus.ensure_streams(full, js)
+
+        async def broken(context: EventContext, payload: Message) -> None:
+            raise contracts.PoisonMessage("HANDLER_BUG", "always")
+
+        consumer = Consumer(full, js, service="els", handlers={bos_events_pb2.BatchEssaysRegistered: broken})
+        task = asyncio.create_task(consumer.run())
+        try:
+            await publish(js, bos_events_pb2.BatchEssaysRegistered(batch_id="b-1"), source="bos", correlation_id="c")
+
+            async def retried() -> bool:
+                info = await js.consumer_info(full.stream_name, "els-events")
+                return (info.num_redelivered or 0) > 0 and (info.num_ack_pending or 0) + (info.num_pending or 0) == 1
+
+            await eventually(retried, timeout_s=30, message="the refused dead letter was not retried")
+            assert (await js.stream_info(full.dlq_stream_name)).state.messages == 0
+            assert (await js.stream_info(full.stream_name)).state.messages == 1, "the event is kept"
+
+            await bus.ensure_streams(dataclasses.replace(full, dlq_max_bytes=1024**2), js)  # room again
+
+            async def dead_lettered() -> bool:
+                return (await js.stream_info(full.dlq_stream_name)).state.messages == 1
+
+            await eventually(dead_lettered, timeout_s=30, message="not dead-lettered once there was room")
+        finally:
+            consumer.stop()
+            await asyncio.wait_for(task, timeout=10)
+    finally:
+        await client.close()
