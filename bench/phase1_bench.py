@@ -32,7 +32,7 @@ from essayflow.els.v1 import els_pb2
 from essayflow_cli.client import Clients
 from essayflow_cli.demo import service_addresses
 from essayflow_cli.stack import SERVICES, Stack
-from essayflow_runtime import contracts, migrations
+from essayflow_runtime import bus, contracts, migrations
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.embedded import free_port
@@ -121,6 +121,8 @@ async def measure(latency_batches: int, burst_batches: int, burst_rounds: int) -
             nats_url=infra.nats_url,
             **{f"{n}_port": p for n, p in ports.items()},
         )
+        # stage_delays reads the events after their consumers took them: keep them.
+        await keep_history(settings)
         stack = Stack(settings=settings, infra=infra)
         log = (Path(infra.postgres.data_dir).parent if infra.postgres else Path(".")) / "phase1-bench.log"
         with log.open("a", encoding="utf-8") as out:
@@ -189,6 +191,14 @@ async def burst(clients: Clients, class_id: str, batches: int) -> Burst:
     finished = time.perf_counter()
     ready = sum(1 for d in done if isinstance(d, float))
     return Burst(list(batch_ids), ready, finished - started, uploaded - started)
+
+
+async def keep_history(settings: Settings) -> None:
+    client = await nats.connect(settings.nats_url)
+    try:
+        await bus.record_history(settings, client.jetstream(), "bench-history")
+    finally:
+        await client.close()
 
 
 async def stage_delays(settings: Settings, batch_ids: set[str]) -> dict[str, dict[str, float]]:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import grpc
+import nats
+import nats.errors
 import typer
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
@@ -22,6 +26,7 @@ from essayflow.bos.v1 import bos_pb2
 from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
+from essayflow_cli import redrive as redrive_module
 from essayflow_cli import stack as stack_module
 from essayflow_cli import tail as tail_module
 from essayflow_cli.client import Clients, resolve_token
@@ -32,7 +37,7 @@ from essayflow_runtime.config import load_settings
 app = typer.Typer(help="essayflow: Phase 1 intake of essay batches.", no_args_is_help=True)
 stack_app = typer.Typer(help="Run the whole stack locally.", no_args_is_help=True)
 token_app = typer.Typer(help="Development tokens.", no_args_is_help=True)
-events_app = typer.Typer(help="Watch the event bus.", no_args_is_help=True)
+events_app = typer.Typer(help="Watch the event bus and re-drive dead letters.", no_args_is_help=True)
 class_app = typer.Typer(help="Classes and rosters (CMS).", no_args_is_help=True)
 batch_app = typer.Typer(help="Batches (BOS) and uploads (ELS).", no_args_is_help=True)
 assoc_app = typer.Typer(help="Review who wrote each essay (CMS).", no_args_is_help=True)
@@ -48,6 +53,7 @@ for sub, name in (
 
 # Tables stay readable when the output is a file or a pipe (no terminal width to go by).
 console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True)
 T = TypeVar("T")
 
 TokenOpt = Annotated[str | None, typer.Option(help="Bearer token (default: $ESSAYFLOW_TOKEN or a dev token)")]
@@ -110,6 +116,78 @@ def events_tail(
     """Print every event on the bus as JSON, decoded through the proto descriptors."""
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(tail_module.tail(load_settings(), subject, dead_letters=dlq, from_start=from_start, limit=limit))
+
+
+@events_app.command("redrive")
+def events_redrive(
+    service: Annotated[str, typer.Option(help="Only this service's dead letters (bos, els, cms, nlp)")] = "",
+    subject: Annotated[str, typer.Option(help="Original subject (NATS wildcards * and > allowed)")] = "",
+    reason: Annotated[str, typer.Option(help="Dead-letter reason, e.g. MAX_DELIVERIES_EXCEEDED")] = "",
+    event_id: Annotated[list[str] | None, typer.Option("--event-id", help="Event id (repeatable)")] = None,
+    since: Annotated[str, typer.Option(help="Dead-lettered at or after: 15m, 2h, 7d ago or an ISO time")] = "",
+    until: Annotated[str, typer.Option(help="Dead-lettered at or before: 15m, 2h, 7d ago or an ISO time")] = "",
+    execute: Annotated[
+        bool, typer.Option("--yes", "--execute", help="Re-drive them (without it: a dry run that only lists)")
+    ] = False,
+    output: Annotated[str, typer.Option(help="table or json")] = "table",
+) -> None:
+    """Re-drive dead letters to the consumer that dead-lettered them (dry run unless --yes).
+
+    Each chosen dead letter is published to its consumer's re-drive subject and, once
+    JetStream acknowledged it, deleted from the dead letters, so running the same command
+    twice re-drives nothing the second time. The consumer processes a re-driven event at
+    most once. Exit codes: 0 done (also when nothing matched), 1 a re-drive failed or NATS
+    could not be reached, 2 usage error.
+    """
+    if output not in ("table", "json"):
+        raise typer.BadParameter("--output must be table or json")
+    now = datetime.now(UTC)
+    try:
+        selection = redrive_module.Selection(
+            service=service,
+            subject=subject,
+            reason=reason,
+            event_ids=frozenset(event_id or ()),
+            since=redrive_module.parse_moment(since, now) if since else None,
+            until=redrive_module.parse_moment(until, now) if until else None,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(f"--since/--until: {error}") from None
+    settings = load_settings()
+
+    async def work() -> list[redrive_module.Outcome]:
+        async def quiet(_: Exception) -> None:  # the failure is reported once, below, without a traceback
+            return None
+
+        client = await nats.connect(
+            settings.nats_url, connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1, error_cb=quiet
+        )
+        try:
+            js = client.jetstream()
+            letters = await redrive_module.list_dead_letters(settings, js, selection)
+            return await redrive_module.redrive(settings, js, letters, execute=execute)
+        finally:
+            await client.close()
+
+    try:
+        outcomes = asyncio.run(work())
+    except (OSError, nats.errors.Error) as error:
+        explanation = str(error) or type(error).__name__
+        err_console.print(f"[red]cannot read the dead letters at {settings.nats_url}[/red]: {explanation}")
+        raise typer.Exit(1) from None
+    failed = [o for o in outcomes if o.error]
+    if output == "json":
+        print(json.dumps(redrive_module.report(outcomes, execute=execute), ensure_ascii=False))
+    else:
+        console.print(redrive_module.table(outcomes, execute=execute))
+        if not outcomes:
+            console.print("no dead letters match")
+        elif not execute:
+            console.print(f"dry run: {len(outcomes)} dead letters would be re-driven; add --yes to re-drive them")
+        else:
+            console.print(f"{len(outcomes) - len(failed)} re-driven, {len(failed)} failed")
+    if failed:
+        raise typer.Exit(1)
 
 
 @class_app.command("create")

@@ -25,6 +25,8 @@ def subjects_table() -> str:
     lines += [
         f"| `{contracts.DLQ_SUBJECT_PREFIX}.<service>` | the original message, unchanged | "
         "the consuming service | operators (`essayflow events tail --dlq`) |",
+        f"| `{contracts.REDRIVE_SUBJECT_PREFIX}.<durable>` | a dead letter's original message | "
+        "`essayflow events redrive` | the consumer that dead-lettered it (as if on its original subject) |",
     ]
     return "\n".join(lines) + "\n"
 

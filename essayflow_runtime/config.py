@@ -32,8 +32,9 @@ class Settings:
     # JetStream: one stream for every event subject declared in proto, one for dead letters.
     stream_name: str = "ESSAYFLOW_EVENTS"
     dlq_stream_name: str = "ESSAYFLOW_DLQ"
-    stream_max_age_s: float = 7 * 24 * 3600.0
-    stream_max_bytes: int = -1
+    # Size limit of the events stream (discard NEW: a full stream refuses publishes, which
+    # then retry; it never deletes an event a consumer has not processed). No age limit.
+    stream_max_bytes: int = 1024**3
     stream_replicas: int = 1
     # Longer than the outbox relay's longest retry horizon, so a row republished
     # after a crash is always recognised as a duplicate.
@@ -43,6 +44,12 @@ class Settings:
     max_deliver: int = 5
     redelivery_backoff_s: tuple[float, ...] = (0.2, 1.0, 5.0, 15.0)
     ack_wait_s: float = 30.0
+    # Streams and dead letters: the dead-letter stream's size limit (no age limit: a dead
+    # letter stays until it is re-driven), the fill fraction at which a stream warns, and
+    # how often each service reports stream fill and its consumer's backlog.
+    dlq_max_bytes: int = 256 * 1024**2
+    stream_fill_warning: float = 0.8
+    bus_stats_interval_s: float = 10.0
     # Outbox relay.
     outbox_batch_size: int = 256
     outbox_poll_interval_s: float = 1.0

@@ -28,7 +28,6 @@ from google.protobuf.message import Message
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from essayflow_runtime import bus, contracts, failures
@@ -90,6 +89,7 @@ class Consumer:
         self._durable = durable or f"{service}-events"
         self._handlers = {cls.DESCRIPTOR.full_name: h for cls, h in handlers.items()}
         self._subjects = sorted(contracts.subject_of(cls) for cls in handlers)
+        self._redrive_subject = contracts.redrive_subject(self._durable)
         self._batch_size = batch_size
         self._stopping = asyncio.Event()
         self._paused = asyncio.Event()
@@ -102,28 +102,21 @@ class Consumer:
     def durable(self) -> str:
         return self._durable
 
+    @property
+    def event_types(self) -> list[str]:
+        """The full proto names of the events this consumer handles."""
+        return sorted(self._handlers)
+
     def stop(self) -> None:
         self._stopping.set()
         self._paused.set()
 
     async def ensure(self) -> None:
-        """Create or update the durable consumer (idempotent)."""
-        config = ConsumerConfig(
-            durable_name=self._durable,
-            description=f"essayflow {self._service}",
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self._settings.ack_wait_s,
-            # Unlimited on the server: the delivery limit is enforced here, so the
-            # last failing delivery is dead-lettered instead of silently dropped.
-            max_deliver=-1,
-            # One subject: the classic field every server knows; several need nats-server 2.10+.
-            filter_subject=self._subjects[0] if len(self._subjects) == 1 else None,
-            filter_subjects=self._subjects if len(self._subjects) > 1 else None,
-            max_ack_pending=1000,
-        )
+        """Create or update the durable consumer (idempotent): the configuration
+        bus.ensure_streams creates for a declared consumer, with this one's subjects."""
+        config = bus.consumer_config(self._settings, self._service, self._subjects, durable=self._durable)
         created = await self._js.add_consumer(self._settings.stream_name, config)
-        if len(self._subjects) > 1 and sorted(created.config.filter_subjects or []) != self._subjects:
+        if sorted(created.config.filter_subjects or []) != config.filter_subjects:
             # Servers before 2.10 silently ignore filter_subjects and would deliver everything.
             raise RuntimeError("nats-server >= 2.10 is required (multi-subject consumers)")
 
@@ -196,11 +189,19 @@ class Consumer:
                 with contextlib.suppress(Exception):  # NATS away: the redelivery covers it
                     await msg.in_progress()
 
+    def _subject_of(self, msg: Msg) -> str:
+        """The subject a message counts as: a re-driven dead letter (on this consumer's
+        re-drive subject) as the one it was dead-lettered from."""
+        if msg.subject == self._redrive_subject:
+            return (msg.headers or {}).get(HEADER_ORIGINAL_SUBJECT, msg.subject)
+        return msg.subject
+
     async def _process(self, msg: Msg) -> None:
         delivered = msg.metadata.num_delivered or 1
-        CONSUMER_DELIVERIES.labels(self._service, msg.subject).inc()
+        subject = self._subject_of(msg)
+        CONSUMER_DELIVERIES.labels(self._service, subject).inc()
         if delivered > 1:
-            CONSUMER_REDELIVERIES.labels(self._service, msg.subject).inc()
+            CONSUMER_REDELIVERIES.labels(self._service, subject).inc()
         try:
             envelope, payload = contracts.unwrap(msg.data)
         except contracts.PoisonMessage as poison:
@@ -208,18 +209,18 @@ class Consumer:
             return
         expected_subject = contracts.event_types()[envelope.event_type].subject
         handler = self._handlers.get(envelope.event_type)
-        if handler is None or expected_subject != msg.subject:
+        if handler is None or expected_subject != subject:
             await self._dead_letter(
                 msg,
                 "UNEXPECTED_EVENT_TYPE",
-                f"{envelope.event_type} on {msg.subject}",
+                f"{envelope.event_type} on {subject}",
                 delivered,
             )
             return
         context = EventContext(
             event_id=envelope.event_id,
             event_type=envelope.event_type,
-            subject=msg.subject,
+            subject=subject,
             correlation_id=envelope.correlation_id or envelope.event_id,
             causation_id=envelope.causation_id,
             source=envelope.source,
@@ -250,7 +251,7 @@ class Consumer:
         Invalid input: dead letter now. Anything else: dead letter on the max_deliver-th time."""
         kind = failures.classify(exc)
         if kind is failures.Kind.TRANSIENT:
-            CONSUMER_TRANSIENT_FAILURES.labels(self._service, msg.subject).inc()
+            CONSUMER_TRANSIENT_FAILURES.labels(self._service, context.subject).inc()
             delay = self.transient_delay(delivered)
             log.warning(
                 "dependency unavailable, will retry",
@@ -300,11 +301,13 @@ class Consumer:
             await msg.nak(delay=delay)
 
     async def _dead_letter(self, msg: Msg, reason: str, detail: str, delivered: int) -> None:
+        subject = self._subject_of(msg)
         sequence = _sequence(msg)
         headers = {
             HEADER_REASON: reason,
             HEADER_DETAIL: detail[:1000].replace("\r", " ").replace("\n", " "),
-            HEADER_ORIGINAL_SUBJECT: msg.subject,
+            # The subject it came on, even when it was a re-drive: it can be re-driven again.
+            HEADER_ORIGINAL_SUBJECT: subject,
             HEADER_DELIVERY_COUNT: str(delivered),
             HEADER_CONSUMER: self._durable,
             # One dead letter per stream message, even if this publish is repeated.
@@ -313,14 +316,15 @@ class Consumer:
         try:
             await self._js.publish(contracts.dlq_subject(self._service), msg.data or b"", headers=headers)
         except Exception as exc:
-            # The dead letter could not be written (NATS down): the message must not be lost,
-            # so it is left to come back; the next delivery decides again (the failure count
-            # is kept) and the Nats-Msg-Id above keeps a repeated publish to one letter.
-            log.warning("dead letter not written, will retry", subject=msg.subject, reason=reason, error=repr(exc))
+            # The dead letter could not be written (NATS down, or the dead letters are full and
+            # refuse new ones): the message must not be lost, so it is left to come back; the
+            # next delivery decides again (the failure count is kept) and the Nats-Msg-Id
+            # above keeps a repeated publish to one letter.
+            log.warning("dead letter not written, will retry", subject=subject, reason=reason, error=repr(exc))
             await self._nak(msg, self.transient_delay(delivered))
             return
-        CONSUMER_DEAD_LETTERS.labels(self._service, msg.subject, reason).inc()
-        log.error("dead-lettering message", subject=msg.subject, reason=reason, detail=detail[:500])
+        CONSUMER_DEAD_LETTERS.labels(self._service, subject, reason).inc()
+        log.error("dead-lettering message", subject=subject, reason=reason, detail=detail[:500])
         self._failures.forget(sequence)
         with contextlib.suppress(Exception):  # a lost term only means one more delivery, deduplicated above
             await msg.term()

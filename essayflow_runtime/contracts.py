@@ -23,6 +23,8 @@ from essayflow.common.v1 import options_pb2
 from essayflow.events.v1 import envelope_pb2
 
 DLQ_SUBJECT_PREFIX = "essayflow.dlq"
+# A re-driven dead letter goes back to its one consumer on ``essayflow.redrive.<durable>``.
+REDRIVE_SUBJECT_PREFIX = "essayflow.redrive"
 # Namespace of deterministic (name-based) event ids.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1b2e-5d0e-4c55-9a43-6a1f0c9e7d21")
 
@@ -90,6 +92,26 @@ def all_subjects() -> list[str]:
 
 def dlq_subject(service: str) -> str:
     return f"{DLQ_SUBJECT_PREFIX}.{service}"
+
+
+def redrive_subject(durable: str) -> str:
+    """Where a dead letter of consumer ``durable`` is re-driven: only that consumer listens."""
+    return f"{REDRIVE_SUBJECT_PREFIX}.{durable}"
+
+
+def durable_name(service: str) -> str:
+    """The durable consumer a service reads the events stream with."""
+    return f"{service}-events"
+
+
+def consuming_services() -> list[str]:
+    """Every service that proto declares as a consumer of some event."""
+    return sorted({service for t in event_types().values() for service in t.consumers})
+
+
+def consumed_by(service: str) -> list[EventType]:
+    """The events proto declares ``service`` consumes, by subject."""
+    return sorted((t for t in event_types().values() if service in t.consumers), key=lambda t: t.subject)
 
 
 def new_event_id() -> str:

@@ -69,6 +69,28 @@ CAS_CONFLICTS = Counter(
     "Writes that found their record changed since they read it, and read again.",
     ["service", "record"],
 )
+# Streams and consumers (essayflow_runtime.bus_stats): every service with a consumer reports
+# both streams and every declared consumer (the same figures from each; aggregate with max).
+STREAM_MESSAGES = Gauge("essayflow_stream_messages", "Messages stored in a JetStream stream.", ["stream"])
+STREAM_BYTES = Gauge("essayflow_stream_bytes", "Bytes stored in a JetStream stream.", ["stream"])
+STREAM_FILL = Gauge(
+    "essayflow_stream_fill_ratio",
+    "A stream's size as a fraction of its limit (at 1 it refuses new messages).",
+    ["stream"],
+)
+DEAD_LETTERS = Gauge(
+    "essayflow_dead_letters", "Dead letters waiting to be re-driven, by the service that made them.", ["service"]
+)
+CONSUMER_PENDING = Gauge(
+    "essayflow_consumer_pending",
+    "Events a durable consumer has not processed yet (not delivered plus delivered and unacknowledged).",
+    ["consumer"],
+)
+CONSUMER_OLDEST_AGE = Gauge(
+    "essayflow_consumer_oldest_unprocessed_age_seconds",
+    "Age of the oldest event a durable consumer has not processed (0 when none).",
+    ["consumer"],
+)
 MATCHER_CONFIDENCE = Counter(
     "essayflow_matcher_suggestions_total",
     "Top suggestions by confidence level.",

@@ -20,7 +20,9 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from essayflow_runtime import bus, db, migrations
+from essayflow_runtime.bus_stats import BusStats
 from essayflow_runtime.config import Settings, load_settings
+from essayflow_runtime.consumer import Consumer
 from essayflow_runtime.grpc_server import RunningServer, ServiceBinding, start_server, stop_event_on_signals
 from essayflow_runtime.health_probe import Check, DatabaseCheck, HealthProbe, nats_check
 from essayflow_runtime.logs import configure_logging, get_logger
@@ -98,6 +100,10 @@ async def start_service(
     await bus.ensure_streams(settings, js)
     connections = Connections(settings=settings, nc=nc, js=js, pool=pool)
     parts = await build(connections)
+    # The bus gauges for this service's own consumer(s), and both streams' fill.
+    durables = [w.durable for w in parts.workers if isinstance(w, Consumer)]
+    if durables:
+        parts.workers.append(BusStats(settings, js, durables))
     server = await start_server(settings, name, parts.bindings, port)
     # Every service reports NOT_SERVING while what it cannot work without is unreachable.
     checks: dict[str, Check] = {"nats": nats_check(nc)}

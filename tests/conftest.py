@@ -50,13 +50,28 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 def nats_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = os.environ.get("ESSAYFLOW_NATS_URL")
     if configured:
+        asyncio.run(_record_history(configured))
         yield configured
         return
     server = EmbeddedNats(tmp_path_factory.mktemp("nats")).start()
     try:
+        asyncio.run(_record_history(server.url))
         yield server.url
     finally:
         server.stop()
+
+
+# Interest retention drops an event once its consumers processed it (at once if none is
+# declared); tests read the stream afterwards, so the servers they share keep it all.
+HISTORY_CONSUMER = "tests-history"
+
+
+async def _record_history(url: str) -> None:
+    client = await nats.connect(url)
+    try:
+        await bus.record_history(load_settings({}, nats_url=url), client.jetstream(), HISTORY_CONSUMER)
+    finally:
+        await client.close()
 
 
 def _migrated_services() -> list[str]:
@@ -151,10 +166,11 @@ def private_settings(settings: Settings, private_nats: EmbeddedNats) -> Settings
 
 @pytest.fixture
 async def private_js(private_settings: Settings) -> AsyncIterator[JetStreamContext]:
-    """JetStream on the test's own nats-server, streams ensured; reconnects across restarts."""
+    """JetStream on the test's own nats-server, streams ensured and their history kept;
+    reconnects across restarts."""
     client = await nats.connect(private_settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     js = client.jetstream()
-    await bus.ensure_streams(private_settings, js)
+    await bus.record_history(private_settings, js, HISTORY_CONSUMER)
     try:
         yield js
     finally:

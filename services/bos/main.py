@@ -9,6 +9,7 @@ from essayflow_runtime.outbox import OutboxRelay
 from essayflow_runtime.service import BuildParts, Connections, ServiceParts, run_service
 from services.bos import handlers
 from services.bos.directory import ClassDirectory, CmsClassDirectory
+from services.bos.faults import with_faults
 from services.bos.servicer import BatchOrchestratorServicer, binding
 from services.bos.watch import BatchChangeFeed
 
@@ -27,7 +28,9 @@ def make_build_parts(directory: ClassDirectory | None = None) -> BuildParts:
             cms = CmsClassDirectory(settings)
             classes, cleanups = cms, [cms.close]
         feed = BatchChangeFeed(settings, SERVICE)
-        consumer = Consumer(settings, connections.js, service=SERVICE, handlers=handlers.handlers(pool))
+        consumer = Consumer(
+            settings, connections.js, service=SERVICE, handlers=with_faults(handlers.handlers(pool))
+        )
         relay = OutboxRelay(settings, pool, connections.js, SERVICE)
         return ServiceParts(
             bindings=[binding(BatchOrchestratorServicer(pool, classes, feed))],

@@ -4,6 +4,7 @@ each on free ports, talked to only through their public RPCs."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import threading
@@ -78,10 +79,11 @@ class E2EStack:
 def launch_stack(
     postgres_server_url: str, nats_dir: Path, replicas: int = 1, extra_env: Mapping[str, str] | None = None
 ) -> Iterator[E2EStack]:
-    from tests.conftest import _create_database, _drop_database
+    from tests.conftest import _create_database, _drop_database, _record_history
 
     database_url = _create_database(postgres_server_url)
     nats = EmbeddedNats(nats_dir).start()
+    asyncio.run(_record_history(nats.url))  # the tests read events after their consumers took them
     ports = {name: [free_port() for _ in range(replicas)] for name in SERVICES}
     env = {
         "ESSAYFLOW_DATABASE_URL": database_url,
