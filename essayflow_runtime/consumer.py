@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from essayflow_runtime import bus, contracts
+from essayflow_runtime import bus, contracts, input_rules
 from essayflow_runtime.config import Settings
 from essayflow_runtime.logs import bind_correlation, get_logger
 from essayflow_runtime.metrics import (
@@ -177,6 +177,10 @@ class Consumer:
                 f"{envelope.event_type} on {msg.subject}",
                 delivered,
             )
+            return
+        # NUL or oversized fields would fail in the handler's database on every delivery.
+        if bad := input_rules.event_violations(envelope, payload):
+            await self._dead_letter(msg, "INVALID_CONTENT", input_rules.describe(bad), delivered)
             return
         if delivered > self._settings.max_deliver:
             await self._dead_letter(msg, "MAX_DELIVERIES_EXCEEDED", "handler never succeeded", delivered)
