@@ -157,7 +157,7 @@ def _check_scalar(
 
 
 def _is_map(field: FieldDescriptor) -> bool:
-    return (
+    return bool(
         field.type == FieldDescriptor.TYPE_MESSAGE
         and field.is_repeated
         and field.message_type.GetOptions().map_entry

@@ -40,7 +40,7 @@ OUTBOX_PARKED = Counter(
     ["service"],
 )
 OUTBOX_PARKED_ROWS = Gauge(
-    "essayflow_outbox_parked", "Parked outbox rows waiting for an operator.", ["service"]
+    "essayflow_outbox_parked_rows", "Parked outbox rows waiting for an operator.", ["service"]
 )
 CONSUMER_DELIVERIES = Counter(
     "essayflow_consumer_deliveries_total",

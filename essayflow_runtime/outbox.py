@@ -11,7 +11,7 @@ within milliseconds of its commit; polling is the fallback.
 A row the bus can never take (larger than the server's max_payload, or refused by
 JetStream for its size) is *parked*: ``parked_at`` and ``park_reason`` are set, the
 relay never claims it again, ``essayflow_outbox_parked_total`` counts it and the
-``essayflow_outbox_parked`` gauge shows how many wait for an operator. Every other
+``essayflow_outbox_parked_rows`` gauge shows how many wait for an operator. Every other
 publish failure is retried with backoff.
 """
 
