@@ -169,6 +169,9 @@ class EmbeddedNats:
     port: int = field(default_factory=free_port)
     binary: str = field(default_factory=nats_server_binary)
     process: subprocess.Popen[bytes] | None = None
+    # The server's max_payload in bytes (None: nats-server's default, 1 MiB); tests of
+    # what happens to events the bus cannot take set a small one.
+    max_payload: int | None = None
 
     @property
     def url(self) -> str:
@@ -178,8 +181,14 @@ class EmbeddedNats:
         self.store_dir = self.store_dir.resolve()
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log_file = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 (owned by the process)
+        command = [self.binary, "-a", LOCALHOST, "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
+        if self.max_payload is not None:
+            # max_payload has no command-line flag; a one-line config file sets it.
+            config = self.store_dir / "nats-server.conf"
+            config.write_text(f"max_payload: {int(self.max_payload)}\n")
+            command += ["-c", str(config)]
         self.process = subprocess.Popen(
-            [self.binary, "-a", LOCALHOST, "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
+            command,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
