@@ -158,9 +158,7 @@ def _check_scalar(
 
 def _is_map(field: FieldDescriptor) -> bool:
     return bool(
-        field.type == FieldDescriptor.TYPE_MESSAGE
-        and field.is_repeated
-        and field.message_type.GetOptions().map_entry
+        field.type == FieldDescriptor.TYPE_MESSAGE and field.is_repeated and field.message_type.GetOptions().map_entry
     )
 
 

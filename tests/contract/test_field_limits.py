@@ -18,9 +18,7 @@ REQUESTS = [
     for service in module.DESCRIPTOR.services_by_name.values()
     for method in service.methods
 ]
-EVENTS = [t.message_class.DESCRIPTOR for t in contracts.event_types().values()] + [
-    contracts.EventEnvelope.DESCRIPTOR
-]
+EVENTS = [t.message_class.DESCRIPTOR for t in contracts.event_types().values()] + [contracts.EventEnvelope.DESCRIPTOR]
 
 
 @pytest.mark.parametrize("descriptor", REQUESTS + EVENTS, ids=lambda d: d.name)

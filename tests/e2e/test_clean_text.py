@@ -146,14 +146,18 @@ async def test_a_nul_in_any_string_field_of_a_consumed_event_is_dead_lettered_as
     try:
         for event in consumed_events():
             base = filled(event.message_class.DESCRIPTOR)
-            variants = [(f"payload.{p}", contracts.wrap(with_text(base, p, nul), source="fuzz", correlation_id="c"))
-                        for p in string_paths(base)]
+            variants = [
+                (f"payload.{p}", contracts.wrap(with_text(base, p, nul), source="fuzz", correlation_id="c"))
+                for p in string_paths(base)
+            ]
             for name in ENVELOPE_STRINGS:
                 envelope = contracts.wrap(base, source="fuzz", correlation_id="c")
                 variants.append((name, with_text(envelope, name, nul)))  # type: ignore[arg-type]
             for path, envelope in variants:
                 assert isinstance(envelope, envelope_pb2.EventEnvelope)
-                await js.publish(event.subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": str(uuid.uuid4())})
+                await js.publish(
+                    event.subject, envelope.SerializeToString(), headers={"Nats-Msg-Id": str(uuid.uuid4())}
+                )
                 for service in event.consumers:
                     expected[(service, envelope.event_id)] = path
         assert len(expected) > 60
