@@ -152,7 +152,7 @@ async def test_a_nul_in_any_string_field_of_a_consumed_event_is_dead_lettered_as
             ]
             for name in ENVELOPE_STRINGS:
                 envelope = contracts.wrap(base, source="fuzz", correlation_id="c")
-                variants.append((name, with_text(envelope, name, nul)))  # type: ignore[arg-type]
+                variants.append((name, with_text(envelope, name, nul)))
             for path, envelope in variants:
                 assert isinstance(envelope, envelope_pb2.EventEnvelope)
                 await js.publish(

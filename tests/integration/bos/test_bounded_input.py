@@ -28,7 +28,7 @@ SMALL_PAYLOAD = 16 * 1024
 
 async def refused(client: Client, method: str, request: object, owner: str) -> tuple[str, dict[str, str], set[str]]:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await client.call(method, request, owner)  # type: ignore[arg-type]
+        await client.call(method, request, owner)
     assert raised.value.code() == CODE.INVALID_ARGUMENT, raised.value.details()
     reason, metadata, details = error_info(raised.value)
     fields = {v.field for d in details if isinstance(d, error_details_pb2.BadRequest) for v in d.field_violations}
