@@ -109,6 +109,16 @@ async def test_a_hostile_upload_strands_no_batch_and_file_names_are_display_name
             )
         )
         assert code == grpc.StatusCode.INVALID_ARGUMENT and bad_fields(details) == {"file_name"}
+        # An id of 400 kB would be written into the slot tracker on every later change.
+        code, details = await code_of(
+            teacher.els.ProvisionEssay(
+                els_pb2.ProvisionEssayRequest(
+                    batch_id=batch.batch_id, file_name="a.txt", content=BODY.encode(), file_upload_id="u" * 400_000
+                ),
+                metadata=teacher.metadata,
+            )
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and bad_fields(details) == {"file_upload_id"}
         # A NUL in the text is a validation failure: it takes its slot, so the batch can complete.
         code, details = await code_of(
             teacher.els.ProvisionEssay(
