@@ -29,6 +29,8 @@ if ! diff -q docs/field-limits.md "$tmp/field-limits.md" >/dev/null; then
   exit 1
 fi
 
+echo "docs/field-limits.md matches proto/"
+
 "$PY" -m essayflow_cli.subjects > "$tmp/subjects.md"
 if ! diff -q docs/subjects.md "$tmp/subjects.md" >/dev/null; then
   echo "docs/subjects.md is stale: run 'make proto' and commit the result" >&2

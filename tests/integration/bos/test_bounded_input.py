@@ -8,17 +8,21 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 from google.rpc import error_details_pb2
 
 from essayflow.bos.v1 import bos_pb2
+from essayflow.common.v1 import common_pb2
 from essayflow_runtime import contracts
 from essayflow_runtime.config import Settings
 from essayflow_runtime.embedded import EmbeddedNats
 from essayflow_runtime.service import start_service
+from services.bos import commands, validation
 from services.bos.main import make_build_parts
 from tests.integration.bos.helpers import Client, FakeDirectory, error_info, register_request
+from tests.integration.bos.scenario import OWNER, Batch
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +91,27 @@ async def test_a_request_whose_event_the_bus_cannot_take_is_refused_before_it_co
     # What fits still goes through.
     created = await small_client.call("RegisterBatch", register_request(3), owner)
     assert len(created.batch.essay_ids) == 3
+
+
+async def test_a_pipeline_request_whose_event_the_bus_cannot_take_changes_nothing(pool: asyncpg.Pool) -> None:
+    batch = await Batch.register(pool, regular=False, count=40)
+    completed = batch.content_completed()
+    for ref in completed.stored_essays:
+        ref.file_name = "å" * 255  # the longest display name allowed, two bytes a character
+    await batch.deliver(completed)
+    ready = await batch.current()
+    assert ready.status == common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION
+    request = validation.PipelineRequest(batch.batch_id, ("spellcheck",), "")
+    contracts.set_max_payload(SMALL_PAYLOAD)  # as if connected to a server with a 16 kB max_payload
+    try:
+        with pytest.raises(contracts.EventTooLarge) as raised:
+            await commands.request_pipeline(pool, OWNER, request)
+    finally:
+        contracts.set_max_payload(contracts.DEFAULT_MAX_PAYLOAD)
+    assert raised.value.metadata["event_type"] == "essayflow.events.v1.BatchPipelineRequested"
+    after = await batch.current()
+    assert (after.status, after.version) == (ready.status, ready.version)
+    assert "essayflow.events.v1.BatchPipelineRequested" not in await batch.outbox_types()
+    # Under the real limit the same request goes through.
+    await commands.request_pipeline(pool, OWNER, request)
+    assert (await batch.current()).status == common_pb2.BATCH_STATUS_PROCESSING_PIPELINES
