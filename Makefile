@@ -49,6 +49,7 @@ typecheck: $(STAMP)
 proto: $(STAMP)
 	PY=$(PY) tools/gen_proto.sh gen
 	$(PY) -m essayflow_cli.subjects > docs/subjects.md
+	$(PY) -m essayflow_cli.limits > docs/field-limits.md
 
 proto-check: $(STAMP)
 	PY=$(PY) tools/proto_check.sh

@@ -62,7 +62,10 @@ async def connect(settings: Settings, name: str) -> NATS:
     async def on_reconnect() -> None:
         log.info("nats reconnected")
 
-    return await nats.connect(error_cb=on_error, disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, **options)
+    nc = await nats.connect(error_cb=on_error, disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, **options)
+    # Events are sealed (and refused when too large) before they commit, long before a publish.
+    contracts.set_max_payload(nc.max_payload)
+    return nc
 
 
 def events_stream_config(settings: Settings) -> StreamConfig:

@@ -30,7 +30,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from essayflow_runtime import bus, contracts, failures
+from essayflow_runtime import bus, contracts, failures, input_rules
 from essayflow_runtime.config import Settings
 from essayflow_runtime.logs import bind_correlation, get_logger
 from essayflow_runtime.metrics import (
@@ -216,6 +216,10 @@ class Consumer:
                 f"{envelope.event_type} on {subject}",
                 delivered,
             )
+            return
+        # NUL or oversized fields would fail in the handler's database on every delivery.
+        if bad := input_rules.event_violations(envelope, payload):
+            await self._dead_letter(msg, "INVALID_CONTENT", input_rules.describe(bad), delivered)
             return
         context = EventContext(
             event_id=envelope.event_id,

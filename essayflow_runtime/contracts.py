@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError, Message
 import essayflow.events.v1 as events_package
 from essayflow.common.v1 import options_pb2
 from essayflow.events.v1 import envelope_pb2
+from essayflow_runtime.errors import InvalidArgument
 
 DLQ_SUBJECT_PREFIX = "essayflow.dlq"
 # A re-driven dead letter goes back to its one consumer on ``essayflow.redrive.<durable>``.
@@ -30,6 +31,15 @@ EVENT_ID_NAMESPACE = uuid.UUID("6f1c1b2e-5d0e-4c55-9a43-6a1f0c9e7d21")
 
 EventEnvelope = envelope_pb2.EventEnvelope
 
+# NATS's default max_payload: what a sealed event may weigh until a connection tells
+# the server's own (see set_max_payload).
+DEFAULT_MAX_PAYLOAD = 1024 * 1024
+# Kept free below max_payload for headers: Nats-Msg-Id, and a dead letter's reason,
+# detail (up to 1,000 characters), subject and consumer, so that any event that could
+# be published can also be dead-lettered.
+HEADER_ROOM = 4096
+_max_payload = DEFAULT_MAX_PAYLOAD
+
 
 class PoisonMessage(Exception):
     """A message that can never be handled: it goes to the dead-letter subject."""
@@ -38,6 +48,21 @@ class PoisonMessage(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class EventTooLarge(InvalidArgument):
+    """A sealed event the bus would refuse: the request that would produce it is refused
+    before anything commits (INVALID_ARGUMENT through the gRPC interceptor)."""
+
+
+def set_max_payload(max_payload: int) -> None:
+    """Called once connected: the server's max_payload bounds every event sealed from now on."""
+    global _max_payload
+    _max_payload = max_payload if max_payload > 0 else DEFAULT_MAX_PAYLOAD
+
+
+def max_event_bytes() -> int:
+    return max(_max_payload - HEADER_ROOM, 0)
 
 
 @dataclass(frozen=True)
@@ -152,7 +177,15 @@ def seal(
     """:func:`wrap` ``payload`` and serialize the envelope, with the subject it goes to."""
     envelope = wrap(payload, source=source, correlation_id=correlation_id, causation_id=causation_id, event_id=event_id)
     event_type = event_type_of(type(payload))
-    return SealedEvent(envelope.event_id, event_type.subject, event_type.full_name, envelope.SerializeToString())
+    data = envelope.SerializeToString()
+    if len(data) > max_event_bytes():
+        raise EventTooLarge(
+            f"the {event_type.full_name} event this would publish is {len(data)} bytes; "
+            f"the bus takes at most {max_event_bytes()}",
+            reason="EVENT_TOO_LARGE",
+            metadata={"event_type": event_type.full_name, "size": str(len(data)), "limit": str(max_event_bytes())},
+        )
+    return SealedEvent(envelope.event_id, event_type.subject, event_type.full_name, data)
 
 
 def wrap(

@@ -185,6 +185,9 @@ class EmbeddedNats:
     port: int = field(default_factory=free_port)
     binary: str = field(default_factory=nats_server_binary)
     process: subprocess.Popen[bytes] | None = None
+    # The server's max_payload in bytes (None: nats-server's default, 1 MiB); tests of
+    # what happens to events the bus cannot take set a small one.
+    max_payload: int | None = None
 
     @property
     def url(self) -> str:
@@ -194,7 +197,11 @@ class EmbeddedNats:
         self.store_dir = self.store_dir.resolve()
         self.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.store_dir / "nats-server.conf"
-        config.write_text(jetstream_config(self.store_dir), encoding="utf-8")
+        text = jetstream_config(self.store_dir)
+        if self.max_payload is not None:
+            # max_payload has no command-line flag: it goes into the same config file.
+            text += f"max_payload: {int(self.max_payload)}\n"
+        config.write_text(text, encoding="utf-8")
         log_file = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 (owned by the process)
         self.process = subprocess.Popen(
             [self.binary, "-a", LOCALHOST, "-p", str(self.port), "-c", str(config)],

@@ -27,7 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from essayflow_runtime import failures
+from essayflow_runtime import failures, input_rules
 from essayflow_runtime.auth import Principal, Role, principal_from_metadata, set_current_principal
 from essayflow_runtime.config import Settings
 from essayflow_runtime.errors import DomainError, Internal, InvalidArgument, PermissionDenied, Unavailable
@@ -131,6 +131,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 try:
                     set_current_principal(authorize())
                     try:
+                        input_rules.check_request(request)
                         return await inner(request, context)
                     finally:
                         set_current_principal(None)
@@ -164,6 +165,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 started = time.perf_counter()
                 try:
                     set_current_principal(authorize())
+                    input_rules.check_request(request)
                     async for item in inner_stream(request, context):
                         yield item
                 except DomainError as error:

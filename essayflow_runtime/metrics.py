@@ -34,6 +34,14 @@ OUTBOX_PUBLISHED = Counter(
 OUTBOX_PUBLISH_FAILURES = Counter(
     "essayflow_outbox_publish_failures_total", "Failed outbox publish attempts.", ["service"]
 )
+OUTBOX_PARKED = Counter(
+    "essayflow_outbox_parked_total",
+    "Outbox rows parked because the bus can never take them (e.g. over max_payload).",
+    ["service"],
+)
+OUTBOX_PARKED_ROWS = Gauge(
+    "essayflow_outbox_parked_rows", "Parked outbox rows waiting for an operator.", ["service"]
+)
 CONSUMER_DELIVERIES = Counter(
     "essayflow_consumer_deliveries_total",
     "Messages delivered to a consumer.",

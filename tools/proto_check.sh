@@ -23,6 +23,14 @@ if ! diff -r -x __pycache__ gen/essayflow "$tmp/essayflow" >/dev/null \
 fi
 echo "gen/ matches proto/"
 
+"$PY" -m essayflow_cli.limits > "$tmp/field-limits.md"
+if ! diff -q docs/field-limits.md "$tmp/field-limits.md" >/dev/null; then
+  echo "docs/field-limits.md is stale: run 'make proto' and commit the result" >&2
+  exit 1
+fi
+
+echo "docs/field-limits.md matches proto/"
+
 "$PY" -m essayflow_cli.subjects > "$tmp/subjects.md"
 if ! diff -q docs/subjects.md "$tmp/subjects.md" >/dev/null; then
   echo "docs/subjects.md is stale: run 'make proto' and commit the result" >&2

@@ -8,11 +8,13 @@ validation *failure* that still consumes a slot, so the batch can complete.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 
 from essayflow.common.v1 import common_pb2
 from essayflow_runtime.errors import FieldErrors
 from essayflow_runtime.ids import is_uuid
+from essayflow_runtime.input_rules import control_character
 
 MIN_CHARACTERS = 50
 MAX_CHARACTERS = 50_000
@@ -45,6 +47,15 @@ def text_storage_id(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def display_file_name(raw: str) -> str:
+    """A file name as ELS keeps and shows it: Unicode NFC, the last path component only
+    (an uploader's directories, / or \\, are no one's business), no control characters,
+    no surrounding whitespace, at most MAX_FILE_NAME_CHARACTERS. Empty when nothing is left."""
+    name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c) != "Cc").strip()
+    return "" if name in (".", "..") else name[:MAX_FILE_NAME_CHARACTERS]
+
+
 def check_upload_request(batch_id: str, file_name: str, content_size: int) -> None:
     """Raise INVALID_ARGUMENT naming every malformed field."""
     errors = FieldErrors()
@@ -71,6 +82,13 @@ def check_text(content: bytes) -> TextCheck:
         return TextCheck(
             error_code=common_pb2.ESSAY_VALIDATION_ERROR_CODE_INVALID_ENCODING,
             message=f"the content is not valid UTF-8 (byte {exc.start})",
+        )
+    at = control_character(text, multiline=True)
+    if at >= 0:
+        # NUL and its kin cannot be stored (PostgreSQL text, JSONB) or shown safely.
+        return TextCheck(
+            error_code=common_pb2.ESSAY_VALIDATION_ERROR_CODE_INVALID_ENCODING,
+            message=f"the text contains control character U+{ord(text[at]):04X} (character {at})",
         )
     length = len(text.strip())
     if length == 0:

@@ -18,7 +18,7 @@ from essayflow_runtime.consumer import EventContext, Handler, publish_caused
 from essayflow_runtime.contracts import PoisonMessage
 from essayflow_runtime.ids import is_uuid
 from services.els import messages
-from services.els.content_rules import is_text_storage_id
+from services.els.content_rules import display_file_name, is_text_storage_id
 from services.els.provisioning import SOURCE, Provisioner
 from services.els.slots import Upload
 from services.els.store import SlotStore
@@ -58,8 +58,11 @@ class EventHandlers:
         _require_batch_id(payload.batch_id)
         if not is_text_storage_id(payload.text_storage_id):
             raise PoisonMessage("INVALID_TEXT_STORAGE_ID", f"{payload.text_storage_id!r} is not a sha256 hex digest")
+        file_name = display_file_name(payload.file_name)
+        if not file_name:
+            raise PoisonMessage("INVALID_FILE_NAME", f"{payload.file_name[:100]!r} names no file")
         upload = Upload(
-            file_name=payload.file_name,
+            file_name=file_name,
             file_upload_id=payload.file_upload_id,
             text_storage_id=payload.text_storage_id,
         )
@@ -68,10 +71,11 @@ class EventHandlers:
     async def on_validation_failed(self, context: EventContext, payload: Message) -> None:
         assert isinstance(payload, file_events_pb2.EssayValidationFailed)
         _require_batch_id(payload.batch_id)
-        if not (payload.file_upload_id or payload.file_name):
+        file_name = display_file_name(payload.file_name)
+        if not (payload.file_upload_id or file_name):
             raise PoisonMessage("UNIDENTIFIABLE_UPLOAD", "neither file_upload_id nor file_name is set")
         upload = Upload(
-            file_name=payload.file_name,
+            file_name=file_name,
             file_upload_id=payload.file_upload_id,
             # A failure must stay a failure even if the sender left the code unset.
             error_code=payload.error_code or common_pb2.ESSAY_VALIDATION_ERROR_CODE_OTHER,

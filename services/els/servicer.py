@@ -44,7 +44,8 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
         self._registration_wait_s = registration_wait_s
 
     async def ProvisionEssay(self, request: Any, context: Any) -> els_pb2.ProvisionEssayResponse:
-        content_rules.check_upload_request(request.batch_id, request.file_name, len(request.content))
+        file_name = content_rules.display_file_name(request.file_name)
+        content_rules.check_upload_request(request.batch_id, file_name, len(request.content))
         principal = current_principal()
         seen: Versioned | None = None
         if not principal.is_privileged:
@@ -62,10 +63,10 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
                 )
         checked = content_rules.check_text(request.content)
         if not checked.ok:
-            await self._refuse(request, checked, seen)
+            await self._refuse(request, file_name, checked, seen)
         text_storage_id = await self._content.put(checked.text)
         upload = Upload(
-            file_name=request.file_name,
+            file_name=file_name,
             file_upload_id=request.file_upload_id,
             text_storage_id=text_storage_id,
         )
@@ -115,11 +116,13 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
             pending_count=len(pending),
         )
 
-    async def _refuse(self, request: Any, checked: content_rules.TextCheck, seen: Versioned | None) -> None:
+    async def _refuse(
+        self, request: Any, file_name: str, checked: content_rules.TextCheck, seen: Versioned | None
+    ) -> None:
         """A text that breaks the rule still takes its slot as failed, then the caller
         hears INVALID_ARGUMENT naming the field and the reason code."""
         upload = Upload(
-            file_name=request.file_name,
+            file_name=file_name,
             file_upload_id=request.file_upload_id,
             error_code=checked.error_code,
             error_message=checked.message,

@@ -23,6 +23,7 @@ from nats.js import JetStreamContext
 
 from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import els_events_pb2, nlp_events_pb2
+from essayflow_runtime import input_rules
 from essayflow_runtime.consumer import EventContext, publish_caused
 from essayflow_runtime.contracts import PoisonMessage
 from essayflow_runtime.failures import TransientError, is_transient
@@ -109,6 +110,9 @@ class StudentMatchingHandler:
             course_code=request.course_code,
             results=results,
         )
+        # Evidence is quoted from essays and error details from exceptions: cut to the event's
+        # declared limits so CMS never has to refuse it.
+        input_rules.conform(suggested)
         event_id = await publish_caused(self._js, context, suggested, source=SOURCE)
         count_top_levels(results)
         log.info(

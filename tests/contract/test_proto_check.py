@@ -61,8 +61,9 @@ def test_the_committed_tree_passes(checkout: Path) -> None:
 def test_editing_a_proto_without_regenerating_fails(checkout: Path) -> None:
     edit(
         checkout / "proto/essayflow/bos/v1/bos.proto",
-        "  string title = 13;\n}",
-        "  string title = 13;\n  // Added without regenerating.\n  string note = 14;\n}",
+        "  string title = 13 [(essayflow.common.v1.max_length) = 200];\n}",
+        "  string title = 13 [(essayflow.common.v1.max_length) = 200];\n"
+        "  // Added without regenerating.\n  string note = 14;\n}",
     )
     result = proto_check(checkout)
     assert result.returncode != 0
@@ -70,7 +71,8 @@ def test_editing_a_proto_without_regenerating_fails(checkout: Path) -> None:
 
 
 def test_deleting_a_field_is_breaking(checkout: Path) -> None:
-    edit(checkout / "proto/essayflow/bos/v1/bos.proto", "  string title = 13;\n", "")
+    title = "  string title = 13 [(essayflow.common.v1.max_length) = 200];\n"
+    edit(checkout / "proto/essayflow/bos/v1/bos.proto", title, "")
     result = proto_check(checkout)
     assert result.returncode != 0
     assert "title" in result.stdout + result.stderr

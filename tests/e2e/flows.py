@@ -13,6 +13,7 @@ from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
 from essayflow_cli.client import Clients
+from essayflow_cli.waits import wait_associations, wait_status
 
 ROSTER = [
     ("Ingrid", "Halvorsen"),
@@ -85,3 +86,25 @@ async def transitions(c: Clients, batch_id: str) -> list[tuple[int, int]]:
         bos_pb2.ListBatchTransitionsRequest(batch_id=batch_id), metadata=c.metadata
     )
     return [(t.from_status, t.to_status) for t in listed.transitions]
+
+
+async def complete_guest_flow(c: Clients, essays: int = 2) -> bos_pb2.Batch:
+    """A GUEST batch from registration to READY."""
+    batch = await register(c, essays)
+    await upload(c, batch.batch_id, [essay_text("Anon", "Writer", i) for i in range(essays)])
+    return await wait_status(c, batch.batch_id, common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION)
+
+
+async def complete_regular_flow(c: Clients) -> bos_pb2.Batch:
+    """A REGULAR batch of the whole roster: matched, every suggestion confirmed, READY."""
+    class_id, _ = await create_class(c)
+    batch = await register(c, len(ROSTER), class_id)
+    await upload(c, batch.batch_id, [essay_text(first, last, i) for i, (first, last) in enumerate(ROSTER)])
+    associations = await wait_associations(c, batch.batch_id, len(ROSTER))
+    decisions = [
+        cms_pb2.AssociationDecision(essay_id=a.essay_id, confirm=cms_pb2.ConfirmDecision()) for a in associations
+    ]
+    await c.cms.ValidateAssociations(
+        cms_pb2.ValidateAssociationsRequest(batch_id=batch.batch_id, decisions=decisions), metadata=c.metadata
+    )
+    return await wait_status(c, batch.batch_id, common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION)

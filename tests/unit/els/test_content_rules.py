@@ -60,3 +60,33 @@ def test_the_text_storage_id_is_the_sha256_of_the_utf8_text() -> None:
     assert content_rules.is_text_storage_id(content_rules.text_storage_id("x"))
     assert not content_rules.is_text_storage_id("A" * 64)
     assert not content_rules.is_text_storage_id("../etc")
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("uppsats.txt", "uppsats.txt"),
+        ("C:\\Users\\ada\\Documents\\uppsats.txt", "uppsats.txt"),
+        ("/home/ada/../../etc/uppsats.txt", "uppsats.txt"),
+        ("mapp/under\\mapp/å.txt", "å.txt"),
+        ("a\u030a.txt", "\u00e5.txt"),  # decomposed å becomes the one composed character
+        ("  rad\x00bryt\x1b\x85.txt  ", "radbryt.txt"),
+        ("x" * 300, "x" * 255),
+        ("dir/", ""),
+        ("..", ""),
+        ("\x00", ""),
+    ],
+)
+def test_file_names_are_display_names(raw: str, shown: str) -> None:
+    assert content_rules.display_file_name(raw) == shown
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x7f", "\x9b"])
+def test_text_with_a_control_character_is_a_validation_failure(character: str) -> None:
+    checked = content_rules.check_text(("Det här är en uppsats om hösten. " * 3 + character).encode())
+    assert checked.error_code == common_pb2.ESSAY_VALIDATION_ERROR_CODE_INVALID_ENCODING
+    assert f"U+{ord(character):04X}" in checked.message
+
+
+def test_text_keeps_tabs_and_line_breaks() -> None:
+    assert content_rules.check_text(("Namn:\tAda\r\n" + "Det här är en uppsats om hösten. " * 3).encode()).ok

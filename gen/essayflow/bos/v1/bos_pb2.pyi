@@ -1,6 +1,7 @@
 import datetime
 
 from essayflow.common.v1 import common_pb2 as _common_pb2
+from essayflow.common.v1 import options_pb2 as _options_pb2
 from essayflow.events.v1 import bos_events_pb2 as _bos_events_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers

@@ -25,3 +25,9 @@ COURSE_NAME_FIELD_NUMBER: _ClassVar[int]
 course_name: _descriptor.FieldDescriptor
 COURSE_LEVEL_FIELD_NUMBER: _ClassVar[int]
 course_level: _descriptor.FieldDescriptor
+MAX_LENGTH_FIELD_NUMBER: _ClassVar[int]
+max_length: _descriptor.FieldDescriptor
+MAX_ITEMS_FIELD_NUMBER: _ClassVar[int]
+max_items: _descriptor.FieldDescriptor
+MULTILINE_FIELD_NUMBER: _ClassVar[int]
+multiline: _descriptor.FieldDescriptor

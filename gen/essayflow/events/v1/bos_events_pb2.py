@@ -27,29 +27,63 @@ from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_o
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/bos_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x02\n\x15\x42\x61tchEssaysRegistered\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tessay_ids\x18\x02 \x03(\t\x12\x1c\n\x14\x65xpected_essay_count\x18\x03 \x01(\x05\x12\x34\n\x0b\x63ourse_code\x18\x04 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x10\n\x08\x63lass_id\x18\x05 \x01(\t\x12\x32\n\nbatch_type\x18\x06 \x01(\x0e\x32\x1e.essayflow.common.v1.BatchType\x12\x10\n\x08owner_id\x18\x07 \x01(\t::\x8a\xb5\x18(essayflow.bos.batch.essays.registered.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\"\xee\x01\n\x17StudentMatchingInitiate\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x10\n\x08\x63lass_id\x18\x02 \x01(\t\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12-\n\x06\x65ssays\x18\x04 \x03(\x0b\x32\x1d.essayflow.common.v1.EssayRef:J\x8a\xb5\x18\x38\x65ssayflow.bos.batch.student.matching.initiate.command.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\"\xc5\x02\n\x12\x42\x61tchStatusChanged\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x35\n\x0b\x66rom_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\r\n\x05\x63\x61use\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12.\n\nchanged_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08owner_id\x18\t \x01(\t:0\x8a\xb5\x18%essayflow.bos.batch.status.changed.v1\x92\xb5\x18\x03\x62os\"\xf0\x01\n\x16\x42\x61tchPipelineRequested\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tpipelines\x18\x02 \x03(\t\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\x12\x34\n\x0b\x63ourse_code\x18\x04 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12/\n\x06\x65ssays\x18\x05 \x03(\x0b\x32\x1f.essayflow.events.v1.ReadyEssay:4\x8a\xb5\x18)essayflow.bos.batch.pipeline.requested.v1\x92\xb5\x18\x03\x62os\"\xe6\x01\n\nReadyEssay\x12,\n\x05\x65ssay\x18\x01 \x01(\x0b\x32\x1d.essayflow.common.v1.EssayRef\x12\x12\n\nstudent_id\x18\x02 \x01(\t\x12I\n\x12\x61ssociation_status\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.StudentAssociationStatus\x12K\n\x11validation_method\x18\x04 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethodb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/bos_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x02\n\x15\x42\x61tchEssaysRegistered\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x1c\n\tessay_ids\x18\x02 \x03(\tB\t\xc8\xc1\x18@\xd0\xc1\x18\xf4\x03\x12\x1c\n\x14\x65xpected_essay_count\x18\x03 \x01(\x05\x12\x34\n\x0b\x63ourse_code\x18\x04 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x16\n\x08\x63lass_id\x18\x05 \x01(\tB\x04\xc8\xc1\x18@\x12\x32\n\nbatch_type\x18\x06 \x01(\x0e\x32\x1e.essayflow.common.v1.BatchType\x12\x17\n\x08owner_id\x18\x07 \x01(\tB\x05\xc8\xc1\x18\x80\x02::\x8a\xb5\x18(essayflow.bos.batch.essays.registered.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\"\x81\x02\n\x17StudentMatchingInitiate\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x16\n\x08\x63lass_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x34\n\x06\x65ssays\x18\x04 \x03(\x0b\x32\x1d.essayflow.common.v1.EssayRefB\x05\xd0\xc1\x18\xf4\x03:J\x8a\xb5\x18\x38\x65ssayflow.bos.batch.student.matching.initiate.command.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\"\xeb\x02\n\x12\x42\x61tchStatusChanged\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x35\n\x0b\x66rom_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x14\n\x05\x61\x63tor\x18\x05 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x14\n\x05\x63\x61use\x18\x06 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x19\n\x06reason\x18\x07 \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\x12.\n\nchanged_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x08owner_id\x18\t \x01(\tB\x05\xc8\xc1\x18\x80\x02:0\x8a\xb5\x18%essayflow.bos.batch.status.changed.v1\x92\xb5\x18\x03\x62os\"\x8e\x02\n\x16\x42\x61tchPipelineRequested\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x1b\n\tpipelines\x18\x02 \x03(\tB\x08\xc8\xc1\x18@\xd0\xc1\x18\x10\x12\x1b\n\x0crequested_by\x18\x03 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x34\n\x0b\x63ourse_code\x18\x04 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x36\n\x06\x65ssays\x18\x05 \x03(\x0b\x32\x1f.essayflow.events.v1.ReadyEssayB\x05\xd0\xc1\x18\xf4\x03:4\x8a\xb5\x18)essayflow.bos.batch.pipeline.requested.v1\x92\xb5\x18\x03\x62os\"\xec\x01\n\nReadyEssay\x12,\n\x05\x65ssay\x18\x01 \x01(\x0b\x32\x1d.essayflow.common.v1.EssayRef\x12\x18\n\nstudent_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12I\n\x12\x61ssociation_status\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.StudentAssociationStatus\x12K\n\x11validation_method\x18\x04 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethodb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.events.v1.bos_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['batch_id']._loaded_options = None
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['essay_ids']._loaded_options = None
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['essay_ids']._serialized_options = b'\310\301\030@\320\301\030\364\003'
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['class_id']._loaded_options = None
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['class_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['owner_id']._loaded_options = None
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['owner_id']._serialized_options = b'\310\301\030\200\002'
   _globals['_BATCHESSAYSREGISTERED']._loaded_options = None
   _globals['_BATCHESSAYSREGISTERED']._serialized_options = b'\212\265\030(essayflow.bos.batch.essays.registered.v1\222\265\030\003bos\232\265\030\003els'
+  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['batch_id']._loaded_options = None
+  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['class_id']._loaded_options = None
+  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['class_id']._serialized_options = b'\310\301\030@'
+  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['essays']._loaded_options = None
+  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['essays']._serialized_options = b'\320\301\030\364\003'
   _globals['_STUDENTMATCHINGINITIATE']._loaded_options = None
   _globals['_STUDENTMATCHINGINITIATE']._serialized_options = b'\212\265\0308essayflow.bos.batch.student.matching.initiate.command.v1\222\265\030\003bos\232\265\030\003els'
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['batch_id']._loaded_options = None
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['actor']._loaded_options = None
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['actor']._serialized_options = b'\310\301\030\200\002'
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['cause']._loaded_options = None
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['cause']._serialized_options = b'\310\301\030\310\001'
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['reason']._loaded_options = None
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['reason']._serialized_options = b'\310\301\030\350\007\330\301\030\001'
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['owner_id']._loaded_options = None
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['owner_id']._serialized_options = b'\310\301\030\200\002'
   _globals['_BATCHSTATUSCHANGED']._loaded_options = None
   _globals['_BATCHSTATUSCHANGED']._serialized_options = b'\212\265\030%essayflow.bos.batch.status.changed.v1\222\265\030\003bos'
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['batch_id']._loaded_options = None
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['pipelines']._loaded_options = None
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['pipelines']._serialized_options = b'\310\301\030@\320\301\030\020'
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['requested_by']._loaded_options = None
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['requested_by']._serialized_options = b'\310\301\030\200\002'
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['essays']._loaded_options = None
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['essays']._serialized_options = b'\320\301\030\364\003'
   _globals['_BATCHPIPELINEREQUESTED']._loaded_options = None
   _globals['_BATCHPIPELINEREQUESTED']._serialized_options = b'\212\265\030)essayflow.bos.batch.pipeline.requested.v1\222\265\030\003bos'
+  _globals['_READYESSAY'].fields_by_name['student_id']._loaded_options = None
+  _globals['_READYESSAY'].fields_by_name['student_id']._serialized_options = b'\310\301\030@'
   _globals['_BATCHESSAYSREGISTERED']._serialized_start=164
-  _globals['_BATCHESSAYSREGISTERED']._serialized_end=456
-  _globals['_STUDENTMATCHINGINITIATE']._serialized_start=459
-  _globals['_STUDENTMATCHINGINITIATE']._serialized_end=697
-  _globals['_BATCHSTATUSCHANGED']._serialized_start=700
-  _globals['_BATCHSTATUSCHANGED']._serialized_end=1025
-  _globals['_BATCHPIPELINEREQUESTED']._serialized_start=1028
-  _globals['_BATCHPIPELINEREQUESTED']._serialized_end=1268
-  _globals['_READYESSAY']._serialized_start=1271
-  _globals['_READYESSAY']._serialized_end=1501
+  _globals['_BATCHESSAYSREGISTERED']._serialized_end=486
+  _globals['_STUDENTMATCHINGINITIATE']._serialized_start=489
+  _globals['_STUDENTMATCHINGINITIATE']._serialized_end=746
+  _globals['_BATCHSTATUSCHANGED']._serialized_start=749
+  _globals['_BATCHSTATUSCHANGED']._serialized_end=1112
+  _globals['_BATCHPIPELINEREQUESTED']._serialized_start=1115
+  _globals['_BATCHPIPELINEREQUESTED']._serialized_end=1385
+  _globals['_READYESSAY']._serialized_start=1388
+  _globals['_READYESSAY']._serialized_end=1624
 # @@protoc_insertion_point(module_scope)

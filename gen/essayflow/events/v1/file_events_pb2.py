@@ -26,19 +26,35 @@ from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_co
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%essayflow/events/v1/file_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\xcc\x01\n\x17\x45ssayContentProvisioned\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x17\n\x0ftext_storage_id\x18\x03 \x01(\t\x12\x13\n\x0btext_length\x18\x04 \x01(\x05\x12\x16\n\x0e\x66ile_upload_id\x18\x05 \x01(\t:F\x8a\xb5\x18+essayflow.file.essay.content.provisioned.v1\x92\xb5\x18\x0c\x66ile-service\x9a\xb5\x18\x03\x65ls\"\xee\x01\n\x15\x45ssayValidationFailed\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tfile_name\x18\x02 \x01(\t\x12\x41\n\nerror_code\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.EssayValidationErrorCode\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x16\n\x0e\x66ile_upload_id\x18\x05 \x01(\t:D\x8a\xb5\x18)essayflow.file.essay.validation.failed.v1\x92\xb5\x18\x0c\x66ile-service\x9a\xb5\x18\x03\x65lsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%essayflow/events/v1/file_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\xe6\x01\n\x17\x45ssayContentProvisioned\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x02 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x1d\n\x0ftext_storage_id\x18\x03 \x01(\tB\x04\xc8\xc1\x18@\x12\x13\n\x0btext_length\x18\x04 \x01(\x05\x12\x1d\n\x0e\x66ile_upload_id\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xff\x01:F\x8a\xb5\x18+essayflow.file.essay.content.provisioned.v1\x92\xb5\x18\x0c\x66ile-service\x9a\xb5\x18\x03\x65ls\"\x8d\x02\n\x15\x45ssayValidationFailed\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x02 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x41\n\nerror_code\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.EssayValidationErrorCode\x12\x1a\n\x07message\x18\x04 \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\x12\x1d\n\x0e\x66ile_upload_id\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xff\x01:D\x8a\xb5\x18)essayflow.file.essay.validation.failed.v1\x92\xb5\x18\x0c\x66ile-service\x9a\xb5\x18\x03\x65lsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.events.v1.file_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['batch_id']._loaded_options = None
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['file_name']._loaded_options = None
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['file_name']._serialized_options = b'\310\301\030\377\001'
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['text_storage_id']._loaded_options = None
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['text_storage_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['file_upload_id']._loaded_options = None
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['file_upload_id']._serialized_options = b'\310\301\030\377\001'
   _globals['_ESSAYCONTENTPROVISIONED']._loaded_options = None
   _globals['_ESSAYCONTENTPROVISIONED']._serialized_options = b'\212\265\030+essayflow.file.essay.content.provisioned.v1\222\265\030\014file-service\232\265\030\003els'
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['batch_id']._loaded_options = None
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['file_name']._loaded_options = None
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['file_name']._serialized_options = b'\310\301\030\377\001'
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['message']._loaded_options = None
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['message']._serialized_options = b'\310\301\030\350\007\330\301\030\001'
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['file_upload_id']._loaded_options = None
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['file_upload_id']._serialized_options = b'\310\301\030\377\001'
   _globals['_ESSAYVALIDATIONFAILED']._loaded_options = None
   _globals['_ESSAYVALIDATIONFAILED']._serialized_options = b'\212\265\030)essayflow.file.essay.validation.failed.v1\222\265\030\014file-service\232\265\030\003els'
   _globals['_ESSAYCONTENTPROVISIONED']._serialized_start=132
-  _globals['_ESSAYCONTENTPROVISIONED']._serialized_end=336
-  _globals['_ESSAYVALIDATIONFAILED']._serialized_start=339
-  _globals['_ESSAYVALIDATIONFAILED']._serialized_end=577
+  _globals['_ESSAYCONTENTPROVISIONED']._serialized_end=362
+  _globals['_ESSAYVALIDATIONFAILED']._serialized_start=365
+  _globals['_ESSAYVALIDATIONFAILED']._serialized_end=634
 # @@protoc_insertion_point(module_scope)
