@@ -7,6 +7,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from essayflow_runtime.auth import Role, mint_service_token, mint_token
+from essayflow_runtime.config import Settings
+
 T = TypeVar("T")
 
 
@@ -26,3 +29,17 @@ async def eventually(
             return last
         await asyncio.sleep(interval_s)
     raise AssertionError(f"{message} within {timeout_s}s (last value: {last!r})")
+
+
+def token_for(settings: Settings, subject: str, role: Role, audience: str) -> str:
+    """A token for ``subject`` in ``role`` calling service ``audience``: a user token for a
+    teacher or admin, a service token minted for that callee (signed with the subject's
+    development service key) for a service."""
+    if role is Role.SERVICE:
+        return mint_service_token(settings, subject, audience)
+    return mint_token(settings, subject, role)
+
+
+def bearer(settings: Settings, subject: str, role: Role, audience: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata carrying :func:`token_for`."""
+    return (("authorization", f"Bearer {token_for(settings, subject, role, audience)}"),)
