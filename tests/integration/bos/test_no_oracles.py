@@ -9,21 +9,13 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_status import rpc_status
 
 from essayflow.bos.v1 import bos_pb2
 from essayflow_runtime.auth import Role
 from tests.integration.bos.helpers import Client, FakeDirectory, register_request
+from tests.support import refusal_shape
 
 OWNER, INTRUDER = "teacher-owner", "teacher-intruder"
-
-
-def shape(error: grpc.aio.AioRpcError, the_id: str) -> tuple[Any, ...]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    blank = b"<" + b"-" * (len(the_id) - 2) + b">"
-    details = [(d.type_url, d.value.replace(the_id.encode(), blank)) for d in status.details]
-    return error.code(), (error.details() or "").replace(the_id, "<id>"), details
 
 
 async def refusal(call: Callable[[str], Any], the_id: str) -> tuple[Any, ...]:
@@ -33,7 +25,7 @@ async def refusal(call: Callable[[str], Any], the_id: str) -> tuple[Any, ...]:
             [_ async for _ in result]
         else:
             await result
-    return shape(caught.value, the_id)
+    return refusal_shape(caught.value, the_id)
 
 
 def batch_calls(client: Client) -> dict[str, Callable[[str], Any]]:

@@ -10,29 +10,18 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import status_pb2
 
 from essayflow.cms.v1 import cms_pb2
 from tests.integration.cms.conftest import Cms, confirm, new_id, suggestions
-from tests.support import eventually
+from tests.support import eventually, refusal_shape
 
 OWNER, INTRUDER = "teacher-owner", "teacher-intruder"
-
-
-def shape(error: grpc.aio.AioRpcError, the_id: str) -> tuple[Any, ...]:
-    """Everything a caller learns from a refusal, with the id it asked about blanked out."""
-    raw = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
-    assert raw is not None
-    status = status_pb2.Status.FromString(raw)
-    blank = the_id.encode()
-    details = [(d.type_url, d.value.replace(blank, b"<" + b"-" * (len(blank) - 2) + b">")) for d in status.details]
-    return error.code(), (error.details() or "").replace(the_id, "<id>"), status.message.replace(the_id, "<id>"), details
 
 
 async def refusal(cms: Cms, call: Callable[[str], Any], the_id: str) -> tuple[Any, ...]:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call(the_id)
-    return shape(caught.value, the_id)
+    return refusal_shape(caught.value, the_id)
 
 
 async def owned_batch(cms: Cms) -> tuple[str, str, list[str]]:

@@ -19,7 +19,7 @@ from essayflow_runtime.service import start_service
 from services.els.main import build_parts
 from services.els.store import SlotStore, Versioned
 from tests.integration.els.helpers import Caller, caller, essay_text, new_ids, register_batch
-from tests.support import eventually
+from tests.support import eventually, refusal_shape
 
 
 def reason_of(error: grpc.aio.AioRpcError) -> str:
@@ -132,14 +132,5 @@ async def test_an_upload_to_another_teachers_batch_waits_and_answers_like_a_miss
     finally:
         await service.stop()
 
-    def shape(error: grpc.aio.AioRpcError, batch_id: str) -> tuple[object, ...]:
-        status = rpc_status.from_call(error)
-        assert status is not None
-        return (
-            error.code(),
-            (error.details() or "").replace(batch_id, "<id>"),
-            [(d.type_url, d.value.replace(batch_id.encode(), b"<" + b"-" * 34 + b">")) for d in status.details],
-        )
-
-    assert shape(answers[foreign], foreign) == shape(answers[missing], missing)
+    assert refusal_shape(answers[foreign], foreign) == refusal_shape(answers[missing], missing)
     assert reason_of(answers[foreign]) == "BATCH_NOT_REGISTERED"
