@@ -115,7 +115,8 @@ def _private_key(keys_dir: str, name: str) -> Ed25519PrivateKey:
 
 @lru_cache(maxsize=256)
 def _public_key(keys_dir: str, name: str) -> Ed25519PublicKey | None:
-    """The public key of service ``name``, or None when this deployment does not know it."""
+    """The public key of service ``name``, or None when this deployment does not know it
+    (read once per process: a new peer's key is seen after a restart)."""
     if not keys_dir:
         return _dev_key(name).public_key()
     if not name or "/" in name or name.startswith("."):  # a name from a token, not a path
@@ -130,13 +131,18 @@ def _public_key(keys_dir: str, name: str) -> Ed25519PublicKey | None:
 
 
 @lru_cache(maxsize=8)
-def _pem_file(path: str) -> bytes:
-    return Path(path).read_bytes()
+def _user_key_file(path: str, private: bool) -> Ed25519PrivateKey | Ed25519PublicKey:
+    """The user-token key pair's half at ``path`` (PEM), read once per process."""
+    data = Path(path).read_bytes()
+    key = serialization.load_pem_private_key(data, None) if private else serialization.load_pem_public_key(data)
+    if not isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
+        raise ValueError(f"{path} is not an Ed25519 key")
+    return key
 
 
 def _user_signing_key(settings: Settings) -> tuple[Any, str]:
     if settings.user_token_private_key_file:
-        return serialization.load_pem_private_key(_pem_file(settings.user_token_private_key_file), None), "EdDSA"
+        return _user_key_file(settings.user_token_private_key_file, True), "EdDSA"
     if settings.user_token_public_key_file:
         raise ValueError("user tokens are verified with a public key here; this process cannot sign one")
     return settings.jwt_secret, "HS256"
@@ -144,7 +150,11 @@ def _user_signing_key(settings: Settings) -> tuple[Any, str]:
 
 def _user_verifying_key(settings: Settings) -> tuple[Any, str]:
     if settings.user_token_public_key_file:
-        return serialization.load_pem_public_key(_pem_file(settings.user_token_public_key_file)), "EdDSA"
+        return _user_key_file(settings.user_token_public_key_file, False), "EdDSA"
+    if settings.user_token_private_key_file:  # the issuer checks what it signed
+        private = _user_key_file(settings.user_token_private_key_file, True)
+        assert isinstance(private, Ed25519PrivateKey)
+        return private.public_key(), "EdDSA"
     return settings.jwt_secret, "HS256"
 
 

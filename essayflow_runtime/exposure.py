@@ -43,7 +43,7 @@ def problems(settings: Settings) -> list[str]:
     found = []
     if not settings.grpc_tls_enabled:
         found.append("gRPC would be plaintext (set ESSAYFLOW_TLS_CERT_FILE and ESSAYFLOW_TLS_KEY_FILE)")
-    if not settings.user_token_public_key_file:
+    if not (settings.user_token_public_key_file or settings.user_token_private_key_file):
         if settings.jwt_secret == DEV_JWT_SECRET:
             found.append(
                 "user tokens would be checked with the development secret from the repository "
