@@ -29,7 +29,7 @@ from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import bos_events_pb2
 from essayflow_cli.stack import Stack
 from essayflow_runtime import contracts, db, migrations
-from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.auth import mint_service_token
 from essayflow_runtime.config import load_settings
 from essayflow_runtime.embedded import free_port
 from essayflow_runtime.enums import to_db
@@ -126,7 +126,7 @@ async def measure(calls: int, rounds: int, levels: tuple[int, ...] = CONCURRENCY
         log = Path(infra.postgres.data_dir if infra.postgres else ".").parent / "bos-bench.log"
         stack.start_service("bos", env, out=log.open("a", encoding="utf-8"))
         pool = await db.create_pool(infra.database_url, "bos", min_size=4, max_size=max(CONCURRENCY) + 2)
-        token = mint_token(settings, "bench", Role.SERVICE)
+        token = mint_service_token(settings, "bench", "bos", ttl_s=settings.service_token_max_ttl_s)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         stub = bos_pb2_grpc.BatchOrchestratorServiceStub(channel)
         metadata = (("authorization", f"Bearer {token}"),)

@@ -31,8 +31,9 @@ from essayflow_cli import stack as stack_module
 from essayflow_cli import tail as tail_module
 from essayflow_cli.client import Clients, resolve_token
 from essayflow_runtime import enums
-from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.auth import USER_ROLES, Role, mint_service_token, mint_token
 from essayflow_runtime.config import load_settings
+from essayflow_runtime.exposure import UnsafeExposure
 
 app = typer.Typer(help="essayflow: Phase 1 intake of essay batches.", no_args_is_help=True)
 stack_app = typer.Typer(help="Run the whole stack locally.", no_args_is_help=True)
@@ -58,11 +59,13 @@ T = TypeVar("T")
 
 TokenOpt = Annotated[str | None, typer.Option(help="Bearer token (default: $ESSAYFLOW_TOKEN or a dev token)")]
 UserOpt = Annotated[str, typer.Option(help="User for the development token")]
-RoleOpt = Annotated[str, typer.Option(help="Role for the development token: teacher, service, admin")]
+RoleOpt = Annotated[str, typer.Option(help="Role for the development token: teacher or admin")]
 
 
 def _run(work: Callable[[Clients], Awaitable[T]], token: str | None, user: str, role: str) -> T:
     settings = load_settings()
+    if not token and role not in USER_ROLES:
+        raise typer.BadParameter(f"{role!r}: a development token is for a teacher or an admin", param_hint="--role")
 
     async def main() -> T:
         clients = Clients(settings, resolve_token(settings, token, user, role))
@@ -76,6 +79,9 @@ def _run(work: Callable[[Clients], Awaitable[T]], token: str | None, user: str, 
     except grpc.aio.AioRpcError as error:
         console.print(f"[red]{error.code().name}[/red]: {error.details()}")
         raise typer.Exit(1) from error
+    except UnsafeExposure as refused:
+        console.print(f"[red]refused[/red]: {refused}")
+        raise typer.Exit(2) from refused
 
 
 def _enum_name(enum: Any, value: int) -> str:
@@ -99,11 +105,28 @@ def stack_up(data: Annotated[Path, typer.Option(help="Data directory")] = Path("
 @token_app.command("mint")
 def token_mint(
     user: Annotated[str, typer.Argument(help="User or service id (the token's subject)")],
-    role: Annotated[str, typer.Option(help="teacher, service or admin")] = "teacher",
-    hours: Annotated[float, typer.Option(help="Lifetime in hours")] = 12,
+    role: Annotated[str, typer.Option(help="teacher, admin or service")] = "teacher",
+    hours: Annotated[float, typer.Option(help="Lifetime in hours (teacher, admin)")] = 12,
+    audience: Annotated[
+        str | None, typer.Option(help="The service a service token is for (bos, els, cms, nlp); --role service only")
+    ] = None,
 ) -> None:
-    """Mint a development token (signed with ESSAYFLOW_JWT_SECRET)."""
-    print(mint_token(load_settings(), user, Role(role), ttl_s=hours * 3600))
+    """Mint a development token: a teacher's or admin's (signed with the user-token key,
+    ESSAYFLOW_JWT_SECRET), or USER's service token for one callee (signed with USER's own
+    service key, which lives minutes)."""
+    settings = load_settings()
+    try:
+        parsed = Role(role)
+    except ValueError:
+        raise typer.BadParameter(f"{role!r} is not teacher, admin or service", param_hint="--role") from None
+    if parsed is Role.SERVICE:
+        if not audience:
+            raise typer.BadParameter("a service token is for one service: name it", param_hint="--audience")
+        print(mint_service_token(settings, user, audience))
+        return
+    if audience:
+        raise typer.BadParameter("only service tokens have an audience", param_hint="--audience")
+    print(mint_token(settings, user, parsed, ttl_s=hours * 3600))
 
 
 @events_app.command("tail")

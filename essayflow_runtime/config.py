@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-# The development signing secret: fine on 127.0.0.1, refused nowhere, so never
-# deploy with it. Production sets ESSAYFLOW_JWT_SECRET.
+# The development signing secret: fine on 127.0.0.1, and a service refuses to listen
+# beyond loopback with it (essayflow_runtime.exposure). Production sets ESSAYFLOW_JWT_SECRET
+# (or a user-token public key). Service keys derived from it exist only for development.
 DEV_JWT_SECRET = "essayflow-development-secret-not-for-production"
 
 
@@ -90,6 +91,23 @@ class Settings:
     # long one database check may take before the database counts as down.
     health_probe_interval_s: float = 1.0
     health_probe_timeout_s: float = 1.0
+    # Authentication (essayflow_runtime.auth, essayflow_runtime.exposure). User tokens
+    # (teacher, admin): verified with this Ed25519 public key (PEM) when set, else with
+    # jwt_secret (HS256); the private key only where user tokens are minted.
+    user_token_public_key_file: str = ""
+    user_token_private_key_file: str = ""
+    # Service tokens: <dir>/<service>.key is this service's Ed25519 private key (PEM),
+    # <dir>/<peer>.pub the public keys of the services it accepts calls from. Empty:
+    # development keys derived from the development secret (loopback only).
+    service_keys_dir: str = ""
+    service_token_ttl_s: float = 300.0
+    # Longest lifetime a callee accepts in a service token.
+    service_token_max_ttl_s: float = 900.0
+    # Clock skew allowed on iat, nbf and exp, for every token.
+    token_leeway_s: float = 60.0
+    # Listen beyond loopback without TLS, with the development secret or keys, or a short
+    # secret: only for a throwaway lab (a warning at every start).
+    insecure_lab: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -2,7 +2,9 @@
 
 With ``ESSAYFLOW_TLS_CA_FILE`` set, channels verify the servers' certificates against
 that CA (servers get theirs from ``ESSAYFLOW_TLS_CERT_FILE`` / ``_KEY_FILE``);
-development stays plaintext on 127.0.0.1.
+development stays plaintext on 127.0.0.1; a plaintext channel beyond loopback is refused
+(:func:`essayflow_runtime.exposure.check_client`), since it would carry bearer tokens in the
+clear.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from essayflow_runtime.config import Settings
+from essayflow_runtime.exposure import check_client
 
 
 def open_channel(settings: Settings, address: str) -> grpc.aio.Channel:
@@ -28,6 +31,7 @@ def open_channel(settings: Settings, address: str) -> grpc.aio.Channel:
         with open(settings.tls_ca_file, "rb") as ca:
             credentials = grpc.ssl_channel_credentials(root_certificates=ca.read())
         return grpc.aio.secure_channel(address, credentials, options=options)
+    check_client(settings, address)
     return grpc.aio.insecure_channel(address, options=options)
 
 

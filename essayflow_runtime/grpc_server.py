@@ -114,7 +114,8 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         settings, label = self._settings, self._label
 
         def authorize() -> Principal:
-            principal = principal_from_metadata(settings, metadata)
+            # Service tokens count only when minted for this service (aud = its label).
+            principal = principal_from_metadata(settings, metadata, audience=label)
             if principal.role not in allowed:
                 raise PermissionDenied(
                     f"role {principal.role.value} may not call {method}",
@@ -190,7 +191,30 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler
+        # A kind of handler this interceptor does not wrap (client-streaming, bidi) would
+        # run unauthenticated: refuse it until it is wrapped (fail closed).
+        return _refused(handler, method)
+
+
+def _refused(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    async def refuse(request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+        log.error("refused a call to a handler kind the auth interceptor does not check", method=method)
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            f"{method}: streaming requests are not served (the server cannot authenticate them)",
+        )
+
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(
+            refuse,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return grpc.stream_unary_rpc_method_handler(
+        refuse,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 def _code_after_exception(context: grpc.aio.ServicerContext) -> str:

@@ -19,7 +19,7 @@ import asyncpg
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from essayflow_runtime import bus, db, migrations
+from essayflow_runtime import bus, db, exposure, migrations
 from essayflow_runtime.bus_stats import BusStats
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.consumer import Consumer
@@ -90,7 +90,11 @@ class RunningService:
 async def start_service(
     name: str, settings: Settings, build: BuildParts, *, port: int, with_database: bool
 ) -> RunningService:
-    """Start a service in the running loop (``port=0``: any free port). Tests use this too."""
+    """Start a service in the running loop (``port=0``: any free port). Tests use this too.
+
+    Raises :class:`~essayflow_runtime.exposure.UnsafeExposure` before touching anything
+    when the settings would expose it unprotected."""
+    exposure.check(settings, name)
     pool = None
     if with_database:
         await asyncio.to_thread(migrations.upgrade, name, settings.database_url)
@@ -124,17 +128,21 @@ def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
 
     async def main() -> None:
         stop = stop_event_on_signals()
+        # Refused (UnsafeExposure) before anything listens: the metrics port opens after.
+        service = await start_service(name, settings, build, port=port, with_database=with_database)
         if settings.metrics_enabled:
             serve_metrics(settings.metrics_base_port + METRICS_OFFSETS[name], settings.host)
-        service = await start_service(name, settings, build, port=port, with_database=with_database)
         print(f"{name} serving on {settings.host}:{service.port}", flush=True)
         await stop.wait()
         log.info("shutting down")
         await service.stop()
 
     try:
-        import uvloop
+        try:
+            import uvloop
 
-        uvloop.run(main())
-    except ImportError:  # pragma: no cover
-        asyncio.run(main())
+            uvloop.run(main())
+        except ImportError:  # pragma: no cover
+            asyncio.run(main())
+    except exposure.UnsafeExposure as unsafe:
+        sys.exit(str(unsafe))

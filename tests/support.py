@@ -7,6 +7,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import grpc
+from google.rpc import status_pb2
+
+from essayflow_runtime.auth import Role, mint_service_token, mint_token
+from essayflow_runtime.config import Settings
+
 T = TypeVar("T")
 
 
@@ -26,3 +32,29 @@ async def eventually(
             return last
         await asyncio.sleep(interval_s)
     raise AssertionError(f"{message} within {timeout_s}s (last value: {last!r})")
+
+
+def token_for(settings: Settings, subject: str, role: Role, audience: str) -> str:
+    """A token for ``subject`` in ``role`` calling service ``audience``: a user token for a
+    teacher or admin, a service token minted for that callee (signed with the subject's
+    development service key) for a service."""
+    if role is Role.SERVICE:
+        return mint_service_token(settings, subject, audience)
+    return mint_token(settings, subject, role)
+
+
+def bearer(settings: Settings, subject: str, role: Role, audience: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata carrying :func:`token_for`."""
+    return (("authorization", f"Bearer {token_for(settings, subject, role, audience)}"),)
+
+
+def refusal_shape(error: grpc.aio.AioRpcError, the_id: str) -> tuple[object, ...]:
+    """Everything a caller learns from a refused call -- code, message, every rich detail --
+    with the id it asked about blanked out: equal shapes for two ids mean the answers
+    cannot tell them apart."""
+    raw = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
+    assert isinstance(raw, bytes), "the error carries no rich details"
+    status = status_pb2.Status.FromString(raw)
+    blank = b"<" + b"-" * (len(the_id.encode()) - 2) + b">"  # same length: the framing stays equal
+    details = [(d.type_url, d.value.replace(the_id.encode(), blank)) for d in status.details]
+    return error.code(), (error.details() or "").replace(the_id, "<id>"), details

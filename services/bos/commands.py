@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 from essayflow.bos.v1 import bos_pb2
 from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import bos_events_pb2
-from essayflow_runtime import outbox
+from essayflow_runtime import idempotency, outbox
 from essayflow_runtime.auth import Principal
 from essayflow_runtime.contracts import derived_event_id
 from essayflow_runtime.errors import Aborted, FailedPrecondition, NotFound
@@ -93,12 +93,18 @@ async def register(
         essay_ids=[str(uuid.uuid4()) for _ in range(request.expected_essay_count)],
         correlation_id=batch_id,
         registration_key=request.idempotency_key,
+        registration_role=principal.role.value,
+        registration_fingerprint=request.fingerprint,
     )
     async with pool.acquire() as conn, conn.transaction():
         created = await store.insert_batch(conn, new, INITIAL_STATUS)
-        if created is None:  # the same registration again: the first batch is the answer
-            first = await store.find_registration(conn, principal.subject, request.idempotency_key)
-            assert first is not None
+        if created is None:  # this caller used the key before: the same request gets the first batch
+            found = await store.find_registration(
+                conn, principal.subject, principal.role.value, request.idempotency_key
+            )
+            assert found is not None
+            first, fingerprint = found
+            idempotency.check_same_request(REGISTER_BATCH, request.idempotency_key, fingerprint, request.fingerprint)
             return first
         await outbox.enqueue(
             conn,
@@ -154,6 +160,7 @@ async def history(pool: asyncpg.Pool, principal: Principal, batch_id: str) -> li
     return await store.list_transitions(pool, batch_id)
 
 
+REGISTER_BATCH = "RegisterBatch"
 TRANSITION_BATCH = "TransitionBatch"
 REQUEST_PIPELINE = "RequestPipeline"
 # How often a keyed request reads again when the batch changed between its read and its write.
@@ -162,26 +169,34 @@ _REREADS = 3
 R = TypeVar("R", bound=Message)
 
 
+def caller_of(principal: Principal) -> store.Caller:
+    return store.Caller(role=principal.role.value, subject=principal.subject)
+
+
 async def _keyed_change(
     pool: asyncpg.Pool,
     principal: Principal,
     batch_id: str,
     operation: str,
     key: str,
+    fingerprint: bytes,
     write: Callable[[asyncpg.Connection, store.Seen], Awaitable[tuple[Transitioned, R] | None]],
     replay: Callable[[bytes], R],
 ) -> tuple[Transitioned | None, R]:
-    """Optimistic, without a row lock: read the batch (with the answer already given for
-    ``key``, if any), then ``write``, which plans and writes only if the row is still the
-    version that was read, or returns None. The row changed after the read (its status,
-    or a fact that a guard reads): read again, and plan with what is there now. A retry
-    racing its original finds the original's answer on that second read."""
+    """Optimistic, without a row lock: read the batch (with the answer this caller was
+    already given for ``key``, if any), then ``write``, which plans and writes only if the
+    row is still the version that was read, or returns None. The row changed after the
+    read (its status, or a fact that a guard reads): read again, and plan with what is
+    there now. A retry racing its original finds the original's answer on that second
+    read; a different request racing under the same key finds it too, and is refused."""
+    caller = caller_of(principal)
     async with pool.acquire() as conn:
         for _ in range(_REREADS):
-            seen = await store.read_for_request(conn, batch_id, operation, key)
+            seen = await store.read_for_request(conn, batch_id, operation, caller, key)
             if seen.batch is None or not visible_to(principal, seen.batch):
                 raise _not_found(batch_id)
             if seen.first_response is not None:
+                idempotency.check_same_request(operation, key, seen.first_fingerprint or b"", fingerprint)
                 return None, replay(seen.first_response)
             done = await write(conn, seen)
             if done is not None:
@@ -218,7 +233,13 @@ async def transition(
             transition=encoding.transition(step.transition),
         )
         # The answer is written with the change itself: one statement for both.
-        answer = store.Answer(TRANSITION_BATCH, request.idempotency_key, response.SerializeToString())
+        answer = store.Answer(
+            TRANSITION_BATCH,
+            request.idempotency_key,
+            caller_of(principal),
+            request.fingerprint,
+            response.SerializeToString(),
+        )
         recorded = await transitions.record(conn, step, answer, unchanged_since=seen.row_xmin)
         return (step, response) if recorded else None
 
@@ -229,6 +250,7 @@ async def transition(
         request.batch_id,
         TRANSITION_BATCH,
         request.idempotency_key,
+        request.fingerprint,
         write,
         bos_pb2.TransitionBatchResponse.FromString,
     )
@@ -275,7 +297,13 @@ async def request_pipeline(
         )
         response = bos_pb2.RequestPipelineResponse(batch=encoding.batch(step.batch, essays), request=requested)
         answer = (
-            store.Answer(REQUEST_PIPELINE, request.idempotency_key, response.SerializeToString())
+            store.Answer(
+                REQUEST_PIPELINE,
+                request.idempotency_key,
+                caller_of(principal),
+                request.fingerprint,
+                response.SerializeToString(),
+            )
             if request.idempotency_key
             else None
         )
@@ -301,6 +329,7 @@ async def request_pipeline(
         request.batch_id,
         REQUEST_PIPELINE,
         request.idempotency_key,
+        request.fingerprint,
         write,
         bos_pb2.RequestPipelineResponse.FromString,
     )

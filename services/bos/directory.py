@@ -11,7 +11,7 @@ from typing import Protocol
 import grpc
 
 from essayflow.cms.v1 import cms_pb2, cms_pb2_grpc
-from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.auth import ServiceTokens
 from essayflow_runtime.config import Settings
 from essayflow_runtime.errors import Unavailable
 from essayflow_runtime.grpc_client import open_channel
@@ -30,14 +30,13 @@ class CmsClassDirectory:
         self._settings = settings
         self._channel = open_channel(settings, settings.cms_address)
         self._stub = cms_pb2_grpc.ClassManagementServiceStub(self._channel)
+        self._tokens = ServiceTokens(settings, "bos")
 
     async def owner_of(self, class_id: str) -> str | None:
-        # A fresh short-lived token per call: minting is microseconds and nothing expires mid-flight.
-        token = mint_token(self._settings, "bos", Role.SERVICE, ttl_s=300)
         try:
             response = await self._stub.GetClass(
                 cms_pb2.GetClassRequest(class_id=class_id),
-                metadata=(("authorization", f"Bearer {token}"),),
+                metadata=self._tokens.metadata("cms"),
                 timeout=CALL_TIMEOUT_S,
             )
         except grpc.aio.AioRpcError as exc:

@@ -111,6 +111,9 @@ class NewBatch:
     essay_ids: list[str]
     correlation_id: str
     registration_key: str
+    # The registering caller's role (the subject is owner_id) and the request's fingerprint.
+    registration_role: str
+    registration_fingerprint: bytes
 
 
 _BATCH_COLUMNS = (
@@ -174,12 +177,14 @@ def _essay(row: asyncpg.Record) -> EssayRecord:
 
 
 async def insert_batch(conn: Executor, new: NewBatch, status: int) -> BatchRecord | None:
-    """The new batch, or None when the owner already registered one with this key."""
+    """The new batch, or None when the owner, in the same role, already registered one with
+    this key."""
     row = await conn.fetchrow(
         "INSERT INTO batches AS b (batch_id, owner_id, class_id, batch_type, course_code, title, "
-        "expected_essay_count, essay_ids, status, correlation_id, registration_key) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-        "ON CONFLICT (owner_id, registration_key) WHERE registration_key IS NOT NULL DO NOTHING "
+        "expected_essay_count, essay_ids, status, correlation_id, registration_key, registration_role, "
+        "registration_fingerprint) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+        "ON CONFLICT (owner_id, registration_role, registration_key) WHERE registration_key IS NOT NULL DO NOTHING "
         f"RETURNING {_BATCH_COLUMNS}",
         new.batch_id,
         new.owner_id,
@@ -192,17 +197,24 @@ async def insert_batch(conn: Executor, new: NewBatch, status: int) -> BatchRecor
         to_db(STATUS, status),
         new.correlation_id,
         new.registration_key or None,
+        new.registration_role if new.registration_key else None,
+        new.registration_fingerprint if new.registration_key else None,
     )
     return _batch(row) if row else None
 
 
-async def find_registration(conn: Executor, owner_id: str, registration_key: str) -> BatchRecord | None:
+async def find_registration(
+    conn: Executor, owner_id: str, role: str, registration_key: str
+) -> tuple[BatchRecord, bytes] | None:
+    """The batch this caller registered with this key, and that request's fingerprint."""
     row = await conn.fetchrow(
-        f"SELECT {_BATCH_COLUMNS} FROM batches b WHERE b.owner_id = $1 AND b.registration_key = $2",
+        f"SELECT {_BATCH_COLUMNS}, b.registration_fingerprint FROM batches b "
+        "WHERE b.owner_id = $1 AND b.registration_role = $2 AND b.registration_key = $3",
         owner_id,
+        role,
         registration_key,
     )
-    return _batch(row) if row else None
+    return (_batch(row), bytes(row["registration_fingerprint"] or b"")) if row else None
 
 
 async def get_batch(conn: Executor, batch_id: str) -> BatchRecord | None:
@@ -221,27 +233,41 @@ class Seen:
     """A batch as read without a lock, with what a keyed request needs next to it."""
 
     batch: BatchRecord | None
-    # The answer already given for the request's key, if any.
+    # The answer this caller was already given for the request's key, if any, and the
+    # fingerprint of the request that got it.
     first_response: bytes | None
+    first_fingerprint: bytes | None
     # The row version's xmin: any change to the row since (status or a fact) changes it.
     row_xmin: int
 
 
-async def read_for_request(conn: Executor, batch_id: str, operation: str, key: str) -> Seen:
-    """The batch and the answer stored for ``key`` (``idempotency_keys``), in one round trip
-    and without a lock: the write that follows compare-and-sets on ``row_xmin`` (see
-    :func:`record_transition`)."""
+@dataclass(frozen=True)
+class Caller:
+    """Whose idempotency key it is: keys of different callers never meet."""
+
+    role: str
+    subject: str
+
+
+async def read_for_request(conn: Executor, batch_id: str, operation: str, caller: Caller, key: str) -> Seen:
+    """The batch and the answer stored for ``caller``'s ``key`` (``idempotency_keys``), in
+    one round trip and without a lock: the write that follows compare-and-sets on
+    ``row_xmin`` (see :func:`record_transition`)."""
     row = await conn.fetchrow(
-        f"SELECT {_BATCH_COLUMNS}, b.xmin AS row_xmin, (SELECT k.response FROM idempotency_keys k "
-        "WHERE k.operation = $2 AND k.batch_id = b.batch_id AND k.idempotency_key = $3) AS first_response "
-        "FROM batches b WHERE b.batch_id = $1",
+        f"SELECT {_BATCH_COLUMNS}, b.xmin AS row_xmin, k.response AS first_response, "
+        "k.fingerprint AS first_fingerprint FROM batches b "
+        "LEFT JOIN idempotency_keys k ON k.operation = $2 AND k.batch_id = b.batch_id "
+        "AND k.caller_role = $3 AND k.caller_subject = $4 AND k.idempotency_key = $5 "
+        "WHERE b.batch_id = $1",
         batch_id,
         operation,
+        caller.role,
+        caller.subject,
         key,
     )
     if row is None:
-        return Seen(None, None, 0)
-    return Seen(_batch(row), row["first_response"], row["row_xmin"])
+        return Seen(None, None, None, 0)
+    return Seen(_batch(row), row["first_response"], row["first_fingerprint"], row["row_xmin"])
 
 
 async def list_batches(
@@ -343,6 +369,9 @@ class Answer:
 
     operation: str
     key: str
+    caller: Caller
+    # Of the request that got this answer (essayflow_runtime.idempotency.fingerprint).
+    fingerprint: bytes
     response: bytes
 
 
@@ -374,8 +403,9 @@ async def record_transition(
         "  INSERT INTO outbox (event_id, subject, event_type, envelope) "
         "  SELECT $11, $12, $13, $14 FROM recorded ON CONFLICT (event_id) DO NOTHING), "
         "answered AS ("
-        "  INSERT INTO idempotency_keys (operation, batch_id, idempotency_key, response) "
-        "  SELECT $15, recorded.batch_id, $16, $17 FROM recorded WHERE $15::text IS NOT NULL) "
+        "  INSERT INTO idempotency_keys (operation, batch_id, idempotency_key, response, caller_role, "
+        "  caller_subject, fingerprint) "
+        "  SELECT $15, recorded.batch_id, $16, $17, $19, $20, $21 FROM recorded WHERE $15::text IS NOT NULL) "
         "SELECT count(*) FROM recorded",
         t.batch_id,
         t.version,
@@ -395,6 +425,9 @@ async def record_transition(
         answer.key if answer else None,
         answer.response if answer else None,
         unchanged_since,
+        answer.caller.role if answer else None,
+        answer.caller.subject if answer else None,
+        answer.fingerprint if answer else None,
     )
     return bool(recorded)
 

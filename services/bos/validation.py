@@ -14,6 +14,7 @@ from essayflow.bos.v1 import bos_pb2
 from essayflow.common.v1 import common_pb2
 from essayflow_runtime import ids
 from essayflow_runtime.errors import FieldErrors
+from essayflow_runtime.idempotency import fingerprint
 
 MAX_ESSAYS = 500
 MAX_TITLE = 200
@@ -48,6 +49,8 @@ class Registration:
     class_id: str  # "" for GUEST
     title: str
     idempotency_key: str
+    # Of the request as sent, without its key: a retry under the same key must match it.
+    fingerprint: bytes
 
 
 def registration(request: bos_pb2.RegisterBatchRequest) -> Registration:
@@ -72,6 +75,7 @@ def registration(request: bos_pb2.RegisterBatchRequest) -> Registration:
         class_id=canonical_uuid(request.class_id) if request.class_id else "",
         title=request.title,
         idempotency_key=request.idempotency_key,
+        fingerprint=fingerprint(request),
     )
 
 
@@ -90,6 +94,7 @@ class TransitionRequest:
     expected_version: int | None
     idempotency_key: str
     reason: str
+    fingerprint: bytes
 
 
 def transition(request: bos_pb2.TransitionBatchRequest) -> TransitionRequest:
@@ -112,6 +117,7 @@ def transition(request: bos_pb2.TransitionBatchRequest) -> TransitionRequest:
         expected_version=request.expected_version if has_version else None,
         idempotency_key=request.idempotency_key,
         reason=request.reason,
+        fingerprint=fingerprint(request),
     )
 
 
@@ -120,6 +126,7 @@ class PipelineRequest:
     batch_id: str
     pipelines: tuple[str, ...]
     idempotency_key: str
+    fingerprint: bytes
 
 
 def pipeline(request: bos_pb2.RequestPipelineRequest) -> PipelineRequest:
@@ -133,6 +140,7 @@ def pipeline(request: bos_pb2.RequestPipelineRequest) -> PipelineRequest:
         batch_id=canonical_uuid(request.batch_id),
         pipelines=tuple(dict.fromkeys(request.pipelines)) or DEFAULT_PIPELINES,
         idempotency_key=request.idempotency_key,
+        fingerprint=fingerprint(request),
     )
 
 

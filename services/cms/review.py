@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from essayflow_runtime.auth import Principal
-from essayflow_runtime.errors import FailedPrecondition, FieldErrors, NotFound
+from essayflow_runtime.auth import Principal, Role
+from essayflow_runtime.errors import FailedPrecondition, FieldErrors
 from services.cms import access, confirmation, store, validation
 
 
@@ -28,12 +28,12 @@ class ReviewOutcome:
 async def _batch_for(
     conn: store.Connection, principal: Principal, batch_id: str, *, for_update: bool = False
 ) -> store.BatchRecord:
-    batch = await store.get_batch(conn, batch_id, for_update=for_update)
-    if batch is None:
-        raise NotFound(
-            f"batch {batch_id} has no associations", reason="BATCH_NOT_FOUND", metadata={"batch_id": batch_id}
-        )
-    access.require_owner(principal, batch.owner_id, class_id=batch.class_id)
+    # Only the caller's own batch is read (and locked); another teacher's is answered like
+    # a missing one (access.batch_not_found).
+    owner = None if principal.role is Role.ADMIN else principal.subject
+    batch = await store.get_batch(conn, batch_id, for_update=for_update, owner_id=owner)
+    if batch is None or not access.may_act(principal, batch.owner_id):
+        raise access.batch_not_found(batch_id)
     return batch
 
 

@@ -13,7 +13,7 @@ from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2
 from essayflow_runtime import contracts
 from essayflow_runtime.auth import Principal, Role, current_principal
-from essayflow_runtime.errors import FieldErrors, NotFound
+from essayflow_runtime.errors import FieldErrors
 from essayflow_runtime.ids import canonical_uuid
 from services.cms import access, review, roster, store, validation
 
@@ -100,11 +100,9 @@ class ClassManagementServicer:
         if canonical is not None:
             async with self._pool.acquire() as conn:
                 found = await store.get_class(conn, canonical)
-        if found is None:
-            raise NotFound(
-                f"class {class_id} does not exist", reason="CLASS_NOT_FOUND", metadata={"class_id": class_id}
-            )
-        access.require_owner(principal, found.owner_id, class_id=found.class_id, allow_service=allow_service)
+        # Someone else's class is answered like a missing one (access.class_not_found).
+        if found is None or not access.may_act(principal, found.owner_id, allow_service=allow_service):
+            raise access.class_not_found(class_id)
         return found
 
     # ------------------------------------------------------------ batch validation

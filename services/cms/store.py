@@ -279,13 +279,19 @@ async def open_batch(
     return None if row is None else _batch(row)
 
 
-async def get_batch(conn: Connection, batch_id: str, *, for_update: bool = False) -> BatchRecord | None:
+async def get_batch(
+    conn: Connection, batch_id: str, *, for_update: bool = False, owner_id: str | None = None
+) -> BatchRecord | None:
     """A batch's validation; ``for_update`` holds its row until the transaction ends, which
-    serialises every decision, sweep and publication of that batch."""
+    serialises every decision, sweep and publication of that batch. With ``owner_id``,
+    only that teacher's batch: another's is neither returned nor locked (so it cannot
+    be told from a missing one by waiting on its lock)."""
     lock = " FOR UPDATE OF b" if for_update else ""
     row = await conn.fetchrow(
-        f"SELECT {_BATCH_COLUMNS} FROM batch_validations b JOIN classes c USING (class_id) WHERE b.batch_id = $1{lock}",
+        f"SELECT {_BATCH_COLUMNS} FROM batch_validations b JOIN classes c USING (class_id) "
+        f"WHERE b.batch_id = $1 AND ($2::text IS NULL OR c.owner_id = $2){lock}",
         batch_id,
+        owner_id,
     )
     return None if row is None else _batch(row)
 

@@ -27,6 +27,7 @@ _OUTCOMES = {
 
 
 def _visible_to(principal: Principal, tracker: Tracker | None) -> bool:
+    """The one rule for who sees a batch in ELS (uploads and reads alike)."""
     if tracker is None:
         return False
     return principal.is_privileged or tracker.owner_id == principal.subject
@@ -50,11 +51,15 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
         seen: Versioned | None = None
         if not principal.is_privileged:
             # Teachers upload to their own registered batches only; services (the
-            # file-service path) may upload before registration. Another teacher's
-            # batch looks exactly like an unregistered one. A batch registered a moment
-            # ago may still be on its way here, so a teacher's upload waits for it briefly.
-            seen = await self._store.wait_for(request.batch_id, self._registration_wait_s)
-            if seen is None or not _visible_to(principal, seen.tracker):
+            # file-service path) may upload before registration. A batch registered a
+            # moment ago may still be on its way here, so a teacher's upload waits for it
+            # briefly -- for one of *theirs*: another teacher's batch is waited past like
+            # an unregistered one and refused with the same answer at the same time, so
+            # neither the answer nor its timing tells that the batch exists.
+            seen = await self._store.wait_for(
+                request.batch_id, self._registration_wait_s, accept=lambda tracker: _visible_to(principal, tracker)
+            )
+            if seen is None:
                 raise FailedPrecondition(
                     f"batch {request.batch_id} is not registered for you",
                     reason="BATCH_NOT_REGISTERED",

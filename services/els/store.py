@@ -95,14 +95,21 @@ class SlotStore:
             return None
         return Versioned(slots.from_json(raw[0]), raw[1])
 
-    async def wait_for(self, batch_id: str, timeout_s: float) -> Versioned | None:
-        """The tracker, waiting up to ``timeout_s`` for a registration still in flight."""
+    async def wait_for(
+        self, batch_id: str, timeout_s: float, accept: Callable[[Tracker], bool] = lambda _: True
+    ) -> Versioned | None:
+        """The tracker, waiting up to ``timeout_s`` for a registration still in flight; None
+        if by then there is none that ``accept`` takes. A tracker ``accept`` refuses is
+        waited past like a missing one, so the caller cannot tell the two apart by when
+        the answer comes."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         delay = 0.01
         while True:
             found = await self.read(batch_id)
-            if found is not None or asyncio.get_running_loop().time() >= deadline:
+            if found is not None and accept(found.tracker):
                 return found
+            if asyncio.get_running_loop().time() >= deadline:
+                return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
 

@@ -8,7 +8,7 @@ import grpc
 
 from essayflow.cms.v1 import cms_pb2, cms_pb2_grpc
 from essayflow.common.v1 import common_pb2
-from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.auth import ServiceTokens
 from essayflow_runtime.config import Settings
 from essayflow_runtime.failures import is_transient
 from essayflow_runtime.grpc_client import open_channel
@@ -44,14 +44,13 @@ class CmsRosterSource:
         self._timeout_s = timeout_s
         self._channel = open_channel(settings, settings.cms_address)
         self._stub = cms_pb2_grpc.ClassManagementServiceStub(self._channel)
+        self._tokens = ServiceTokens(settings, SERVICE_SUBJECT)
 
     async def students(self, class_id: str) -> list[common_pb2.Student]:
-        # Minted per call: cheap, and a long-running process never holds an expired token.
-        token = mint_token(self._settings, SERVICE_SUBJECT, Role.SERVICE)
         try:
             response = await self._stub.ListClassStudents(
                 cms_pb2.ListClassStudentsRequest(class_id=class_id),
-                metadata=(("authorization", f"Bearer {token}"),),
+                metadata=self._tokens.metadata("cms"),
                 timeout=self._timeout_s,
             )
         except grpc.aio.AioRpcError as error:

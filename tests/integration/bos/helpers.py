@@ -19,11 +19,11 @@ from grpc_status import rpc_status
 from essayflow.bos.v1 import bos_pb2, bos_pb2_grpc
 from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import bos_events_pb2
-from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.auth import Role
 from essayflow_runtime.config import Settings
 from essayflow_runtime.consumer import EventContext
 from essayflow_runtime.contracts import event_type_of
-from tests.support import eventually
+from tests.support import bearer, eventually
 
 T = TypeVar("T")
 S = common_pb2.BatchStatus
@@ -55,7 +55,7 @@ class Client:
         self.stub = bos_pb2_grpc.BatchOrchestratorServiceStub(self.channel)
 
     def auth(self, subject: str, role: Role) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {mint_token(self.settings, subject, role)}"),)
+        return bearer(self.settings, subject, role, "bos")
 
     async def call(self, method: str, request: Message, subject: str, role: Role = Role.TEACHER) -> Any:
         return await getattr(self.stub, method)(request, metadata=self.auth(subject, role), timeout=20)

@@ -35,7 +35,7 @@ class Batch:
     async def register(cls, pool: asyncpg.Pool, *, regular: bool, count: int = 3) -> Batch:
         directory = FakeDirectory()
         class_id = directory.add(OWNER.subject) if regular else ""
-        registration = validation.Registration(count, common_pb2.COURSE_CODE_SV1, class_id, "", "")
+        registration = validation.Registration(count, common_pb2.COURSE_CODE_SV1, class_id, "", "", b"")
         return cls(pool, await commands.register(pool, directory, OWNER, registration))
 
     @property

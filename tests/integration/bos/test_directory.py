@@ -25,7 +25,7 @@ class StandInCms(cms_pb2_grpc.ClassManagementServiceServicer):  # type: ignore[m
 
     async def GetClass(self, request: cms_pb2.GetClassRequest, context: grpc.aio.ServicerContext) -> Any:
         header = dict(context.invocation_metadata() or ())["authorization"]
-        principal = verify_token(self.settings, header.removeprefix("Bearer "))
+        principal = verify_token(self.settings, header.removeprefix("Bearer "), audience="cms")
         self.callers.append((principal.subject, principal.role))
         if request.class_id != CLASS_ID:
             await context.abort(grpc.StatusCode.NOT_FOUND, "no such class")

@@ -13,6 +13,7 @@ from services.bos.transitions import Change
 from tests.integration.bos.scenario import Batch
 
 S = common_pb2.BatchStatus
+CALLER = store.Caller(role="service", subject="test")
 
 
 def cancel(key: str) -> Change:
@@ -27,23 +28,23 @@ def cancel(key: str) -> Change:
 
 async def test_a_fact_recorded_after_the_read_makes_the_write_a_no_op(pool: asyncpg.Pool) -> None:
     batch = await Batch.register(pool, regular=False)
-    seen = await store.read_for_request(pool, batch.batch_id, "TransitionBatch", "k-1")
+    seen = await store.read_for_request(pool, batch.batch_id, "TransitionBatch", CALLER, "k-1")
     assert seen.batch is not None and seen.first_response is None
     step = transitions.plan(seen.batch, cancel("k-1"), expected_status=seen.batch.status)
 
     async with pool.acquire() as conn:
         # Content completes: a fact, same status, same version.
         await store.record_content_completed(conn, batch.batch_id, every_upload_failed=False, failed_upload_count=0)
-        answer = store.Answer("TransitionBatch", "k-1", b"first")
+        answer = store.Answer("TransitionBatch", "k-1", CALLER, b"fingerprint", b"first")
         assert not await transitions.record(conn, step, answer, unchanged_since=seen.row_xmin)
 
-        again = await store.read_for_request(conn, batch.batch_id, "TransitionBatch", "k-1")
+        again = await store.read_for_request(conn, batch.batch_id, "TransitionBatch", CALLER, "k-1")
         assert again.batch is not None and again.batch.version == seen.batch.version
         assert again.row_xmin != seen.row_xmin and again.first_response is None  # nothing was written
         fresh = transitions.plan(again.batch, cancel("k-1"), expected_status=again.batch.status)
         assert await transitions.record(conn, fresh, answer, unchanged_since=again.row_xmin)
 
-    after = await store.read_for_request(pool, batch.batch_id, "TransitionBatch", "k-1")
+    after = await store.read_for_request(pool, batch.batch_id, "TransitionBatch", CALLER, "k-1")
     assert after.batch is not None and after.batch.status == S.BATCH_STATUS_CANCELLED
     assert after.first_response == b"first"
     assert [t.version for t in await batch.history()] == [1]
@@ -51,7 +52,7 @@ async def test_a_fact_recorded_after_the_read_makes_the_write_a_no_op(pool: asyn
 
 async def test_a_status_change_after_the_read_makes_the_write_a_no_op(pool: asyncpg.Pool) -> None:
     batch = await Batch.register(pool, regular=False)
-    seen = await store.read_for_request(pool, batch.batch_id, "TransitionBatch", "k-2")
+    seen = await store.read_for_request(pool, batch.batch_id, "TransitionBatch", CALLER, "k-2")
     assert seen.batch is not None
     step = transitions.plan(seen.batch, cancel("k-2"))
     other = dataclasses.replace(step, causation_id="someone-else")

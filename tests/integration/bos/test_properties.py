@@ -127,13 +127,15 @@ async def run(database_url: str, regular: bool, plan: list[tuple[Any, ...]]) -> 
                     assert not regular and poison.reason == "NOT_A_REGULAR_BATCH"
             elif kind == "transition":
                 expected = status_before if step[1] == "current" else step[1]
-                request = validation.TransitionRequest(batch.batch_id, expected, step[2], None, str(step), "")
+                request = validation.TransitionRequest(
+                    batch.batch_id, expected, step[2], None, str(step), "", str(step).encode()
+                )
                 with contextlib.suppress(Aborted, FailedPrecondition):  # refusals are fine; wrong moves are not
                     await commands.transition(pool, SERVICE, request)
             else:
                 try:
                     await commands.request_pipeline(
-                        pool, OWNER, validation.PipelineRequest(batch.batch_id, ("nlp",), "")
+                        pool, OWNER, validation.PipelineRequest(batch.batch_id, ("nlp",), "", b"")
                     )
                     assert status_before == READY
                 except FailedPrecondition:

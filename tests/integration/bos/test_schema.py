@@ -108,3 +108,40 @@ async def test_migrations_build_the_schema_from_empty_and_tear_it_down(database_
         assert await tables(conn) >= TABLES
     finally:
         await conn.close()
+
+
+async def test_idempotency_scope_migration_keeps_old_answers_unreachable_and_goes_back(database_url: str) -> None:
+    """0002_idempotency_scope: an answer stored before it has no caller, so no caller can
+    replay it; going back keeps one answer per (operation, batch, key)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await asyncio.to_thread(migrations.downgrade, "bos", database_url, "0001_initial")
+        batch_id = await insert_batch(conn, "awaiting_content_validation")
+        await conn.execute(
+            "INSERT INTO bos.idempotency_keys (operation, batch_id, idempotency_key, response) "
+            "VALUES ('TransitionBatch', $1, 'k', 'old')",
+            batch_id,
+        )
+        await asyncio.to_thread(migrations.upgrade, "bos", database_url)
+        row = await conn.fetchrow("SELECT caller_role, caller_subject, fingerprint FROM bos.idempotency_keys")
+        assert row is not None and tuple(row) == ("", "", b"")
+        for role, subject in (("service", "els"), ("admin", "root")):
+            await conn.execute(
+                "INSERT INTO bos.idempotency_keys (operation, batch_id, idempotency_key, response, caller_role, "
+                "caller_subject, fingerprint) VALUES ('TransitionBatch', $1, 'k', 'new', $2, $3, 'f')",
+                batch_id,
+                role,
+                subject,
+            )
+        with pytest.raises(asyncpg.NotNullViolationError):  # new rows must name their caller
+            await conn.execute(
+                "INSERT INTO bos.idempotency_keys (operation, batch_id, idempotency_key, response) "
+                "VALUES ('RequestPipeline', $1, 'k', 'x')",
+                batch_id,
+            )
+        await asyncio.to_thread(migrations.downgrade, "bos", database_url, "0001_initial")
+        kept = await conn.fetch("SELECT response FROM bos.idempotency_keys")
+        assert [bytes(r["response"]) for r in kept] == [b"old"]
+        await asyncio.to_thread(migrations.upgrade, "bos", database_url)
+    finally:
+        await conn.close()

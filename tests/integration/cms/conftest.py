@@ -22,12 +22,13 @@ from essayflow.cms.v1 import cms_pb2, cms_pb2_grpc
 from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import cms_events_pb2, nlp_events_pb2
 from essayflow_runtime import contracts
-from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.auth import Role
 from essayflow_runtime.config import Settings
 from essayflow_runtime.consumer import EventContext, transactional
 from essayflow_runtime.service import RunningService, start_service
 from services.cms.handlers import CONSUMER, suggestions_effect
 from services.cms.main import build_parts
+from tests.support import bearer
 
 T = TypeVar("T")
 CONFIRMED_SUBJECT = contracts.subject_of(cms_events_pb2.StudentAssociationsConfirmed)
@@ -48,7 +49,7 @@ class Cms:
         return pool
 
     def as_(self, subject: str, role: Role = Role.TEACHER) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {mint_token(self.settings, subject, role)}"),)
+        return bearer(self.settings, subject, role, "cms")
 
     async def create_class(self, teacher: str, *, auto_confirm: bool = False, name: str = "9B English") -> str:
         response = await self.stub.CreateClass(

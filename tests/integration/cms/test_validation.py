@@ -142,8 +142,8 @@ async def test_another_teacher_may_neither_read_nor_validate_the_batch(cms: Cms)
     ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call
-        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert error_details(caught.value)[0].reason == "NOT_CLASS_OWNER"
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert error_details(caught.value)[0].reason == "BATCH_NOT_FOUND"
     # A service token may not validate either (role check in the interceptor).
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await cms.validate("els", batch_id, [confirm(essays[0])], role=Role.SERVICE)

@@ -17,9 +17,10 @@ from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2, els_pb2_grpc
 from essayflow.events.v1 import bos_events_pb2, envelope_pb2, file_events_pb2
 from essayflow_runtime import contracts
-from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.auth import Role
 from essayflow_runtime.config import Settings
 from essayflow_runtime.consumer import publish
+from tests.support import token_for
 
 
 def essay_text(index: int, batch_id: str = "") -> str:
@@ -115,7 +116,7 @@ class Caller:
 
 
 def caller(channel: grpc.aio.Channel, settings: Settings, subject: str, role: Role) -> Caller:
-    return Caller(els_pb2_grpc.EssayLifecycleServiceStub(channel), mint_token(settings, subject, role))
+    return Caller(els_pb2_grpc.EssayLifecycleServiceStub(channel), token_for(settings, subject, role, "els"))
 
 
 async def events_on_stream(

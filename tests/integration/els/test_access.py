@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections import Counter
 
 import grpc
 import pytest
@@ -13,8 +15,11 @@ from nats.js import JetStreamContext
 from essayflow.els.v1 import els_pb2, els_pb2_grpc
 from essayflow_runtime.auth import Role
 from essayflow_runtime.config import Settings
+from essayflow_runtime.service import start_service
+from services.els.main import build_parts
+from services.els.store import SlotStore, Versioned
 from tests.integration.els.helpers import Caller, caller, essay_text, new_ids, register_batch
-from tests.support import eventually
+from tests.support import eventually, refusal_shape
 
 
 def reason_of(error: grpc.aio.AioRpcError) -> str:
@@ -94,3 +99,40 @@ async def test_a_malformed_upload_names_each_bad_field(service_caller: Caller) -
         assert status.details[1].Unpack(bad_request)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert [v.field for v in bad_request.field_violations] == fields
+
+
+async def test_an_upload_to_another_teachers_batch_waits_and_answers_like_a_missing_one(
+    js: JetStreamContext, els_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No existence oracle: the refusal for another teacher's (registered) batch goes
+    through the same registration wait as for a batch that does not exist -- it keeps
+    reading until the deadline instead of answering at the first read -- and says the
+    same thing. Asserted on the code path (reads per batch), not on the clock."""
+    reads: Counter[str] = Counter()
+    original = SlotStore.read
+
+    async def counted(self: SlotStore, batch_id: str) -> Versioned | None:
+        reads[batch_id] += 1
+        return await original(self, batch_id)
+
+    monkeypatch.setattr(SlotStore, "read", counted)
+    settings = dataclasses.replace(els_settings, registration_wait_s=0.3)
+    service = await start_service("els", settings, build_parts, port=0, with_database=False)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+            files = caller(channel, settings, "file-service", Role.SERVICE)
+            foreign = await owned_batch(js, files, owner="teacher-1")
+            missing = str(uuid.uuid4())
+            stranger = caller(channel, settings, "teacher-2", Role.TEACHER)
+            answers = {}
+            for batch_id in (foreign, missing):
+                before = reads[batch_id]
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await stranger.provision(batch_id, "x.txt", essay_text(1).encode())
+                answers[batch_id] = refused.value
+                assert reads[batch_id] - before > 1, f"{batch_id}: refused at the first read, without the wait"
+    finally:
+        await service.stop()
+
+    assert refusal_shape(answers[foreign], foreign) == refusal_shape(answers[missing], missing)
+    assert reason_of(answers[foreign]) == "BATCH_NOT_REGISTERED"

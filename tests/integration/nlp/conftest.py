@@ -66,7 +66,7 @@ async def cms(settings: Settings) -> AsyncIterator[tuple[RosterPeer, int]]:
         peer,
         {"ListClassStudents": frozenset({Role.SERVICE})},
     )
-    server: RunningServer = await start_server(settings, "cms-peer", [binding], port=0)
+    server: RunningServer = await start_server(settings, "cms", [binding], port=0)
     try:
         yield peer, server.port
     finally:

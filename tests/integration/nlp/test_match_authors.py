@@ -11,9 +11,10 @@ from grpc_status import rpc_status
 
 from essayflow.common.v1 import common_pb2
 from essayflow.nlp.v1 import nlp_pb2, nlp_pb2_grpc
-from essayflow_runtime.auth import Role, mint_token
+from essayflow_runtime.auth import Role
 from essayflow_runtime.config import Settings
 from essayflow_runtime.service import RunningService
+from tests.support import bearer as support_bearer
 
 ROSTER = [
     common_pb2.Student(student_id="s-tova", first_name="Tova", last_name="Ekdahl", email="tova.ekdahl@skolan.example"),
@@ -28,7 +29,7 @@ async def matcher(nlp: RunningService) -> AsyncIterator[nlp_pb2_grpc.StudentMatc
 
 
 def bearer(settings: Settings, role: Role) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer {mint_token(settings, 'someone', role)}")]
+    return list(support_bearer(settings, "someone", role, "nlp"))
 
 
 def essay(essay_id: str, text: str, file_name: str = "essay.docx") -> nlp_pb2.EssayText:
