@@ -24,60 +24,67 @@ _sym_db = _symbol_database.Default()
 
 from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_common__pb2
 from essayflow.events.v1 import bos_events_pb2 as essayflow_dot_events_dot_v1_dot_bos__events__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ssayflow/bos/v1/bos.proto\x12\x10\x65ssayflow.bos.v1\x1a essayflow/common/v1/common.proto\x1a$essayflow/events/v1/bos_events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x01\n\x0bStoredEssay\x12\x10\n\x08\x65ssay_id\x18\x01 \x01(\t\x12\x17\n\x0ftext_storage_id\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x12\n\nstudent_id\x18\x04 \x01(\t\x12I\n\x12\x61ssociation_status\x18\x05 \x01(\x0e\x32-.essayflow.common.v1.StudentAssociationStatus\x12K\n\x11validation_method\x18\x06 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethod\"\xb9\x03\n\x05\x42\x61tch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x10\n\x08\x63lass_id\x18\x03 \x01(\t\x12\x32\n\nbatch_type\x18\x04 \x01(\x0e\x32\x1e.essayflow.common.v1.BatchType\x12\x34\n\x0b\x63ourse_code\x18\x05 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x1c\n\x14\x65xpected_essay_count\x18\x06 \x01(\x05\x12\x11\n\tessay_ids\x18\x07 \x03(\t\x12\x30\n\x06status\x18\x08 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07version\x18\t \x01(\x03\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x06\x65ssays\x18\x0c \x03(\x0b\x32\x1d.essayflow.bos.v1.StoredEssay\x12\r\n\x05title\x18\r \x01(\t\"\xb0\x02\n\x0f\x42\x61tchTransition\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x35\n\x0b\x66rom_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x04 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\r\n\x05\x63\x61use\x18\x05 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12/\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa4\x01\n\x14RegisterBatchRequest\x12\x1c\n\x14\x65xpected_essay_count\x18\x01 \x01(\x05\x12\x34\n\x0b\x63ourse_code\x18\x02 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x10\n\x08\x63lass_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"?\n\x15RegisterBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\"#\n\x0fGetBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\":\n\x10GetBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\"m\n\x12ListBatchesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x30\n\x06status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\"X\n\x13ListBatchesResponse\x12(\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xfb\x01\n\x16TransitionBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x39\n\x0f\x65xpected_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x37\n\rtarget_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x1d\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\tB\x13\n\x11_expected_version\"\x8a\x01\n\x17TransitionBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x35\n\ntransition\x18\x02 \x01(\x0b\x32!.essayflow.bos.v1.BatchTransition\x12\x10\n\x08replayed\x18\x03 \x01(\x08\"/\n\x1bListBatchTransitionsRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\"V\n\x1cListBatchTransitionsResponse\x12\x36\n\x0btransitions\x18\x01 \x03(\x0b\x32!.essayflow.bos.v1.BatchTransition\"V\n\x16RequestPipelineRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tpipelines\x18\x02 \x03(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"\x7f\n\x17RequestPipelineResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12<\n\x07request\x18\x02 \x01(\x0b\x32+.essayflow.events.v1.BatchPipelineRequested\"6\n\x12\x43\x61ncelBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x13\x43\x61ncelBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\"%\n\x11WatchBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\"s\n\x12WatchBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x35\n\ntransition\x18\x02 \x01(\x0b\x32!.essayflow.bos.v1.BatchTransition\"\x1d\n\x1b\x44\x65scribeStateMachineRequest\"\x9f\x01\n\x10StateMachineEdge\x12\x35\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07trigger\x18\x03 \x01(\t\x12\x0e\n\x06guards\x18\x04 \x03(\t\"\xc8\x01\n\x1c\x44\x65scribeStateMachineResponse\x12\x31\n\x05\x65\x64ges\x18\x01 \x03(\x0b\x32\".essayflow.bos.v1.StateMachineEdge\x12;\n\x11terminal_statuses\x18\x02 \x03(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x38\n\x0einitial_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus2\xa0\x07\n\x18\x42\x61tchOrchestratorService\x12`\n\rRegisterBatch\x12&.essayflow.bos.v1.RegisterBatchRequest\x1a\'.essayflow.bos.v1.RegisterBatchResponse\x12Q\n\x08GetBatch\x12!.essayflow.bos.v1.GetBatchRequest\x1a\".essayflow.bos.v1.GetBatchResponse\x12Z\n\x0bListBatches\x12$.essayflow.bos.v1.ListBatchesRequest\x1a%.essayflow.bos.v1.ListBatchesResponse\x12\x66\n\x0fTransitionBatch\x12(.essayflow.bos.v1.TransitionBatchRequest\x1a).essayflow.bos.v1.TransitionBatchResponse\x12u\n\x14ListBatchTransitions\x12-.essayflow.bos.v1.ListBatchTransitionsRequest\x1a..essayflow.bos.v1.ListBatchTransitionsResponse\x12\x66\n\x0fRequestPipeline\x12(.essayflow.bos.v1.RequestPipelineRequest\x1a).essayflow.bos.v1.RequestPipelineResponse\x12Z\n\x0b\x43\x61ncelBatch\x12$.essayflow.bos.v1.CancelBatchRequest\x1a%.essayflow.bos.v1.CancelBatchResponse\x12Y\n\nWatchBatch\x12#.essayflow.bos.v1.WatchBatchRequest\x1a$.essayflow.bos.v1.WatchBatchResponse0\x01\x12u\n\x14\x44\x65scribeStateMachine\x12-.essayflow.bos.v1.DescribeStateMachineRequest\x1a..essayflow.bos.v1.DescribeStateMachineResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ssayflow/bos/v1/bos.proto\x12\x10\x65ssayflow.bos.v1\x1a essayflow/common/v1/common.proto\x1a$essayflow/events/v1/bos_events.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x01\n\x0bStoredEssay\x12\x10\n\x08\x65ssay_id\x18\x01 \x01(\t\x12\x17\n\x0ftext_storage_id\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x12\n\nstudent_id\x18\x04 \x01(\t\x12I\n\x12\x61ssociation_status\x18\x05 \x01(\x0e\x32-.essayflow.common.v1.StudentAssociationStatus\x12K\n\x11validation_method\x18\x06 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethod\"\xc9\x04\n\x05\x42\x61tch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x10\n\x08\x63lass_id\x18\x03 \x01(\t\x12\x32\n\nbatch_type\x18\x04 \x01(\x0e\x32\x1e.essayflow.common.v1.BatchType\x12\x34\n\x0b\x63ourse_code\x18\x05 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x1c\n\x14\x65xpected_essay_count\x18\x06 \x01(\x05\x12\x11\n\tessay_ids\x18\x07 \x03(\t\x12\x30\n\x06status\x18\x08 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07version\x18\t \x01(\x03\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x06\x65ssays\x18\x0c \x03(\x0b\x32\x1d.essayflow.bos.v1.StoredEssay\x12\r\n\x05title\x18\r \x01(\t\x12\x30\n\x0cstatus_since\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0bwaiting_for\x18\x0f \x01(\x0b\x32\x1c.essayflow.bos.v1.WaitingFor\x12)\n\x06waited\x18\x10 \x01(\x0b\x32\x19.google.protobuf.Duration\"F\n\nWaitingFor\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x15\n\rexpected_from\x18\x03 \x03(\t\"\xb0\x02\n\x0f\x42\x61tchTransition\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x35\n\x0b\x66rom_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x04 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\r\n\x05\x63\x61use\x18\x05 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12/\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa4\x01\n\x14RegisterBatchRequest\x12\x1c\n\x14\x65xpected_essay_count\x18\x01 \x01(\x05\x12\x34\n\x0b\x63ourse_code\x18\x02 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x10\n\x08\x63lass_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"?\n\x15RegisterBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\"#\n\x0fGetBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\":\n\x10GetBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\"\xd8\x01\n\x12ListBatchesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x30\n\x06status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x35\n\x12waited_longer_than\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x08statuses\x18\x05 \x03(\x0e\x32 .essayflow.common.v1.BatchStatus\"X\n\x13ListBatchesResponse\x12(\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xfb\x01\n\x16TransitionBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x39\n\x0f\x65xpected_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x37\n\rtarget_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x1d\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\tB\x13\n\x11_expected_version\"\x8a\x01\n\x17TransitionBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x35\n\ntransition\x18\x02 \x01(\x0b\x32!.essayflow.bos.v1.BatchTransition\x12\x10\n\x08replayed\x18\x03 \x01(\x08\"/\n\x1bListBatchTransitionsRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\"V\n\x1cListBatchTransitionsResponse\x12\x36\n\x0btransitions\x18\x01 \x03(\x0b\x32!.essayflow.bos.v1.BatchTransition\"V\n\x16RequestPipelineRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x11\n\tpipelines\x18\x02 \x03(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"\x7f\n\x17RequestPipelineResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12<\n\x07request\x18\x02 \x01(\x0b\x32+.essayflow.events.v1.BatchPipelineRequested\"6\n\x12\x43\x61ncelBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x13\x43\x61ncelBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\"%\n\x11WatchBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\"s\n\x12WatchBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x35\n\ntransition\x18\x02 \x01(\x0b\x32!.essayflow.bos.v1.BatchTransition\"9\n\x15ReconcileBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"{\n\x16ReconcileBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x14\n\x0creconcile_id\x18\x02 \x01(\t\x12\x11\n\trequested\x18\x03 \x01(\x08\x12\x10\n\x08reissued\x18\x04 \x03(\t\"\x1d\n\x1b\x44\x65scribeStateMachineRequest\"\x9f\x01\n\x10StateMachineEdge\x12\x35\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07trigger\x18\x03 \x01(\t\x12\x0e\n\x06guards\x18\x04 \x03(\t\"\xc8\x01\n\x1c\x44\x65scribeStateMachineResponse\x12\x31\n\x05\x65\x64ges\x18\x01 \x03(\x0b\x32\".essayflow.bos.v1.StateMachineEdge\x12;\n\x11terminal_statuses\x18\x02 \x03(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x38\n\x0einitial_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus2\x85\x08\n\x18\x42\x61tchOrchestratorService\x12`\n\rRegisterBatch\x12&.essayflow.bos.v1.RegisterBatchRequest\x1a\'.essayflow.bos.v1.RegisterBatchResponse\x12Q\n\x08GetBatch\x12!.essayflow.bos.v1.GetBatchRequest\x1a\".essayflow.bos.v1.GetBatchResponse\x12Z\n\x0bListBatches\x12$.essayflow.bos.v1.ListBatchesRequest\x1a%.essayflow.bos.v1.ListBatchesResponse\x12\x66\n\x0fTransitionBatch\x12(.essayflow.bos.v1.TransitionBatchRequest\x1a).essayflow.bos.v1.TransitionBatchResponse\x12u\n\x14ListBatchTransitions\x12-.essayflow.bos.v1.ListBatchTransitionsRequest\x1a..essayflow.bos.v1.ListBatchTransitionsResponse\x12\x66\n\x0fRequestPipeline\x12(.essayflow.bos.v1.RequestPipelineRequest\x1a).essayflow.bos.v1.RequestPipelineResponse\x12Z\n\x0b\x43\x61ncelBatch\x12$.essayflow.bos.v1.CancelBatchRequest\x1a%.essayflow.bos.v1.CancelBatchResponse\x12Y\n\nWatchBatch\x12#.essayflow.bos.v1.WatchBatchRequest\x1a$.essayflow.bos.v1.WatchBatchResponse0\x01\x12u\n\x14\x44\x65scribeStateMachine\x12-.essayflow.bos.v1.DescribeStateMachineRequest\x1a..essayflow.bos.v1.DescribeStateMachineResponse\x12\x63\n\x0eReconcileBatch\x12\'.essayflow.bos.v1.ReconcileBatchRequest\x1a(.essayflow.bos.v1.ReconcileBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.bos.v1.bos_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STOREDESSAY']._serialized_start=154
-  _globals['_STOREDESSAY']._serialized_end=401
-  _globals['_BATCH']._serialized_start=404
-  _globals['_BATCH']._serialized_end=845
-  _globals['_BATCHTRANSITION']._serialized_start=848
-  _globals['_BATCHTRANSITION']._serialized_end=1152
-  _globals['_REGISTERBATCHREQUEST']._serialized_start=1155
-  _globals['_REGISTERBATCHREQUEST']._serialized_end=1319
-  _globals['_REGISTERBATCHRESPONSE']._serialized_start=1321
-  _globals['_REGISTERBATCHRESPONSE']._serialized_end=1384
-  _globals['_GETBATCHREQUEST']._serialized_start=1386
-  _globals['_GETBATCHREQUEST']._serialized_end=1421
-  _globals['_GETBATCHRESPONSE']._serialized_start=1423
-  _globals['_GETBATCHRESPONSE']._serialized_end=1481
-  _globals['_LISTBATCHESREQUEST']._serialized_start=1483
-  _globals['_LISTBATCHESREQUEST']._serialized_end=1592
-  _globals['_LISTBATCHESRESPONSE']._serialized_start=1594
-  _globals['_LISTBATCHESRESPONSE']._serialized_end=1682
-  _globals['_TRANSITIONBATCHREQUEST']._serialized_start=1685
-  _globals['_TRANSITIONBATCHREQUEST']._serialized_end=1936
-  _globals['_TRANSITIONBATCHRESPONSE']._serialized_start=1939
-  _globals['_TRANSITIONBATCHRESPONSE']._serialized_end=2077
-  _globals['_LISTBATCHTRANSITIONSREQUEST']._serialized_start=2079
-  _globals['_LISTBATCHTRANSITIONSREQUEST']._serialized_end=2126
-  _globals['_LISTBATCHTRANSITIONSRESPONSE']._serialized_start=2128
-  _globals['_LISTBATCHTRANSITIONSRESPONSE']._serialized_end=2214
-  _globals['_REQUESTPIPELINEREQUEST']._serialized_start=2216
-  _globals['_REQUESTPIPELINEREQUEST']._serialized_end=2302
-  _globals['_REQUESTPIPELINERESPONSE']._serialized_start=2304
-  _globals['_REQUESTPIPELINERESPONSE']._serialized_end=2431
-  _globals['_CANCELBATCHREQUEST']._serialized_start=2433
-  _globals['_CANCELBATCHREQUEST']._serialized_end=2487
-  _globals['_CANCELBATCHRESPONSE']._serialized_start=2489
-  _globals['_CANCELBATCHRESPONSE']._serialized_end=2550
-  _globals['_WATCHBATCHREQUEST']._serialized_start=2552
-  _globals['_WATCHBATCHREQUEST']._serialized_end=2589
-  _globals['_WATCHBATCHRESPONSE']._serialized_start=2591
-  _globals['_WATCHBATCHRESPONSE']._serialized_end=2706
-  _globals['_DESCRIBESTATEMACHINEREQUEST']._serialized_start=2708
-  _globals['_DESCRIBESTATEMACHINEREQUEST']._serialized_end=2737
-  _globals['_STATEMACHINEEDGE']._serialized_start=2740
-  _globals['_STATEMACHINEEDGE']._serialized_end=2899
-  _globals['_DESCRIBESTATEMACHINERESPONSE']._serialized_start=2902
-  _globals['_DESCRIBESTATEMACHINERESPONSE']._serialized_end=3102
-  _globals['_BATCHORCHESTRATORSERVICE']._serialized_start=3105
-  _globals['_BATCHORCHESTRATORSERVICE']._serialized_end=4033
+  _globals['_STOREDESSAY']._serialized_start=186
+  _globals['_STOREDESSAY']._serialized_end=433
+  _globals['_BATCH']._serialized_start=436
+  _globals['_BATCH']._serialized_end=1021
+  _globals['_WAITINGFOR']._serialized_start=1023
+  _globals['_WAITINGFOR']._serialized_end=1093
+  _globals['_BATCHTRANSITION']._serialized_start=1096
+  _globals['_BATCHTRANSITION']._serialized_end=1400
+  _globals['_REGISTERBATCHREQUEST']._serialized_start=1403
+  _globals['_REGISTERBATCHREQUEST']._serialized_end=1567
+  _globals['_REGISTERBATCHRESPONSE']._serialized_start=1569
+  _globals['_REGISTERBATCHRESPONSE']._serialized_end=1632
+  _globals['_GETBATCHREQUEST']._serialized_start=1634
+  _globals['_GETBATCHREQUEST']._serialized_end=1669
+  _globals['_GETBATCHRESPONSE']._serialized_start=1671
+  _globals['_GETBATCHRESPONSE']._serialized_end=1729
+  _globals['_LISTBATCHESREQUEST']._serialized_start=1732
+  _globals['_LISTBATCHESREQUEST']._serialized_end=1948
+  _globals['_LISTBATCHESRESPONSE']._serialized_start=1950
+  _globals['_LISTBATCHESRESPONSE']._serialized_end=2038
+  _globals['_TRANSITIONBATCHREQUEST']._serialized_start=2041
+  _globals['_TRANSITIONBATCHREQUEST']._serialized_end=2292
+  _globals['_TRANSITIONBATCHRESPONSE']._serialized_start=2295
+  _globals['_TRANSITIONBATCHRESPONSE']._serialized_end=2433
+  _globals['_LISTBATCHTRANSITIONSREQUEST']._serialized_start=2435
+  _globals['_LISTBATCHTRANSITIONSREQUEST']._serialized_end=2482
+  _globals['_LISTBATCHTRANSITIONSRESPONSE']._serialized_start=2484
+  _globals['_LISTBATCHTRANSITIONSRESPONSE']._serialized_end=2570
+  _globals['_REQUESTPIPELINEREQUEST']._serialized_start=2572
+  _globals['_REQUESTPIPELINEREQUEST']._serialized_end=2658
+  _globals['_REQUESTPIPELINERESPONSE']._serialized_start=2660
+  _globals['_REQUESTPIPELINERESPONSE']._serialized_end=2787
+  _globals['_CANCELBATCHREQUEST']._serialized_start=2789
+  _globals['_CANCELBATCHREQUEST']._serialized_end=2843
+  _globals['_CANCELBATCHRESPONSE']._serialized_start=2845
+  _globals['_CANCELBATCHRESPONSE']._serialized_end=2906
+  _globals['_WATCHBATCHREQUEST']._serialized_start=2908
+  _globals['_WATCHBATCHREQUEST']._serialized_end=2945
+  _globals['_WATCHBATCHRESPONSE']._serialized_start=2947
+  _globals['_WATCHBATCHRESPONSE']._serialized_end=3062
+  _globals['_RECONCILEBATCHREQUEST']._serialized_start=3064
+  _globals['_RECONCILEBATCHREQUEST']._serialized_end=3121
+  _globals['_RECONCILEBATCHRESPONSE']._serialized_start=3123
+  _globals['_RECONCILEBATCHRESPONSE']._serialized_end=3246
+  _globals['_DESCRIBESTATEMACHINEREQUEST']._serialized_start=3248
+  _globals['_DESCRIBESTATEMACHINEREQUEST']._serialized_end=3277
+  _globals['_STATEMACHINEEDGE']._serialized_start=3280
+  _globals['_STATEMACHINEEDGE']._serialized_end=3439
+  _globals['_DESCRIBESTATEMACHINERESPONSE']._serialized_start=3442
+  _globals['_DESCRIBESTATEMACHINERESPONSE']._serialized_end=3642
+  _globals['_BATCHORCHESTRATORSERVICE']._serialized_start=3645
+  _globals['_BATCHORCHESTRATORSERVICE']._serialized_end=4674
 # @@protoc_insertion_point(module_scope)
