@@ -73,6 +73,8 @@ class Settings:
     # Objects and keys in JetStream.
     content_bucket: str = "essay_content"
     slot_bucket: str = "essay_slots"
+    # Stalled batches (BOS): how often the batches-by-status and oldest-wait gauges are refreshed.
+    batch_wait_stats_interval_s: float = 15.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -59,6 +59,12 @@ CAS_CONFLICTS = Counter(
     "Writes that found their record changed since they read it, and read again.",
     ["service", "record"],
 )
+BATCHES_BY_STATUS = Gauge("essayflow_batches", "Batches by status.", ["status"])
+BATCH_OLDEST_WAIT = Gauge(
+    "essayflow_batch_oldest_wait_seconds",
+    "How long the batch longest in a non-terminal status has been in it.",
+    ["status"],
+)
 MATCHER_CONFIDENCE = Counter(
     "essayflow_matcher_suggestions_total",
     "Top suggestions by confidence level.",
