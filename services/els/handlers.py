@@ -20,6 +20,7 @@ from essayflow_runtime.ids import is_uuid
 from services.els import messages
 from services.els.content_rules import is_text_storage_id
 from services.els.provisioning import SOURCE, Provisioner
+from services.els.reconcile import Reconciler
 from services.els.slots import Upload
 from services.els.store import SlotStore
 
@@ -44,6 +45,7 @@ class EventHandlers:
             file_events_pb2.EssayValidationFailed: self.on_validation_failed,
             bos_events_pb2.StudentMatchingInitiate: self.on_matching_initiate,
             cms_events_pb2.StudentAssociationsConfirmed: self.on_associations_confirmed,
+            bos_events_pb2.BatchReconciliationRequested: Reconciler(self._store, self._js),
         }
 
     async def on_batch_registered(self, context: EventContext, payload: Message) -> None:
