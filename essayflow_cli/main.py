@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -277,6 +278,11 @@ def batch_watch(
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table or json")]
 
 
+def _print_json(data: Any) -> None:
+    # Plain, unwrapped JSON for machines (rich would fold long lines to the terminal width).
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
 def _output(value: str) -> str:
     if value not in ("table", "json"):
         raise typer.BadParameter(f"{value!r}: choose table or json", param_hint="--output")
@@ -318,7 +324,7 @@ def batch_list(
 
     listed = _run(work, token, user, role)
     if output == "json":
-        console.print_json(data=listed)
+        _print_json(listed)
         return
     title = f"batches waiting longer than {stalled}" if stalled is not None else "batches"
     console.print(stalled_module.table(listed, title))
@@ -343,7 +349,7 @@ def batch_reconcile(
 
     answer = stalled_module.reconciled(_run(work, token, user, role))
     if output == "json":
-        console.print_json(data=answer)
+        _print_json(answer)
         return
     if not answer["requested"]:
         console.print(
