@@ -36,32 +36,24 @@ def completion_to_reemit(status: int, tracker: Tracker | None) -> bool:
     return status == AWAITING_CONTENT and tracker is not None and tracker.completed
 
 
-class Reconciler:
-    def __init__(self, store: SlotStore, js: JetStreamContext) -> None:
-        self._store = store
-        self._js = js
-
-    async def __call__(self, context: EventContext, payload: Message) -> None:
-        assert isinstance(payload, bos_events_pb2.BatchReconciliationRequested)
-        if not is_uuid(payload.batch_id):
-            raise PoisonMessage("INVALID_BATCH_ID", f"batch_id {payload.batch_id!r} is not a UUID")
-        tracker = await self._store.get(payload.batch_id)
-        if tracker is None or not completion_to_reemit(payload.status, tracker):
-            log.info(
-                "reconcile: nothing to re-emit",
-                batch_id=payload.batch_id,
-                status=common_pb2.BatchStatus.Name(payload.status),
-                tracker=tracker is not None,
-                completed=bool(tracker and tracker.completed),
-            )
-            return
-        event_id = await publish_caused(
-            self._js,
-            context,
-            messages.completion(tracker),
-            source=SOURCE,
-            discriminators=(tracker.completion_event_id,),
+async def reemit(store: SlotStore, js: JetStreamContext, context: EventContext, payload: Message) -> None:
+    """The handler's body (``EventHandlers.on_reconciliation_requested``)."""
+    assert isinstance(payload, bos_events_pb2.BatchReconciliationRequested)
+    if not is_uuid(payload.batch_id):
+        raise PoisonMessage("INVALID_BATCH_ID", f"batch_id {payload.batch_id!r} is not a UUID")
+    tracker = await store.get(payload.batch_id)
+    if tracker is None or not completion_to_reemit(payload.status, tracker):
+        log.info(
+            "reconcile: nothing to re-emit",
+            batch_id=payload.batch_id,
+            status=common_pb2.BatchStatus.Name(payload.status),
+            tracker=tracker is not None,
+            completed=bool(tracker and tracker.completed),
         )
-        if tracker.completion_due:  # the original was never acknowledged: this copy stands for it
-            await self._store.mark_completion_published(tracker.batch_id)
-        log.info("reconcile: content completion re-emitted", batch_id=tracker.batch_id, event_id=event_id)
+        return
+    event_id = await publish_caused(
+        js, context, messages.completion(tracker), source=SOURCE, discriminators=(tracker.completion_event_id,)
+    )
+    if tracker.completion_due:  # the original was never acknowledged: this copy stands for it
+        await store.mark_completion_published(tracker.batch_id)
+    log.info("reconcile: content completion re-emitted", batch_id=tracker.batch_id, event_id=event_id)
