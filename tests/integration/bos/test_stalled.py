@@ -106,7 +106,9 @@ async def test_a_negative_or_absurd_wait_is_invalid_argument(client: Client) -> 
             await client.call("ListBatches", request, ADMIN, Role.ADMIN)
         assert exc.value.code() == CODE.INVALID_ARGUMENT
     with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await client.call("ListBatches", bos_pb2.ListBatchesRequest(statuses=[S.BATCH_STATUS_UNSPECIFIED]), ADMIN, Role.ADMIN)
+        await client.call(
+            "ListBatches", bos_pb2.ListBatchesRequest(statuses=[S.BATCH_STATUS_UNSPECIFIED]), ADMIN, Role.ADMIN
+        )
     assert exc.value.code() == CODE.INVALID_ARGUMENT
 
 
