@@ -9,7 +9,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import nats
@@ -103,8 +103,15 @@ async def stalled_row(stack: E2EStack, batch_id: str) -> dict[str, Any] | None:
 
 
 async def reconcile_until_ready(
-    stack: E2EStack, js: JetStreamContext, teacher: Any, batch_id: str, stuck_in: int, path: Sequence[tuple[int, int]]
+    stack: E2EStack,
+    js: JetStreamContext,
+    teacher: Any,
+    batch_id: str,
+    stuck_in: int,
+    path: Sequence[tuple[int, int]],
+    then: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
+    """Reconcile (twice at once), ``then`` (what is left to people), READY once; once more: nothing."""
     answer = await essayflow(stack, "batch", "reconcile", batch_id, "--reason", "event deleted by hand")
     assert (
         answer["requested"] and answer["status"] == c.BatchStatus.Name(stuck_in).removeprefix("BATCH_STATUS_").lower()
@@ -115,6 +122,8 @@ async def reconcile_until_ready(
         await admin.bos.ReconcileBatch(bos_pb2.ReconcileBatchRequest(batch_id=batch_id), metadata=admin.metadata)
     finally:
         await admin.close()
+    if then is not None:
+        await then()
     await wait_status(teacher, batch_id, c.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION, timeout_s=90)
     await eventually(lambda: drained(js, stack, "bos-events", "els-events", "cms-events", "nlp-events"), timeout_s=60)
     assert await transitions(teacher, batch_id) == list(path), "READY exactly once, every step once"
@@ -158,6 +167,59 @@ async def test_a_guest_batch_whose_completion_was_deleted_is_found_and_reconcile
         await stack_ready.wait_serving()
 
 
+def confirm_all(batch_id: str, associations: Sequence[cms_pb2.Association]) -> cms_pb2.ValidateAssociationsRequest:
+    return cms_pb2.ValidateAssociationsRequest(
+        batch_id=batch_id,
+        decisions=[
+            cms_pb2.AssociationDecision(essay_id=a.essay_id, confirm=cms_pb2.ConfirmDecision()) for a in associations
+        ],
+    )
+
+
+async def test_a_regular_batch_whose_match_request_was_deleted_is_matched_again(stack_ready: E2EStack) -> None:
+    """The matcher path: CMS never got suggestions, so the reconcile's fresh match request
+    brings them; the teacher then validates as usual."""
+    teacher = stack_ready.clients("teacher-stuck-match")
+    client = await nats.connect(stack_ready.settings.nats_url)
+    try:
+        js = client.jetstream()
+        class_id, _ = await create_class(teacher)
+        batch = await register(teacher, len(ROSTER), class_id)
+        stack_ready.kill("nlp")
+        await upload(teacher, batch.batch_id, [essay_text(f, s, i) for i, (f, s) in enumerate(ROSTER)])
+        await wait_status(teacher, batch.batch_id, c.BATCH_STATUS_AWAITING_STUDENT_VALIDATION)
+        await delete_from_stream(stack_ready, js, els_events_pb2.BatchStudentMatchingRequested, batch.batch_id)
+        stack_ready.start("nlp")
+        await stack_ready.wait_serving(("nlp",))
+        await eventually(lambda: drained(js, stack_ready, "nlp-events", "cms-events"), timeout_s=60)
+        with pytest.raises(TimeoutError):
+            await wait_associations(teacher, batch.batch_id, len(ROSTER), timeout_s=1)
+
+        row = await eventually(lambda: stalled_row(stack_ready, batch.batch_id), timeout_s=30)
+        assert row["status"] == "awaiting_student_validation" and row["waiting_for"]["code"] == "STUDENT_VALIDATION"
+
+        async def teacher_validates() -> None:
+            associations = await wait_associations(teacher, batch.batch_id, len(ROSTER), timeout_s=90)
+            confirmed = await teacher.cms.ValidateAssociations(
+                confirm_all(batch.batch_id, associations), metadata=teacher.metadata
+            )
+            assert confirmed.batch_confirmed
+
+        await reconcile_until_ready(
+            stack_ready,
+            js,
+            teacher,
+            batch.batch_id,
+            c.BATCH_STATUS_AWAITING_STUDENT_VALIDATION,
+            REGULAR_PATH[:3],
+            then=teacher_validates,
+        )
+    finally:
+        await client.close()
+        await teacher.close()
+        await stack_ready.wait_serving()
+
+
 async def test_a_regular_batch_whose_confirmation_was_deleted_is_found_and_reconciled(stack_ready: E2EStack) -> None:
     teacher = stack_ready.clients("teacher-stuck-regular")
     client = await nats.connect(stack_ready.settings.nats_url)
@@ -172,14 +234,7 @@ async def test_a_regular_batch_whose_confirmation_was_deleted_is_found_and_recon
         stack_ready.kill("bos")
         stack_ready.kill("els")
         confirmed = await teacher.cms.ValidateAssociations(
-            cms_pb2.ValidateAssociationsRequest(
-                batch_id=batch.batch_id,
-                decisions=[
-                    cms_pb2.AssociationDecision(essay_id=a.essay_id, confirm=cms_pb2.ConfirmDecision())
-                    for a in associations
-                ],
-            ),
-            metadata=teacher.metadata,
+            confirm_all(batch.batch_id, associations), metadata=teacher.metadata
         )
         assert confirmed.batch_confirmed
         await delete_from_stream(stack_ready, js, cms_events_pb2.StudentAssociationsConfirmed, batch.batch_id)
