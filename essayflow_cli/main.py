@@ -17,6 +17,7 @@ import grpc
 import nats
 import nats.errors
 import typer
+from google.protobuf import duration_pb2
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.progress import Progress
@@ -28,8 +29,10 @@ from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
 from essayflow_cli import redrive as redrive_module
 from essayflow_cli import stack as stack_module
+from essayflow_cli import stalled as stalled_module
 from essayflow_cli import tail as tail_module
 from essayflow_cli.client import Clients, resolve_token
+from essayflow_cli.durations import parse_duration
 from essayflow_runtime import enums
 from essayflow_runtime.auth import USER_ROLES, Role, mint_service_token, mint_token
 from essayflow_runtime.config import load_settings
@@ -370,6 +373,94 @@ def batch_watch(
 
     with contextlib.suppress(KeyboardInterrupt):
         _run(work, token, user, role)
+
+
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table or json")]
+
+
+def _print_json(data: Any) -> None:
+    # Plain, unwrapped JSON for machines (rich would fold long lines to the terminal width).
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _output(value: str) -> str:
+    if value not in ("table", "json"):
+        raise typer.BadParameter(f"{value!r}: choose table or json", param_hint="--output")
+    return value
+
+
+@batch_app.command("list")
+def batch_list(
+    stalled: Annotated[
+        str | None, typer.Option(help="Only batches in their status longer than this: 30s, 15m, 2h, 1h30m")
+    ] = None,
+    status: Annotated[
+        list[str] | None, typer.Option(help="Only this status, e.g. awaiting_content_validation (repeatable)")
+    ] = None,
+    output: OutputOpt = "table",
+    token: TokenOpt = None,
+    user: UserOpt = "teacher-demo",
+    role: RoleOpt = "teacher",
+) -> None:
+    """List batches (yours; every batch for an admin or service) with how long each has waited
+    in its status and what it waits for. With --stalled, only those waiting longer (never the
+    finished ones unless --status names them)."""
+    _output(output)
+    request = bos_pb2.ListBatchesRequest()
+    try:
+        request.statuses.extend(stalled_module.status_of(s) for s in status or [])
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--status") from None
+    if stalled is not None:
+        try:
+            span = parse_duration(stalled)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--stalled") from None
+        request.waited_longer_than.CopyFrom(duration_pb2.Duration(seconds=int(span.total_seconds())))
+
+    async def work(c: Clients) -> list[dict[str, Any]]:
+        batches = await stalled_module.list_all(c, request)
+        return stalled_module.rows(batches, await stalled_module.upload_progress(c, batches))
+
+    listed = _run(work, token, user, role)
+    if output == "json":
+        _print_json(listed)
+        return
+    title = f"batches waiting longer than {stalled}" if stalled is not None else "batches"
+    console.print(stalled_module.table(listed, title))
+
+
+@batch_app.command("reconcile")
+def batch_reconcile(
+    batch_id: str,
+    reason: Annotated[str, typer.Option(help="Why (kept in the logs)")] = "",
+    output: OutputOpt = "table",
+    token: TokenOpt = None,
+    user: UserOpt = "admin-cli",
+    role: RoleOpt = "admin",
+) -> None:
+    """Make the services re-emit, from their own state, what a stuck batch waits for (admin).
+    Safe to repeat, and a healthy batch is left as it is."""
+    _output(output)
+
+    async def work(c: Clients) -> Any:
+        request = bos_pb2.ReconcileBatchRequest(batch_id=batch_id, reason=reason)
+        return await c.bos.ReconcileBatch(request, metadata=c.metadata)
+
+    answer = stalled_module.reconciled(_run(work, token, user, role))
+    if output == "json":
+        _print_json(answer)
+        return
+    if not answer["requested"]:
+        console.print(
+            f"{answer['status']} v{answer['version']}: nothing to re-emit (waiting for {answer['waiting_for']})"
+        )
+        return
+    reissued = f"; BOS re-issued {', '.join(answer['reissued'])}" if answer["reissued"] else ""
+    console.print(
+        f"{answer['status']} v{answer['version']}: reconcile {answer['reconcile_id']} requested{reissued}; "
+        f"waiting for {answer['waiting_for']}"
+    )
 
 
 @batch_app.command("pipeline")

@@ -108,6 +108,8 @@ class Settings:
     # Listen beyond loopback without TLS, with the development secret or keys, or a short
     # secret: only for a throwaway lab (a warning at every start).
     insecure_lab: bool = False
+    # Stalled batches (BOS): how often the batches-by-status and oldest-wait gauges are refreshed.
+    batch_wait_stats_interval_s: float = 15.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -99,6 +99,12 @@ CONSUMER_OLDEST_AGE = Gauge(
     "Age of the oldest event a durable consumer has not processed (0 when none).",
     ["consumer"],
 )
+BATCHES_BY_STATUS = Gauge("essayflow_batches", "Batches by status.", ["status"])
+BATCH_OLDEST_WAIT = Gauge(
+    "essayflow_batch_oldest_wait_seconds",
+    "How long the batch longest in a non-terminal status has been in it.",
+    ["status"],
+)
 MATCHER_CONFIDENCE = Counter(
     "essayflow_matcher_suggestions_total",
     "Top suggestions by confidence level.",

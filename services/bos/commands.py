@@ -108,15 +108,7 @@ async def register(
             return first
         await outbox.enqueue(
             conn,
-            bos_events_pb2.BatchEssaysRegistered(
-                batch_id=created.batch_id,
-                essay_ids=created.essay_ids,
-                expected_essay_count=created.expected_essay_count,
-                course_code=created.course_code,
-                class_id=created.class_id,
-                batch_type=created.batch_type,
-                owner_id=created.owner_id,
-            ),
+            encoding.registered(created),
             source=SOURCE,
             correlation_id=created.correlation_id,
             causation_id=created.batch_id,
@@ -143,9 +135,10 @@ async def list_batches(pool: asyncpg.Pool, principal: Principal, page: validatio
     batches = await store.list_batches(
         pool,
         owner_id=None if principal.is_privileged else principal.subject,
-        status=page.status,
+        statuses=page.statuses,
         after=page.after,
         limit=page.size + 1,
+        waited_longer_than=page.waited_longer_than,
     )
     more = len(batches) > page.size
     batches = batches[: page.size]

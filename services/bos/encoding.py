@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf import duration_pb2
 
 from essayflow.bos.v1 import bos_pb2
 from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import bos_events_pb2
 from essayflow_runtime.contracts import timestamp
 from services.bos.store import BatchRecord, EssayRecord, TransitionRecord
+from services.bos.waiting import waiting_for
 
 
 def essay_ref(essay: EssayRecord) -> common_pb2.EssayRef:
@@ -37,6 +41,21 @@ def ready_essay(essay: EssayRecord) -> bos_events_pb2.ReadyEssay:
     )
 
 
+def waiting(record: BatchRecord) -> bos_pb2.WaitingFor | None:
+    wait = waiting_for(record.status, record.facts())
+    if wait is None:
+        return None
+    return bos_pb2.WaitingFor(code=wait.code, description=wait.description, expected_from=wait.expected_from)
+
+
+def waited(record: BatchRecord, now: datetime | None = None) -> duration_pb2.Duration:
+    """How long the batch has been in its status, by BOS's clock (never negative)."""
+    elapsed = (now or datetime.now(UTC)) - record.status_since
+    span = duration_pb2.Duration()
+    span.FromTimedelta(max(elapsed, timedelta(0)))
+    return span
+
+
 def batch(record: BatchRecord, essays: Sequence[EssayRecord] = ()) -> bos_pb2.Batch:
     return bos_pb2.Batch(
         batch_id=record.batch_id,
@@ -52,6 +71,30 @@ def batch(record: BatchRecord, essays: Sequence[EssayRecord] = ()) -> bos_pb2.Ba
         updated_at=timestamp(record.updated_at),
         essays=[stored_essay(e) for e in essays],
         title=record.title,
+        status_since=timestamp(record.status_since),
+        waiting_for=waiting(record),
+        waited=waited(record),
+    )
+
+
+def registered(record: BatchRecord) -> bos_events_pb2.BatchEssaysRegistered:
+    return bos_events_pb2.BatchEssaysRegistered(
+        batch_id=record.batch_id,
+        essay_ids=record.essay_ids,
+        expected_essay_count=record.expected_essay_count,
+        course_code=record.course_code,
+        class_id=record.class_id,
+        batch_type=record.batch_type,
+        owner_id=record.owner_id,
+    )
+
+
+def matching_initiate(record: BatchRecord, essays: Sequence[EssayRecord]) -> bos_events_pb2.StudentMatchingInitiate:
+    return bos_events_pb2.StudentMatchingInitiate(
+        batch_id=record.batch_id,
+        class_id=record.class_id,
+        course_code=record.course_code,
+        essays=[essay_ref(e) for e in essays],
     )
 
 

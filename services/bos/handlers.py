@@ -132,12 +132,7 @@ async def on_content_completed(
         essays = await store.list_essays(conn, batch.batch_id)
         await outbox.enqueue(
             conn,
-            bos_events_pb2.StudentMatchingInitiate(
-                batch_id=batch.batch_id,
-                class_id=batch.class_id,
-                course_code=batch.course_code,
-                essays=[encoding.essay_ref(e) for e in essays],
-            ),
+            encoding.matching_initiate(batch, essays),
             source=SOURCE,
             correlation_id=ctx.correlation_id,
             causation_id=ctx.event_id,

@@ -11,6 +11,7 @@ from services.bos import handlers
 from services.bos.directory import ClassDirectory, CmsClassDirectory
 from services.bos.faults import with_faults
 from services.bos.servicer import BatchOrchestratorServicer, binding
+from services.bos.wait_stats import BatchWaitStats
 from services.bos.watch import BatchChangeFeed
 
 SERVICE = "bos"
@@ -34,7 +35,7 @@ def make_build_parts(directory: ClassDirectory | None = None) -> BuildParts:
         relay = OutboxRelay(settings, pool, connections.js, SERVICE)
         return ServiceParts(
             bindings=[binding(BatchOrchestratorServicer(pool, classes, feed))],
-            workers=[consumer, relay, feed],
+            workers=[consumer, relay, feed, BatchWaitStats(settings, pool)],
             cleanups=cleanups,
         )
 

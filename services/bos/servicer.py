@@ -14,7 +14,7 @@ import grpc
 from essayflow.bos.v1 import bos_pb2, bos_pb2_grpc
 from essayflow_runtime.auth import Role, current_principal
 from essayflow_runtime.grpc_server import ServiceBinding
-from services.bos import commands, encoding, validation, watch
+from services.bos import commands, encoding, reconcile, validation, watch
 from services.bos.directory import ClassDirectory
 from services.bos.state_machine import EDGES, INITIAL_STATUS, TERMINAL_STATUSES
 
@@ -30,6 +30,8 @@ METHOD_ROLES: dict[str, frozenset[Role]] = {
     "RequestPipeline": frozenset({TEACHER, ADMIN}),
     "CancelBatch": frozenset({TEACHER, ADMIN}),
     "DescribeStateMachine": frozenset({TEACHER, SERVICE, ADMIN}),
+    # An operator's tool: it makes every service re-emit, so neither teachers nor services.
+    "ReconcileBatch": frozenset({ADMIN}),
 }
 
 
@@ -109,6 +111,18 @@ class BatchOrchestratorServicer(bos_pb2_grpc.BatchOrchestratorServiceServicer): 
         self, request: bos_pb2.DescribeStateMachineRequest, context: grpc.aio.ServicerContext
     ) -> bos_pb2.DescribeStateMachineResponse:
         return describe_state_machine()
+
+    async def ReconcileBatch(
+        self, request: bos_pb2.ReconcileBatchRequest, context: grpc.aio.ServicerContext
+    ) -> bos_pb2.ReconcileBatchResponse:
+        checked = validation.reconcile(request)
+        done = await reconcile.reconcile(self._pool, current_principal(), checked.batch_id, checked.reason)
+        return bos_pb2.ReconcileBatchResponse(
+            batch=encoding.batch(done.batch),
+            reconcile_id=done.reconcile_id,
+            requested=done.requested,
+            reissued=done.reissued,
+        )
 
 
 def binding(servicer: BatchOrchestratorServicer) -> ServiceBinding:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias, cast
 
 import asyncpg
@@ -60,6 +60,12 @@ class BatchRecord:
     stored_essay_count: int
     created_at: datetime
     updated_at: datetime
+    # When the batch entered its current status (set by record_transition with the status).
+    status_changed_at: datetime | None = None
+
+    @property
+    def status_since(self) -> datetime:
+        return self.status_changed_at or self.created_at
 
     @property
     def is_guest(self) -> bool:
@@ -119,7 +125,7 @@ class NewBatch:
 _BATCH_COLUMNS = (
     "b.batch_id, b.owner_id, b.class_id, b.batch_type, b.course_code, b.title, b.expected_essay_count, "
     "b.essay_ids, b.status, b.version, b.correlation_id, b.content_completed_at, b.every_upload_failed, "
-    "b.essays_stored_at, b.associations_confirmed_at, b.created_at, b.updated_at, "
+    "b.essays_stored_at, b.associations_confirmed_at, b.created_at, b.updated_at, b.status_changed_at, "
     "(SELECT count(*) FROM batch_essays e WHERE e.batch_id = b.batch_id) AS stored_essay_count"
 )
 
@@ -144,6 +150,7 @@ def _batch(row: asyncpg.Record) -> BatchRecord:
         stored_essay_count=row["stored_essay_count"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        status_changed_at=row["status_changed_at"],
     )
 
 
@@ -274,23 +281,48 @@ async def list_batches(
     conn: Executor,
     *,
     owner_id: str | None,
-    status: int,
+    statuses: Sequence[int] = (),
     after: tuple[datetime, str] | None,
     limit: int,
+    waited_longer_than: timedelta | None = None,
 ) -> list[BatchRecord]:
-    """Newest first; ``after`` is the (created_at, batch_id) of the previous page's last batch."""
+    """Newest first; ``after`` is the (created_at, batch_id) of the previous page's last batch.
+    ``statuses`` empty: any. ``waited_longer_than``: only batches that entered their status
+    longer ago than that, by the database's clock (the clock that stamps the column)."""
     rows = await conn.fetch(
         f"SELECT {_BATCH_COLUMNS} FROM batches b "
-        "WHERE ($1::text IS NULL OR b.owner_id = $1) AND ($2::text IS NULL OR b.status = $2) "
+        "WHERE ($1::text IS NULL OR b.owner_id = $1) "
+        "AND (cardinality($2::text[]) = 0 OR b.status = ANY($2::text[])) "
         "AND ($3::timestamptz IS NULL OR (b.created_at, b.batch_id) < ($3, $4::uuid)) "
+        "AND ($6::interval IS NULL OR b.status_changed_at < clock_timestamp() - $6::interval) "
         "ORDER BY b.created_at DESC, b.batch_id DESC LIMIT $5",
         owner_id,
-        _opt_to_db(STATUS, status),
+        [to_db(STATUS, s) for s in statuses],
         after[0] if after else None,
         after[1] if after else None,
         limit,
+        waited_longer_than,
     )
     return [_batch(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class StatusWait:
+    """How many batches are in a status, and how long the one in it longest has waited."""
+
+    status: common_pb2.BatchStatus
+    count: int
+    oldest_wait_s: float
+
+
+async def waits_by_status(conn: Executor) -> list[StatusWait]:
+    """One aggregate over the (status, status_changed_at) index: a row per status in use."""
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n, "
+        "extract(epoch FROM clock_timestamp() - min(status_changed_at))::float8 AS oldest_wait_s "
+        "FROM batches GROUP BY status"
+    )
+    return [StatusWait(_status(r["status"]), r["n"], max(0.0, r["oldest_wait_s"])) for r in rows]
 
 
 async def record_content_completed(
@@ -392,7 +424,7 @@ async def record_transition(
     second answer for the same key raises UniqueViolationError."""
     recorded = await conn.fetchval(
         "WITH moved AS ("
-        "  UPDATE batches SET status = $4, version = version + 1, updated_at = $10 "
+        "  UPDATE batches SET status = $4, version = version + 1, updated_at = $10, status_changed_at = $10 "
         "  WHERE batch_id = $1 AND status = $3 AND version = $2 - 1 "
         "  AND ($18::xid IS NULL OR xmin = $18::xid) RETURNING batch_id, version), "
         "recorded AS ("

@@ -111,7 +111,13 @@ def plan(
         reason=change.reason,
         occurred_at=occurred_at,
     )
-    after = dataclasses.replace(locked, status=change.to_status, version=transition.version, updated_at=occurred_at)
+    after = dataclasses.replace(
+        locked,
+        status=change.to_status,
+        version=transition.version,
+        updated_at=occurred_at,
+        status_changed_at=occurred_at,
+    )
     return Transitioned(after, transition, change.causation_id)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from essayflow.bos.v1 import bos_pb2
@@ -15,12 +15,15 @@ from essayflow.common.v1 import common_pb2
 from essayflow_runtime import ids
 from essayflow_runtime.errors import FieldErrors
 from essayflow_runtime.idempotency import fingerprint
+from services.bos.state_machine import TERMINAL_STATUSES
 
 MAX_ESSAYS = 500
 MAX_TITLE = 200
 MAX_KEY = 200
 MAX_REASON = 1000
 DEFAULT_PAGE_SIZE = 50
+# The longest wait the stalled selection accepts (ten years): anything longer is a mistake.
+MAX_WAIT_S = 10 * 366 * 86400
 MAX_PAGE_SIZE = 200
 DEFAULT_PIPELINES = ("spellcheck",)
 _PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -159,10 +162,27 @@ def cancel(request: bos_pb2.CancelBatchRequest) -> CancelRequest:
 
 
 @dataclass(frozen=True)
+class ReconcileRequest:
+    batch_id: str
+    reason: str
+
+
+def reconcile(request: bos_pb2.ReconcileBatchRequest) -> ReconcileRequest:
+    errors = FieldErrors()
+    _check_batch_id(errors, request.batch_id)
+    errors.check(len(request.reason) <= MAX_REASON, "reason", f"must be at most {MAX_REASON} characters")
+    errors.raise_if_any()
+    return ReconcileRequest(batch_id=canonical_uuid(request.batch_id), reason=request.reason)
+
+
+@dataclass(frozen=True)
 class Page:
     size: int
-    status: common_pb2.BatchStatus
+    # Empty: any status.
+    statuses: tuple[common_pb2.BatchStatus, ...]
     after: tuple[datetime, str] | None
+    # Only batches in their status longer than this (the stalled selection).
+    waited_longer_than: timedelta | None = None
 
 
 def encode_page_token(created_at: datetime, last_batch_id: str) -> str:
@@ -186,7 +206,28 @@ def page(request: bos_pb2.ListBatchesRequest) -> Page:
     errors = FieldErrors()
     errors.check(0 <= request.page_size <= MAX_PAGE_SIZE, "page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
     errors.check(_defined(common_pb2.BatchStatus, request.status), "status", "must be a batch status")
+    for i, status in enumerate(request.statuses):
+        errors.check(
+            status != 0 and _defined(common_pb2.BatchStatus, status), f"statuses[{i}]", "must be a batch status"
+        )
     after = _decode_page_token(request.page_token) if request.page_token else None
     errors.check(not request.page_token or after is not None, "page_token", "is not a token this service issued")
+    waited: timedelta | None = None
+    if request.HasField("waited_longer_than"):
+        span = request.waited_longer_than
+        valid = span.seconds >= 0 and span.nanos >= 0 and span.seconds <= MAX_WAIT_S
+        errors.check(valid, "waited_longer_than", f"must be between 0 and {MAX_WAIT_S} seconds")
+        waited = span.ToTimedelta() if valid else None
     errors.raise_if_any()
-    return Page(size=request.page_size or DEFAULT_PAGE_SIZE, status=request.status, after=after)
+    statuses = tuple(dict.fromkeys([*([request.status] if request.status else []), *request.statuses]))
+    if waited is not None and not statuses:
+        # A finished batch waits for nothing: the stalled selection is over the live ones.
+        statuses = tuple(_LIVE_STATUSES)
+    return Page(size=request.page_size or DEFAULT_PAGE_SIZE, statuses=statuses, after=after, waited_longer_than=waited)
+
+
+_LIVE_STATUSES = [
+    common_pb2.BatchStatus.Value(v.name)
+    for v in common_pb2.BatchStatus.DESCRIPTOR.values
+    if v.number and v.number not in TERMINAL_STATUSES
+]

@@ -15,7 +15,7 @@ from essayflow_runtime.consumer import EventContext, Handler, transactional
 from essayflow_runtime.contracts import PoisonMessage
 from essayflow_runtime.ids import is_uuid
 from essayflow_runtime.logs import get_logger
-from services.cms import confirmation, store, validation
+from services.cms import confirmation, reconcile, store, validation
 
 log = get_logger(__name__)
 
@@ -79,4 +79,5 @@ def suggestions_effect(settings: Settings) -> Effect:
 def build_handlers(settings: Settings, pool: asyncpg.Pool) -> Mapping[type[Message], Handler]:
     return {
         nlp_events_pb2.BatchAuthorMatchesSuggested: transactional(pool, CONSUMER, suggestions_effect(settings)),
+        **reconcile.build_handlers(pool),
     }

@@ -17,7 +17,7 @@ from essayflow.events.v1 import bos_events_pb2, cms_events_pb2, file_events_pb2
 from essayflow_runtime.consumer import EventContext, Handler, publish_caused
 from essayflow_runtime.contracts import PoisonMessage
 from essayflow_runtime.ids import is_uuid
-from services.els import messages
+from services.els import messages, reconcile
 from services.els.content_rules import display_file_name, is_text_storage_id
 from services.els.provisioning import SOURCE, Provisioner
 from services.els.slots import Upload
@@ -44,6 +44,7 @@ class EventHandlers:
             file_events_pb2.EssayValidationFailed: self.on_validation_failed,
             bos_events_pb2.StudentMatchingInitiate: self.on_matching_initiate,
             cms_events_pb2.StudentAssociationsConfirmed: self.on_associations_confirmed,
+            bos_events_pb2.BatchReconciliationRequested: self.on_reconciliation_requested,
         }
 
     async def on_batch_registered(self, context: EventContext, payload: Message) -> None:
@@ -96,3 +97,6 @@ class EventHandlers:
         if tracker is None:
             raise PoisonMessage("BATCH_NOT_REGISTERED", f"no slot tracker for batch {payload.batch_id}")
         await publish_caused(self._js, context, messages.essays_ready(tracker, payload), source=SOURCE)
+
+    async def on_reconciliation_requested(self, context: EventContext, payload: Message) -> None:
+        await reconcile.reemit(self._store, self._js, context, payload)

@@ -61,9 +61,8 @@ def test_the_committed_tree_passes(checkout: Path) -> None:
 def test_editing_a_proto_without_regenerating_fails(checkout: Path) -> None:
     edit(
         checkout / "proto/essayflow/bos/v1/bos.proto",
-        "  string title = 13 [(essayflow.common.v1.max_length) = 200];\n}",
-        "  string title = 13 [(essayflow.common.v1.max_length) = 200];\n"
-        "  // Added without regenerating.\n  string note = 14;\n}",
+        "  google.protobuf.Duration waited = 16;\n}",
+        "  google.protobuf.Duration waited = 16;\n  // Added without regenerating.\n  string note = 17;\n}",
     )
     result = proto_check(checkout)
     assert result.returncode != 0

@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_common__pb2
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 from essayflow.events.v1 import bos_events_pb2 as essayflow_dot_events_dot_v1_dot_bos__events__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ssayflow/bos/v1/bos.proto\x12\x10\x65ssayflow.bos.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\x1a$essayflow/events/v1/bos_events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x02\n\x0bStoredEssay\x12\x16\n\x08\x65ssay_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x1d\n\x0ftext_storage_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x03 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x18\n\nstudent_id\x18\x04 \x01(\tB\x04\xc8\xc1\x18@\x12I\n\x12\x61ssociation_status\x18\x05 \x01(\x0e\x32-.essayflow.common.v1.StudentAssociationStatus\x12K\n\x11validation_method\x18\x06 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethod\"\xe5\x03\n\x05\x42\x61tch\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x17\n\x08owner_id\x18\x02 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x16\n\x08\x63lass_id\x18\x03 \x01(\tB\x04\xc8\xc1\x18@\x12\x32\n\nbatch_type\x18\x04 \x01(\x0e\x32\x1e.essayflow.common.v1.BatchType\x12\x34\n\x0b\x63ourse_code\x18\x05 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x1c\n\x14\x65xpected_essay_count\x18\x06 \x01(\x05\x12\x1c\n\tessay_ids\x18\x07 \x03(\tB\t\xc8\xc1\x18@\xd0\xc1\x18\xf4\x03\x12\x30\n\x06status\x18\x08 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07version\x18\t \x01(\x03\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06\x65ssays\x18\x0c \x03(\x0b\x32\x1d.essayflow.bos.v1.StoredEssayB\x05\xd0\xc1\x18\xf4\x03\x12\x14\n\x05title\x18\r \x01(\tB\x05\xc8\xc1\x18\xc8\x01\"\xdd\x02\n\x0f\x42\x61tchTransition\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x35\n\x0b\x66rom_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x04 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x14\n\x05\x63\x61use\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x14\n\x05\x61\x63tor\x18\x06 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x1e\n\x0fidempotency_key\x18\x07 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x1d\n\x0e\x63orrelation_id\x18\x08 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x19\n\x06reason\x18\t \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\x12/\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb8\x01\n\x14RegisterBatchRequest\x12\x1c\n\x14\x65xpected_essay_count\x18\x01 \x01(\x05\x12\x34\n\x0b\x63ourse_code\x18\x02 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x16\n\x08\x63lass_id\x18\x03 \x01(\tB\x04\xc8\xc1\x18@\x12\x14\n\x05title\x18\x04 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x1e\n\x0fidempotency_key\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\"?\n\x15RegisterBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\")\n\x0fGetBatchRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\":\n\x10GetBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\"t\n\x12ListBatchesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x19\n\npage_token\x18\x02 \x01(\tB\x05\xc8\xc1\x18\x80\x04\x12\x30\n\x06status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\"X\n\x13ListBatchesResponse\x12(\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x93\x02\n\x16TransitionBatchRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x39\n\x0f\x65xpected_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x37\n\rtarget_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x1d\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x1e\n\x0fidempotency_key\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x19\n\x06reason\x18\x06 \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\x42\x13\n\x11_expected_version\"\x8a\x01\n\x17TransitionBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x35\n\ntransition\x18\x02 \x01(\x0b\x32!.essayflow.bos.v1.BatchTransition\x12\x10\n\x08replayed\x18\x03 \x01(\x08\"5\n\x1bListBatchTransitionsRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\"V\n\x1cListBatchTransitionsResponse\x12\x36\n\x0btransitions\x18\x01 \x03(\x0b\x32!.essayflow.bos.v1.BatchTransition\"m\n\x16RequestPipelineRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x1b\n\tpipelines\x18\x02 \x03(\tB\x08\xc8\xc1\x18@\xd0\xc1\x18\x10\x12\x1e\n\x0fidempotency_key\x18\x03 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\"\x7f\n\x17RequestPipelineResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12<\n\x07request\x18\x02 \x01(\x0b\x32+.essayflow.events.v1.BatchPipelineRequested\"G\n\x12\x43\x61ncelBatchRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x19\n\x06reason\x18\x02 \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\"=\n\x13\x43\x61ncelBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\"+\n\x11WatchBatchRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\"s\n\x12WatchBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x35\n\ntransition\x18\x02 \x01(\x0b\x32!.essayflow.bos.v1.BatchTransition\"\x1d\n\x1b\x44\x65scribeStateMachineRequest\"\x9f\x01\n\x10StateMachineEdge\x12\x35\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07trigger\x18\x03 \x01(\t\x12\x0e\n\x06guards\x18\x04 \x03(\t\"\xc8\x01\n\x1c\x44\x65scribeStateMachineResponse\x12\x31\n\x05\x65\x64ges\x18\x01 \x03(\x0b\x32\".essayflow.bos.v1.StateMachineEdge\x12;\n\x11terminal_statuses\x18\x02 \x03(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x38\n\x0einitial_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus2\xa0\x07\n\x18\x42\x61tchOrchestratorService\x12`\n\rRegisterBatch\x12&.essayflow.bos.v1.RegisterBatchRequest\x1a\'.essayflow.bos.v1.RegisterBatchResponse\x12Q\n\x08GetBatch\x12!.essayflow.bos.v1.GetBatchRequest\x1a\".essayflow.bos.v1.GetBatchResponse\x12Z\n\x0bListBatches\x12$.essayflow.bos.v1.ListBatchesRequest\x1a%.essayflow.bos.v1.ListBatchesResponse\x12\x66\n\x0fTransitionBatch\x12(.essayflow.bos.v1.TransitionBatchRequest\x1a).essayflow.bos.v1.TransitionBatchResponse\x12u\n\x14ListBatchTransitions\x12-.essayflow.bos.v1.ListBatchTransitionsRequest\x1a..essayflow.bos.v1.ListBatchTransitionsResponse\x12\x66\n\x0fRequestPipeline\x12(.essayflow.bos.v1.RequestPipelineRequest\x1a).essayflow.bos.v1.RequestPipelineResponse\x12Z\n\x0b\x43\x61ncelBatch\x12$.essayflow.bos.v1.CancelBatchRequest\x1a%.essayflow.bos.v1.CancelBatchResponse\x12Y\n\nWatchBatch\x12#.essayflow.bos.v1.WatchBatchRequest\x1a$.essayflow.bos.v1.WatchBatchResponse0\x01\x12u\n\x14\x44\x65scribeStateMachine\x12-.essayflow.bos.v1.DescribeStateMachineRequest\x1a..essayflow.bos.v1.DescribeStateMachineResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ssayflow/bos/v1/bos.proto\x12\x10\x65ssayflow.bos.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\x1a$essayflow/events/v1/bos_events.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x02\n\x0bStoredEssay\x12\x16\n\x08\x65ssay_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x1d\n\x0ftext_storage_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x03 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x18\n\nstudent_id\x18\x04 \x01(\tB\x04\xc8\xc1\x18@\x12I\n\x12\x61ssociation_status\x18\x05 \x01(\x0e\x32-.essayflow.common.v1.StudentAssociationStatus\x12K\n\x11validation_method\x18\x06 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethod\"\xf5\x04\n\x05\x42\x61tch\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x17\n\x08owner_id\x18\x02 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x16\n\x08\x63lass_id\x18\x03 \x01(\tB\x04\xc8\xc1\x18@\x12\x32\n\nbatch_type\x18\x04 \x01(\x0e\x32\x1e.essayflow.common.v1.BatchType\x12\x34\n\x0b\x63ourse_code\x18\x05 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x1c\n\x14\x65xpected_essay_count\x18\x06 \x01(\x05\x12\x1c\n\tessay_ids\x18\x07 \x03(\tB\t\xc8\xc1\x18@\xd0\xc1\x18\xf4\x03\x12\x30\n\x06status\x18\x08 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07version\x18\t \x01(\x03\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06\x65ssays\x18\x0c \x03(\x0b\x32\x1d.essayflow.bos.v1.StoredEssayB\x05\xd0\xc1\x18\xf4\x03\x12\x14\n\x05title\x18\r \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x30\n\x0cstatus_since\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0bwaiting_for\x18\x0f \x01(\x0b\x32\x1c.essayflow.bos.v1.WaitingFor\x12)\n\x06waited\x18\x10 \x01(\x0b\x32\x19.google.protobuf.Duration\"F\n\nWaitingFor\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x15\n\rexpected_from\x18\x03 \x03(\t\"\xdd\x02\n\x0f\x42\x61tchTransition\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x35\n\x0b\x66rom_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x04 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x14\n\x05\x63\x61use\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x14\n\x05\x61\x63tor\x18\x06 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x1e\n\x0fidempotency_key\x18\x07 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x1d\n\x0e\x63orrelation_id\x18\x08 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x19\n\x06reason\x18\t \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\x12/\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb8\x01\n\x14RegisterBatchRequest\x12\x1c\n\x14\x65xpected_essay_count\x18\x01 \x01(\x05\x12\x34\n\x0b\x63ourse_code\x18\x02 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x16\n\x08\x63lass_id\x18\x03 \x01(\tB\x04\xc8\xc1\x18@\x12\x14\n\x05title\x18\x04 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x1e\n\x0fidempotency_key\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\"?\n\x15RegisterBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\")\n\x0fGetBatchRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\":\n\x10GetBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\"\xdf\x01\n\x12ListBatchesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x19\n\npage_token\x18\x02 \x01(\tB\x05\xc8\xc1\x18\x80\x04\x12\x30\n\x06status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x35\n\x12waited_longer_than\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x08statuses\x18\x05 \x03(\x0e\x32 .essayflow.common.v1.BatchStatus\"X\n\x13ListBatchesResponse\x12(\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x93\x02\n\x16TransitionBatchRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x39\n\x0f\x65xpected_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x37\n\rtarget_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x1d\n\x10\x65xpected_version\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x1e\n\x0fidempotency_key\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x19\n\x06reason\x18\x06 \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\x42\x13\n\x11_expected_version\"\x8a\x01\n\x17TransitionBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x35\n\ntransition\x18\x02 \x01(\x0b\x32!.essayflow.bos.v1.BatchTransition\x12\x10\n\x08replayed\x18\x03 \x01(\x08\"5\n\x1bListBatchTransitionsRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\"V\n\x1cListBatchTransitionsResponse\x12\x36\n\x0btransitions\x18\x01 \x03(\x0b\x32!.essayflow.bos.v1.BatchTransition\"m\n\x16RequestPipelineRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x1b\n\tpipelines\x18\x02 \x03(\tB\x08\xc8\xc1\x18@\xd0\xc1\x18\x10\x12\x1e\n\x0fidempotency_key\x18\x03 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\"\x7f\n\x17RequestPipelineResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12<\n\x07request\x18\x02 \x01(\x0b\x32+.essayflow.events.v1.BatchPipelineRequested\"G\n\x12\x43\x61ncelBatchRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x19\n\x06reason\x18\x02 \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\"=\n\x13\x43\x61ncelBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\"+\n\x11WatchBatchRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\"s\n\x12WatchBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x35\n\ntransition\x18\x02 \x01(\x0b\x32!.essayflow.bos.v1.BatchTransition\"9\n\x15ReconcileBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"{\n\x16ReconcileBatchResponse\x12&\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x17.essayflow.bos.v1.Batch\x12\x14\n\x0creconcile_id\x18\x02 \x01(\t\x12\x11\n\trequested\x18\x03 \x01(\x08\x12\x10\n\x08reissued\x18\x04 \x03(\t\"\x1d\n\x1b\x44\x65scribeStateMachineRequest\"\x9f\x01\n\x10StateMachineEdge\x12\x35\n\x0b\x66rom_status\x18\x01 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07trigger\x18\x03 \x01(\t\x12\x0e\n\x06guards\x18\x04 \x03(\t\"\xc8\x01\n\x1c\x44\x65scribeStateMachineResponse\x12\x31\n\x05\x65\x64ges\x18\x01 \x03(\x0b\x32\".essayflow.bos.v1.StateMachineEdge\x12;\n\x11terminal_statuses\x18\x02 \x03(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x38\n\x0einitial_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus2\x85\x08\n\x18\x42\x61tchOrchestratorService\x12`\n\rRegisterBatch\x12&.essayflow.bos.v1.RegisterBatchRequest\x1a\'.essayflow.bos.v1.RegisterBatchResponse\x12Q\n\x08GetBatch\x12!.essayflow.bos.v1.GetBatchRequest\x1a\".essayflow.bos.v1.GetBatchResponse\x12Z\n\x0bListBatches\x12$.essayflow.bos.v1.ListBatchesRequest\x1a%.essayflow.bos.v1.ListBatchesResponse\x12\x66\n\x0fTransitionBatch\x12(.essayflow.bos.v1.TransitionBatchRequest\x1a).essayflow.bos.v1.TransitionBatchResponse\x12u\n\x14ListBatchTransitions\x12-.essayflow.bos.v1.ListBatchTransitionsRequest\x1a..essayflow.bos.v1.ListBatchTransitionsResponse\x12\x66\n\x0fRequestPipeline\x12(.essayflow.bos.v1.RequestPipelineRequest\x1a).essayflow.bos.v1.RequestPipelineResponse\x12Z\n\x0b\x43\x61ncelBatch\x12$.essayflow.bos.v1.CancelBatchRequest\x1a%.essayflow.bos.v1.CancelBatchResponse\x12Y\n\nWatchBatch\x12#.essayflow.bos.v1.WatchBatchRequest\x1a$.essayflow.bos.v1.WatchBatchResponse0\x01\x12u\n\x14\x44\x65scribeStateMachine\x12-.essayflow.bos.v1.DescribeStateMachineRequest\x1a..essayflow.bos.v1.DescribeStateMachineResponse\x12\x63\n\x0eReconcileBatch\x12\'.essayflow.bos.v1.ReconcileBatchRequest\x1a(.essayflow.bos.v1.ReconcileBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -97,50 +98,56 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CANCELBATCHREQUEST'].fields_by_name['reason']._serialized_options = b'\310\301\030\350\007\330\301\030\001'
   _globals['_WATCHBATCHREQUEST'].fields_by_name['batch_id']._loaded_options = None
   _globals['_WATCHBATCHREQUEST'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
-  _globals['_STOREDESSAY']._serialized_start=189
-  _globals['_STOREDESSAY']._serialized_end=461
-  _globals['_BATCH']._serialized_start=464
-  _globals['_BATCH']._serialized_end=949
-  _globals['_BATCHTRANSITION']._serialized_start=952
-  _globals['_BATCHTRANSITION']._serialized_end=1301
-  _globals['_REGISTERBATCHREQUEST']._serialized_start=1304
-  _globals['_REGISTERBATCHREQUEST']._serialized_end=1488
-  _globals['_REGISTERBATCHRESPONSE']._serialized_start=1490
-  _globals['_REGISTERBATCHRESPONSE']._serialized_end=1553
-  _globals['_GETBATCHREQUEST']._serialized_start=1555
-  _globals['_GETBATCHREQUEST']._serialized_end=1596
-  _globals['_GETBATCHRESPONSE']._serialized_start=1598
-  _globals['_GETBATCHRESPONSE']._serialized_end=1656
-  _globals['_LISTBATCHESREQUEST']._serialized_start=1658
-  _globals['_LISTBATCHESREQUEST']._serialized_end=1774
-  _globals['_LISTBATCHESRESPONSE']._serialized_start=1776
-  _globals['_LISTBATCHESRESPONSE']._serialized_end=1864
-  _globals['_TRANSITIONBATCHREQUEST']._serialized_start=1867
-  _globals['_TRANSITIONBATCHREQUEST']._serialized_end=2142
-  _globals['_TRANSITIONBATCHRESPONSE']._serialized_start=2145
-  _globals['_TRANSITIONBATCHRESPONSE']._serialized_end=2283
-  _globals['_LISTBATCHTRANSITIONSREQUEST']._serialized_start=2285
-  _globals['_LISTBATCHTRANSITIONSREQUEST']._serialized_end=2338
-  _globals['_LISTBATCHTRANSITIONSRESPONSE']._serialized_start=2340
-  _globals['_LISTBATCHTRANSITIONSRESPONSE']._serialized_end=2426
-  _globals['_REQUESTPIPELINEREQUEST']._serialized_start=2428
-  _globals['_REQUESTPIPELINEREQUEST']._serialized_end=2537
-  _globals['_REQUESTPIPELINERESPONSE']._serialized_start=2539
-  _globals['_REQUESTPIPELINERESPONSE']._serialized_end=2666
-  _globals['_CANCELBATCHREQUEST']._serialized_start=2668
-  _globals['_CANCELBATCHREQUEST']._serialized_end=2739
-  _globals['_CANCELBATCHRESPONSE']._serialized_start=2741
-  _globals['_CANCELBATCHRESPONSE']._serialized_end=2802
-  _globals['_WATCHBATCHREQUEST']._serialized_start=2804
-  _globals['_WATCHBATCHREQUEST']._serialized_end=2847
-  _globals['_WATCHBATCHRESPONSE']._serialized_start=2849
-  _globals['_WATCHBATCHRESPONSE']._serialized_end=2964
-  _globals['_DESCRIBESTATEMACHINEREQUEST']._serialized_start=2966
-  _globals['_DESCRIBESTATEMACHINEREQUEST']._serialized_end=2995
-  _globals['_STATEMACHINEEDGE']._serialized_start=2998
-  _globals['_STATEMACHINEEDGE']._serialized_end=3157
-  _globals['_DESCRIBESTATEMACHINERESPONSE']._serialized_start=3160
-  _globals['_DESCRIBESTATEMACHINERESPONSE']._serialized_end=3360
-  _globals['_BATCHORCHESTRATORSERVICE']._serialized_start=3363
-  _globals['_BATCHORCHESTRATORSERVICE']._serialized_end=4291
+  _globals['_STOREDESSAY']._serialized_start=221
+  _globals['_STOREDESSAY']._serialized_end=493
+  _globals['_BATCH']._serialized_start=496
+  _globals['_BATCH']._serialized_end=1125
+  _globals['_WAITINGFOR']._serialized_start=1127
+  _globals['_WAITINGFOR']._serialized_end=1197
+  _globals['_BATCHTRANSITION']._serialized_start=1200
+  _globals['_BATCHTRANSITION']._serialized_end=1549
+  _globals['_REGISTERBATCHREQUEST']._serialized_start=1552
+  _globals['_REGISTERBATCHREQUEST']._serialized_end=1736
+  _globals['_REGISTERBATCHRESPONSE']._serialized_start=1738
+  _globals['_REGISTERBATCHRESPONSE']._serialized_end=1801
+  _globals['_GETBATCHREQUEST']._serialized_start=1803
+  _globals['_GETBATCHREQUEST']._serialized_end=1844
+  _globals['_GETBATCHRESPONSE']._serialized_start=1846
+  _globals['_GETBATCHRESPONSE']._serialized_end=1904
+  _globals['_LISTBATCHESREQUEST']._serialized_start=1907
+  _globals['_LISTBATCHESREQUEST']._serialized_end=2130
+  _globals['_LISTBATCHESRESPONSE']._serialized_start=2132
+  _globals['_LISTBATCHESRESPONSE']._serialized_end=2220
+  _globals['_TRANSITIONBATCHREQUEST']._serialized_start=2223
+  _globals['_TRANSITIONBATCHREQUEST']._serialized_end=2498
+  _globals['_TRANSITIONBATCHRESPONSE']._serialized_start=2501
+  _globals['_TRANSITIONBATCHRESPONSE']._serialized_end=2639
+  _globals['_LISTBATCHTRANSITIONSREQUEST']._serialized_start=2641
+  _globals['_LISTBATCHTRANSITIONSREQUEST']._serialized_end=2694
+  _globals['_LISTBATCHTRANSITIONSRESPONSE']._serialized_start=2696
+  _globals['_LISTBATCHTRANSITIONSRESPONSE']._serialized_end=2782
+  _globals['_REQUESTPIPELINEREQUEST']._serialized_start=2784
+  _globals['_REQUESTPIPELINEREQUEST']._serialized_end=2893
+  _globals['_REQUESTPIPELINERESPONSE']._serialized_start=2895
+  _globals['_REQUESTPIPELINERESPONSE']._serialized_end=3022
+  _globals['_CANCELBATCHREQUEST']._serialized_start=3024
+  _globals['_CANCELBATCHREQUEST']._serialized_end=3095
+  _globals['_CANCELBATCHRESPONSE']._serialized_start=3097
+  _globals['_CANCELBATCHRESPONSE']._serialized_end=3158
+  _globals['_WATCHBATCHREQUEST']._serialized_start=3160
+  _globals['_WATCHBATCHREQUEST']._serialized_end=3203
+  _globals['_WATCHBATCHRESPONSE']._serialized_start=3205
+  _globals['_WATCHBATCHRESPONSE']._serialized_end=3320
+  _globals['_RECONCILEBATCHREQUEST']._serialized_start=3322
+  _globals['_RECONCILEBATCHREQUEST']._serialized_end=3379
+  _globals['_RECONCILEBATCHRESPONSE']._serialized_start=3381
+  _globals['_RECONCILEBATCHRESPONSE']._serialized_end=3504
+  _globals['_DESCRIBESTATEMACHINEREQUEST']._serialized_start=3506
+  _globals['_DESCRIBESTATEMACHINEREQUEST']._serialized_end=3535
+  _globals['_STATEMACHINEEDGE']._serialized_start=3538
+  _globals['_STATEMACHINEEDGE']._serialized_end=3697
+  _globals['_DESCRIBESTATEMACHINERESPONSE']._serialized_start=3700
+  _globals['_DESCRIBESTATEMACHINERESPONSE']._serialized_end=3900
+  _globals['_BATCHORCHESTRATORSERVICE']._serialized_start=3903
+  _globals['_BATCHORCHESTRATORSERVICE']._serialized_end=4932
 # @@protoc_insertion_point(module_scope)

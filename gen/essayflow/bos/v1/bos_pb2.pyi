@@ -3,6 +3,7 @@ import datetime
 from essayflow.common.v1 import common_pb2 as _common_pb2
 from essayflow.common.v1 import options_pb2 as _options_pb2
 from essayflow.events.v1 import bos_events_pb2 as _bos_events_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -29,7 +30,7 @@ class StoredEssay(_message.Message):
     def __init__(self, essay_id: _Optional[str] = ..., text_storage_id: _Optional[str] = ..., file_name: _Optional[str] = ..., student_id: _Optional[str] = ..., association_status: _Optional[_Union[_common_pb2.StudentAssociationStatus, str]] = ..., validation_method: _Optional[_Union[_common_pb2.AssociationValidationMethod, str]] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("batch_id", "owner_id", "class_id", "batch_type", "course_code", "expected_essay_count", "essay_ids", "status", "version", "created_at", "updated_at", "essays", "title")
+    __slots__ = ("batch_id", "owner_id", "class_id", "batch_type", "course_code", "expected_essay_count", "essay_ids", "status", "version", "created_at", "updated_at", "essays", "title", "status_since", "waiting_for", "waited")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     CLASS_ID_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +44,9 @@ class Batch(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     ESSAYS_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_SINCE_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FOR_FIELD_NUMBER: _ClassVar[int]
+    WAITED_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     owner_id: str
     class_id: str
@@ -56,7 +60,20 @@ class Batch(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     essays: _containers.RepeatedCompositeFieldContainer[StoredEssay]
     title: str
-    def __init__(self, batch_id: _Optional[str] = ..., owner_id: _Optional[str] = ..., class_id: _Optional[str] = ..., batch_type: _Optional[_Union[_common_pb2.BatchType, str]] = ..., course_code: _Optional[_Union[_common_pb2.CourseCode, str]] = ..., expected_essay_count: _Optional[int] = ..., essay_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[_common_pb2.BatchStatus, str]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., essays: _Optional[_Iterable[_Union[StoredEssay, _Mapping]]] = ..., title: _Optional[str] = ...) -> None: ...
+    status_since: _timestamp_pb2.Timestamp
+    waiting_for: WaitingFor
+    waited: _duration_pb2.Duration
+    def __init__(self, batch_id: _Optional[str] = ..., owner_id: _Optional[str] = ..., class_id: _Optional[str] = ..., batch_type: _Optional[_Union[_common_pb2.BatchType, str]] = ..., course_code: _Optional[_Union[_common_pb2.CourseCode, str]] = ..., expected_essay_count: _Optional[int] = ..., essay_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[_common_pb2.BatchStatus, str]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., essays: _Optional[_Iterable[_Union[StoredEssay, _Mapping]]] = ..., title: _Optional[str] = ..., status_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting_for: _Optional[_Union[WaitingFor, _Mapping]] = ..., waited: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class WaitingFor(_message.Message):
+    __slots__ = ("code", "description", "expected_from")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FROM_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    description: str
+    expected_from: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, code: _Optional[str] = ..., description: _Optional[str] = ..., expected_from: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BatchTransition(_message.Message):
     __slots__ = ("batch_id", "version", "from_status", "to_status", "cause", "actor", "idempotency_key", "correlation_id", "reason", "occurred_at")
@@ -115,14 +132,18 @@ class GetBatchResponse(_message.Message):
     def __init__(self, batch: _Optional[_Union[Batch, _Mapping]] = ...) -> None: ...
 
 class ListBatchesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "status")
+    __slots__ = ("page_size", "page_token", "status", "waited_longer_than", "statuses")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    WAITED_LONGER_THAN_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     status: _common_pb2.BatchStatus
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.BatchStatus, str]] = ...) -> None: ...
+    waited_longer_than: _duration_pb2.Duration
+    statuses: _containers.RepeatedScalarFieldContainer[_common_pb2.BatchStatus]
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.BatchStatus, str]] = ..., waited_longer_than: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., statuses: _Optional[_Iterable[_Union[_common_pb2.BatchStatus, str]]] = ...) -> None: ...
 
 class ListBatchesResponse(_message.Message):
     __slots__ = ("batches", "next_page_token")
@@ -215,6 +236,26 @@ class WatchBatchResponse(_message.Message):
     batch: Batch
     transition: BatchTransition
     def __init__(self, batch: _Optional[_Union[Batch, _Mapping]] = ..., transition: _Optional[_Union[BatchTransition, _Mapping]] = ...) -> None: ...
+
+class ReconcileBatchRequest(_message.Message):
+    __slots__ = ("batch_id", "reason")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    reason: str
+    def __init__(self, batch_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReconcileBatchResponse(_message.Message):
+    __slots__ = ("batch", "reconcile_id", "requested", "reissued")
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    RECONCILE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    REISSUED_FIELD_NUMBER: _ClassVar[int]
+    batch: Batch
+    reconcile_id: str
+    requested: bool
+    reissued: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, batch: _Optional[_Union[Batch, _Mapping]] = ..., reconcile_id: _Optional[str] = ..., requested: _Optional[bool] = ..., reissued: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DescribeStateMachineRequest(_message.Message):
     __slots__ = ()

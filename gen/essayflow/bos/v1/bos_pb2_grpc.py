@@ -80,6 +80,11 @@ class BatchOrchestratorServiceStub:
                 request_serializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.DescribeStateMachineRequest.SerializeToString,
                 response_deserializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.DescribeStateMachineResponse.FromString,
                 _registered_method=True)
+        self.ReconcileBatch = channel.unary_unary(
+                '/essayflow.bos.v1.BatchOrchestratorService/ReconcileBatch',
+                request_serializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchRequest.SerializeToString,
+                response_deserializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchResponse.FromString,
+                _registered_method=True)
 
 
 class BatchOrchestratorServiceServicer:
@@ -149,6 +154,13 @@ class BatchOrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReconcileBatch(self, request, context):
+        """Ask the services to re-emit, from their own durable state, what the batch waits for (admin only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BatchOrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +208,11 @@ def add_BatchOrchestratorServiceServicer_to_server(servicer, server):
                     servicer.DescribeStateMachine,
                     request_deserializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.DescribeStateMachineRequest.FromString,
                     response_serializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.DescribeStateMachineResponse.SerializeToString,
+            ),
+            'ReconcileBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReconcileBatch,
+                    request_deserializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchRequest.FromString,
+                    response_serializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -442,6 +459,33 @@ class BatchOrchestratorService:
             '/essayflow.bos.v1.BatchOrchestratorService/DescribeStateMachine',
             essayflow_dot_bos_dot_v1_dot_bos__pb2.DescribeStateMachineRequest.SerializeToString,
             essayflow_dot_bos_dot_v1_dot_bos__pb2.DescribeStateMachineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReconcileBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/essayflow.bos.v1.BatchOrchestratorService/ReconcileBatch',
+            essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchRequest.SerializeToString,
+            essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -77,6 +77,24 @@ class BatchPipelineRequested(_message.Message):
     essays: _containers.RepeatedCompositeFieldContainer[ReadyEssay]
     def __init__(self, batch_id: _Optional[str] = ..., pipelines: _Optional[_Iterable[str]] = ..., requested_by: _Optional[str] = ..., course_code: _Optional[_Union[_common_pb2.CourseCode, str]] = ..., essays: _Optional[_Iterable[_Union[ReadyEssay, _Mapping]]] = ...) -> None: ...
 
+class BatchReconciliationRequested(_message.Message):
+    __slots__ = ("batch_id", "status", "version", "reconcile_id", "class_id", "batch_type", "requested_by")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RECONCILE_ID_FIELD_NUMBER: _ClassVar[int]
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCH_TYPE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    status: _common_pb2.BatchStatus
+    version: int
+    reconcile_id: str
+    class_id: str
+    batch_type: _common_pb2.BatchType
+    requested_by: str
+    def __init__(self, batch_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.BatchStatus, str]] = ..., version: _Optional[int] = ..., reconcile_id: _Optional[str] = ..., class_id: _Optional[str] = ..., batch_type: _Optional[_Union[_common_pb2.BatchType, str]] = ..., requested_by: _Optional[str] = ...) -> None: ...
+
 class ReadyEssay(_message.Message):
     __slots__ = ("essay", "student_id", "association_status", "validation_method")
     ESSAY_FIELD_NUMBER: _ClassVar[int]

@@ -17,6 +17,8 @@ __all__ = (
     "ListBatchTransitionsResponse",
     "ListBatchesRequest",
     "ListBatchesResponse",
+    "ReconcileBatchRequest",
+    "ReconcileBatchResponse",
     "RegisterBatchRequest",
     "RegisterBatchResponse",
     "RequestPipelineRequest",
@@ -25,6 +27,7 @@ __all__ = (
     "StoredEssay",
     "TransitionBatchRequest",
     "TransitionBatchResponse",
+    "WaitingFor",
     "WatchBatchRequest",
     "WatchBatchResponse",
 )
@@ -100,6 +103,25 @@ class Batch(betterproto2.Message):
     title: "str" = betterproto2.field(13, betterproto2.TYPE_STRING)
     """
     Free-text title given at registration.
+    """
+
+    status_since: "datetime.datetime | None" = betterproto2.field(
+        14, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When the batch entered its current status (its creation, before the first change).
+    """
+
+    waiting_for: "WaitingFor | None" = betterproto2.field(15, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    What the batch needs next to leave its current status; empty for a terminal batch.
+    """
+
+    waited: "datetime.timedelta | None" = betterproto2.field(
+        16, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Duration, optional=True
+    )
+    """
+    How long the batch had been in its status when this answer was made.
     """
 
 
@@ -226,6 +248,19 @@ class ListBatchesRequest(betterproto2.Message):
     Only batches in this status (UNSPECIFIED = any).
     """
 
+    waited_longer_than: "datetime.timedelta | None" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Duration, optional=True
+    )
+    """
+    Only batches that have been in their status longer than this (stalled batches). Without
+    statuses, only non-terminal batches are selected.
+    """
+
+    statuses: "list[__common__v1__.BatchStatus]" = betterproto2.field(5, betterproto2.TYPE_ENUM, repeated=True)
+    """
+    Only batches in one of these statuses (together with status, if set).
+    """
+
 
 default_message_pool.register_message("essayflow.bos.v1", "ListBatchesRequest", ListBatchesRequest)
 
@@ -257,6 +292,45 @@ class ListBatchTransitionsResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("essayflow.bos.v1", "ListBatchTransitionsResponse", ListBatchTransitionsResponse)
+
+
+@dataclass(eq=False, repr=False)
+class ReconcileBatchRequest(betterproto2.Message):
+    batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    reason: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Free-text reason, logged with the request.
+    """
+
+
+default_message_pool.register_message("essayflow.bos.v1", "ReconcileBatchRequest", ReconcileBatchRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ReconcileBatchResponse(betterproto2.Message):
+    batch: "Batch | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The batch as it is now (reconciling never changes it directly).
+    """
+
+    reconcile_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Id of this reconcile request; every event re-emitted for it derives its id from this.
+    """
+
+    requested: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    False when the batch waits for nothing the services could re-emit (READY, later, or terminal).
+    """
+
+    reissued: "list[str]" = betterproto2.field(4, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Event types BOS itself re-issued for the request (besides BatchReconciliationRequested).
+    """
+
+
+default_message_pool.register_message("essayflow.bos.v1", "ReconcileBatchResponse", ReconcileBatchResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -434,6 +508,31 @@ default_message_pool.register_message("essayflow.bos.v1", "TransitionBatchRespon
 
 
 @dataclass(eq=False, repr=False)
+class WaitingFor(betterproto2.Message):
+    """
+    What a batch waits for in its status, derived from the state machine and the batch's facts.
+    """
+
+    code: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    Machine-readable, UPPER_SNAKE, e.g. "CONTENT_COMPLETION", "STUDENT_VALIDATION", "ESSAYS_READY".
+    """
+
+    description: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    For people, e.g. "teacher validation or the deadline (StudentAssociationsConfirmed from CMS)".
+    """
+
+    expected_from: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Who is expected to act: "els", "cms", "teacher", "phase2", ...
+    """
+
+
+default_message_pool.register_message("essayflow.bos.v1", "WaitingFor", WaitingFor)
+
+
+@dataclass(eq=False, repr=False)
 class WatchBatchRequest(betterproto2.Message):
     batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
@@ -567,6 +666,17 @@ class BatchOrchestratorServiceStub:
             "/essayflow.bos.v1.BatchOrchestratorService/DescribeStateMachine",
             DescribeStateMachineRequest.SerializeToString,
             DescribeStateMachineResponse.FromString,
+        )(message)
+
+    def reconcile_batch(self, message: "ReconcileBatchRequest") -> "ReconcileBatchResponse":
+        """
+        Ask the services to re-emit, from their own durable state, what the batch waits for (admin only).
+        """
+
+        return self._channel.unary_unary(
+            "/essayflow.bos.v1.BatchOrchestratorService/ReconcileBatch",
+            ReconcileBatchRequest.SerializeToString,
+            ReconcileBatchResponse.FromString,
         )(message)
 
 

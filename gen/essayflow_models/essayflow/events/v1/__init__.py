@@ -9,6 +9,7 @@ __all__ = (
     "BatchEssaysReady",
     "BatchEssaysRegistered",
     "BatchPipelineRequested",
+    "BatchReconciliationRequested",
     "BatchStatusChanged",
     "BatchStudentMatchingRequested",
     "ConfirmedAssociation",
@@ -179,6 +180,51 @@ class BatchPipelineRequested(betterproto2.Message):
 
 
 default_message_pool.register_message("essayflow.events.v1", "BatchPipelineRequested", BatchPipelineRequested)
+
+
+@dataclass(eq=False, repr=False)
+class BatchReconciliationRequested(betterproto2.Message):
+    """
+    An operator asked the services to re-emit, from their own durable state, what the batch
+    waits for: ELS its content completion, CMS its confirmation when final. Every re-emission
+    carries an event id derived from reconcile_id and what it replaces, so a lost original (even
+    one inside the duplicate window) is replaced, and a repeat of the fact is a no-op downstream.
+    """
+
+    batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    status: "__common__v1__.BatchStatus" = betterproto2.field(
+        2, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.BatchStatus(0)
+    )
+    """
+    The batch's status when the reconcile was requested.
+    """
+
+    version: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+    """
+    Batch version when the reconcile was requested.
+    """
+
+    reconcile_id: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+    class_id: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    Class of a REGULAR batch; empty for GUEST.
+    """
+
+    batch_type: "__common__v1__.BatchType" = betterproto2.field(
+        6, betterproto2.TYPE_ENUM, default_factory=lambda: __common__v1__.BatchType(0)
+    )
+
+    requested_by: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    Who asked (the admin's user id).
+    """
+
+
+default_message_pool.register_message(
+    "essayflow.events.v1", "BatchReconciliationRequested", BatchReconciliationRequested
+)
 
 
 @dataclass(eq=False, repr=False)

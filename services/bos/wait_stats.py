@@ -1,0 +1,62 @@
+"""The stalled-batch gauges: batches by status, and the oldest wait per non-terminal status.
+
+A worker refreshes them every ``batch_wait_stats_interval_s`` from one aggregate query over the
+``(status, status_changed_at)`` index, so a scrape never touches the database. Every replica
+reports the same figures (they are the database's, not the process's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+
+from essayflow.common.v1 import common_pb2
+from essayflow_runtime.config import Settings
+from essayflow_runtime.enums import to_db
+from essayflow_runtime.logs import get_logger
+from essayflow_runtime.metrics import BATCH_OLDEST_WAIT, BATCHES_BY_STATUS
+from services.bos import store
+from services.bos.state_machine import TERMINAL_STATUSES
+
+log = get_logger(__name__)
+
+_STATUSES = [v.number for v in common_pb2.BatchStatus.DESCRIPTOR.values if v.number]
+
+
+def publish(waits: list[store.StatusWait]) -> None:
+    """Set every status's gauges (zero for a status no batch is in, so none goes stale)."""
+    by_status = {w.status: w for w in waits}
+    for status in _STATUSES:
+        label = to_db(common_pb2.BatchStatus, status)
+        found = by_status.get(status)
+        BATCHES_BY_STATUS.labels(label).set(found.count if found else 0)
+        if status not in TERMINAL_STATUSES:
+            BATCH_OLDEST_WAIT.labels(label).set(found.oldest_wait_s if found else 0)
+
+
+class BatchWaitStats:
+    """A Worker: refreshes the gauges until stopped; a failed refresh is retried next time."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+        self._interval_s = settings.batch_wait_stats_interval_s
+        self._pool = pool
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def refresh(self) -> None:
+        publish(await store.waits_by_status(self._pool))
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database may be away: the next pass retries
+                log.warning("batch wait gauges not refreshed", error=repr(exc))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval_s)
