@@ -9,6 +9,7 @@ from essayflow_runtime.outbox import OutboxRelay
 from essayflow_runtime.service import BuildParts, Connections, ServiceParts, run_service
 from services.bos import handlers
 from services.bos.directory import ClassDirectory, CmsClassDirectory
+from services.bos.retention import TextRetentionSweep
 from services.bos.servicer import BatchOrchestratorServicer, binding
 from services.bos.watch import BatchChangeFeed
 
@@ -27,11 +28,12 @@ def make_build_parts(directory: ClassDirectory | None = None) -> BuildParts:
             cms = CmsClassDirectory(settings)
             classes, cleanups = cms, [cms.close]
         feed = BatchChangeFeed(settings, SERVICE)
+        retention = TextRetentionSweep(settings, pool)
         consumer = Consumer(settings, connections.js, service=SERVICE, handlers=handlers.handlers(pool))
         relay = OutboxRelay(settings, pool, connections.js, SERVICE)
         return ServiceParts(
             bindings=[binding(BatchOrchestratorServicer(pool, classes, feed))],
-            workers=[consumer, relay, feed],
+            workers=[consumer, relay, feed, retention],
             cleanups=cleanups,
         )
 

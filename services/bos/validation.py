@@ -182,3 +182,22 @@ def page(request: bos_pb2.ListBatchesRequest) -> Page:
     errors.check(not request.page_token or after is not None, "page_token", "is not a token this service issued")
     errors.raise_if_any()
     return Page(size=request.page_size or DEFAULT_PAGE_SIZE, status=request.status, after=after)
+
+
+MAX_PURGE_REASON = 500
+
+
+@dataclass(frozen=True)
+class PurgeRequest:
+    batch_id: str
+    reason: str
+
+
+def purge(request: bos_pb2.PurgeBatchRequest) -> PurgeRequest:
+    errors = FieldErrors()
+    _check_batch_id(errors, request.batch_id)
+    errors.check(
+        len(request.reason) <= MAX_PURGE_REASON, "reason", f"must be at most {MAX_PURGE_REASON} characters"
+    )
+    errors.raise_if_any()
+    return PurgeRequest(batch_id=canonical_uuid(request.batch_id), reason=request.reason)
