@@ -59,7 +59,9 @@ async def test_purge_deletes_essays_and_answers_keeps_the_history_and_announces_
     assert list(purged.batch.essays) == []
     assert sorted(purged.event.text_storage_ids) == [e.text_storage_id for e in batch.essays]
     assert await stored(pool, batch.batch_id) == (0, 0)
-    row = await pool.fetchrow("SELECT purged_at, purged_by, purge_reason FROM batches WHERE batch_id = $1", batch.batch_id)
+    row = await pool.fetchrow(
+        "SELECT purged_at, purged_by, purge_reason FROM batches WHERE batch_id = $1", batch.batch_id
+    )
     assert row["purged_at"] is not None and (row["purged_by"], row["purge_reason"]) == (ADMIN, "parent asked")
     after = await history(client, batch.batch_id)
     assert after[: len(before)] == before, "the history was rewritten"
