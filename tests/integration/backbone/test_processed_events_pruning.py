@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from typing import Any
 
 import asyncpg
 import pytest
@@ -21,8 +22,8 @@ HORIZON = dataclasses.replace(
 )
 
 
-def settings_for(base: Settings, **changes: float) -> Settings:
-    horizon = {
+def settings_for(base: Settings, **changes: Any) -> Settings:
+    horizon: dict[str, Any] = {
         "processed_events_retention_s": HORIZON.processed_events_retention_s,
         "stream_max_age_s": HORIZON.stream_max_age_s,
         "ack_wait_s": HORIZON.ack_wait_s,

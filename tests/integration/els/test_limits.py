@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 
 import grpc
 import pytest
@@ -49,7 +50,8 @@ async def key_ttl(js: JetStreamContext, settings: Settings, key: str) -> str | N
         message = await js.get_last_msg(f"KV_{settings.slot_bucket}", f"$KV.{settings.slot_bucket}.{key}")
     except NotFoundError:
         return None
-    return (message.headers or {}).get("Nats-TTL", "")
+    headers: dict[str, str] = message.headers or {}
+    return headers.get("Nats-TTL", "")
 
 
 async def test_tracker_writes_carry_the_ttl_and_renew_it(
@@ -104,7 +106,7 @@ async def test_a_purge_deletes_keys_and_texts_but_not_a_text_another_batch_holds
     own_text, shared_text = essay_text(1, purged), essay_text(2, "shared")
     for batch_id in (purged, other):
         await register_batch(js, batch_id, new_ids(2))
-        await eventually(lambda b=batch_id: service.slots_or_none(b), message="tracker never created")
+        await eventually(partial(service.slots_or_none, batch_id), message="tracker never created")
     await service.provision(purged, "own.txt", own_text.encode())
     await service.provision(purged, "shared.txt", shared_text.encode())
     await service.provision(other, "shared-too.txt", shared_text.encode())
