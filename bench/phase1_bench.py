@@ -112,6 +112,8 @@ async def measure(latency_batches: int, burst_batches: int, burst_rounds: int) -
         env = {
             "ESSAYFLOW_METRICS_ENABLED": "0",
             "ESSAYFLOW_LOG_LEVEL": "WARNING",
+            # One bench teacher watches every batch of a burst at once.
+            "ESSAYFLOW_WATCH_MAX_PER_CALLER": str(max(burst_batches, latency_batches) + 10),
             "ESSAYFLOW_CMS_ADDRESS": f"127.0.0.1:{ports['cms']}",
             **{f"ESSAYFLOW_{n.upper()}_PORT": str(p) for n, p in ports.items()},
         }

@@ -476,6 +476,43 @@ def batch_pipeline(
     console.print(_enum_name(common_pb2.BatchStatus, _run(work, token, user, role).batch.status))
 
 
+@batch_app.command("purge")
+def batch_purge(
+    batch_id: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the texts and personal data cannot be restored")] = False,
+    reason: Annotated[str, typer.Option(help="Why (kept with the purge record)")] = "",
+    output: Annotated[str, typer.Option(help="text or json")] = "text",
+    token: TokenOpt = None,
+    user: UserOpt = "admin-demo",
+    role: RoleOpt = "admin",
+) -> None:
+    """Delete a batch's essay texts and personal data in every service (admin only).
+
+    Its status history stays; a batch that is not yet finished is cancelled first."""
+    if output not in ("text", "json"):
+        raise typer.BadParameter("--output must be text or json")
+    if not yes:
+        Console(stderr=True).print(
+            f"Refusing to purge batch {batch_id} without --yes: its essay texts, file names and "
+            "student links are deleted in every service and cannot be restored."
+        )
+        raise typer.Exit(2)
+
+    async def work(c: Clients) -> Any:
+        return await c.bos.PurgeBatch(bos_pb2.PurgeBatchRequest(batch_id=batch_id, reason=reason), metadata=c.metadata)
+
+    response = _run(work, token, user, role)
+    if output == "json":
+        console.print_json(data=MessageToDict(response, preserving_proto_field_name=True))
+        return
+    status = _enum_name(common_pb2.BatchStatus, response.batch.status)
+    again = " (already purged before)" if response.already_purged else ""
+    console.print(
+        f"purged batch {batch_id}{again}: {len(response.event.text_storage_ids)} texts, status {status}, "
+        f"at {response.purged_at.ToJsonString()}"
+    )
+
+
 def associations_table(associations: Any) -> Table:
     table = Table(title="associations")
     for column in ("essay", "suggested", "score", "level", "status", "student", "method", "by"):

@@ -230,3 +230,16 @@ async def allow_direct_get(js: JetStreamContext, stream: str) -> bool:
     await js.update_stream(info.config)
     log.info("direct get enabled", stream=stream)
     return True
+
+
+async def allow_msg_ttl(js: JetStreamContext, stream: str) -> bool:
+    """Turn on per-message TTLs (``Nats-TTL``, nats-server 2.11+) for ``stream``, a KV
+    bucket made before its keys expired; True if it had to be turned on. The server
+    allows turning this on for an existing stream, never off."""
+    info = await js.stream_info(stream)
+    if info.config.allow_msg_ttl:
+        return False
+    info.config.allow_msg_ttl = True
+    await js.update_stream(info.config)
+    log.info("per-message TTL enabled", stream=stream)
+    return True

@@ -110,6 +110,32 @@ class Settings:
     insecure_lab: bool = False
     # Stalled batches (BOS): how often the batches-by-status and oldest-wait gauges are refreshed.
     batch_wait_stats_interval_s: float = 15.0
+    # Bounded growth and retention.
+    # processed_events rows are kept this long (14 days): twice the stream's max age, so
+    # every redelivery JetStream can still make (a message stays deliverable for
+    # stream_max_age_s) and every republish after the duplicate window (2 h) finds its
+    # row. The outbox relay never prunes below max(stream_max_age_s + ack_wait_s,
+    # duplicate_window_s) whatever this says (outbox.dedup_horizon_s).
+    processed_events_retention_s: float = 14 * 24 * 3600.0
+    # Essay texts and personal data of a batch are purged (as by PurgeBatch) once the batch
+    # has been terminal this long; 0 turns the sweep off. The sweep runs in BOS.
+    text_retention_s: float = 90 * 24 * 3600.0
+    text_retention_sweep_interval_s: float = 3600.0
+    # ELS KV limits. A tracker expires this long after its last change (180 days: the
+    # flow from registration to READY takes minutes to days, the validation deadline is
+    # 24 h by default); a purge deletes it much earlier.
+    els_tracker_ttl_s: float = 180 * 24 * 3600.0
+    # Uploads waiting for a batch that never registers expire this long after the last one
+    # arrived (3 days: far beyond a registration delayed by an outage of BOS or NATS,
+    # whose outbox retries until it is published).
+    els_pending_ttl_s: float = 3 * 24 * 3600.0
+    # Excess uploads kept per tracker; beyond it only their number is kept.
+    els_max_excess: int = 100
+    # Uploads kept per pending list; beyond it an upload is refused (RESOURCE_EXHAUSTED).
+    els_max_pending: int = 1000
+    # WatchBatch streams open at once per caller and per process.
+    watch_max_per_caller: int = 50
+    watch_max_total: int = 2000
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -135,3 +135,10 @@ class FieldErrors:
     def raise_if_any(self, message: str = "the request is invalid") -> None:
         if self.violations:
             raise InvalidArgument(message, reason="INVALID_ARGUMENT", field_violations=self.violations)
+
+
+@dataclass
+class ResourceExhausted(DomainError):
+    """A limit of the service is reached (ErrorInfo metadata names the limit)."""
+
+    code: grpc.StatusCode = field(default=grpc.StatusCode.RESOURCE_EXHAUSTED, init=False)

@@ -111,6 +111,28 @@ MATCHER_CONFIDENCE = Counter(
     ["level"],
 )
 
+# Bounded growth and retention.
+PROCESSED_EVENTS_PRUNED = Counter(
+    "essayflow_processed_events_pruned_total",
+    "processed_events rows deleted past the dedup horizon.",
+    ["service"],
+)
+EXCESS_DROPPED = Counter(
+    "essayflow_els_excess_uploads_dropped_total",
+    "Excess uploads counted but not kept because a tracker's excess list was full.",
+)
+WATCH_STREAMS = Gauge("essayflow_watch_streams", "WatchBatch streams open in this process.")
+WATCH_REFUSED = Counter(
+    "essayflow_watch_streams_refused_total",
+    "WatchBatch calls refused because a cap was reached.",
+    ["cap"],
+)
+BATCHES_PURGED = Counter(
+    "essayflow_batches_purged_total",
+    "Batches whose texts and personal data were purged, by what asked.",
+    ["cause"],
+)
+
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> bool:
     """Serve /metrics in a background thread. A taken port (a second replica on the same

@@ -38,9 +38,30 @@ from essayflow_runtime.metrics import (
     OUTBOX_PARKED_ROWS,
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
+    PROCESSED_EVENTS_PRUNED,
 )
 
 log = get_logger(__name__)
+
+# Rows deleted per statement when pruning processed_events.
+PRUNE_CHUNK = 10_000
+
+
+def dedup_horizon_s(settings: Settings) -> float:
+    """How long a ``processed_events`` row is kept: the configured horizon, but never
+    shorter than the longest time after which the same event can still arrive again.
+    That is the stream's max age (a message processed but not acked, whose consumer was
+    then down, is redelivered as long as the stream keeps it) plus one ack wait, and the
+    JetStream duplicate window (a republish within it is dropped by the server, but one
+    just after it reaches the consumer). A row dropped earlier would let a late
+    redelivery act twice."""
+    floor = max(settings.stream_max_age_s + settings.ack_wait_s, settings.duplicate_window_s)
+    return max(settings.processed_events_retention_s, floor)
+
+
+def create_processed_at_index(op: Any) -> None:
+    """For a service's growth migration: pruning reads processed_events by age."""
+    op.execute("CREATE INDEX IF NOT EXISTS processed_events_processed_at_idx ON processed_events (processed_at)")
 
 
 def notify_channel(schema: str) -> str:
@@ -330,11 +351,34 @@ class OutboxRelay:
             await asyncio.sleep(self._settings.outbox_stats_interval_s)
 
     async def prune(self) -> int:
+        """The one pruning path of a service's event tables: sent outbox rows past
+        ``outbox_retention_s`` and ``processed_events`` rows past the dedup horizon.
+        Returns the number of rows deleted."""
         result = await self._pool.execute(
             "DELETE FROM outbox WHERE sent_at < clock_timestamp() - make_interval(secs => $1)",
             self._settings.outbox_retention_s,
         )
-        return int(result.split()[-1])
+        return int(result.split()[-1]) + await self._prune_processed_events()
+
+    async def _prune_processed_events(self) -> int:
+        """Delete processed-event rows older than the dedup horizon, a chunk at a time
+        (a table that grew for weeks is not deleted in one long statement)."""
+        horizon = dedup_horizon_s(self._settings)
+        deleted = 0
+        while True:
+            result = await self._pool.execute(
+                "DELETE FROM processed_events WHERE ctid = ANY(ARRAY("
+                "SELECT ctid FROM processed_events WHERE processed_at < clock_timestamp() - make_interval(secs => $1) "
+                f"LIMIT {PRUNE_CHUNK}))",
+                horizon,
+            )
+            count = int(result.split()[-1])
+            deleted += count
+            if count < PRUNE_CHUNK:
+                break
+        if deleted:
+            PROCESSED_EVENTS_PRUNED.labels(self._schema).inc(deleted)
+        return deleted
 
     async def stats(self) -> OutboxStats:
         row = await self._pool.fetchrow(

@@ -10,6 +10,7 @@ from essayflow_runtime.service import BuildParts, Connections, ServiceParts, run
 from services.bos import handlers
 from services.bos.directory import ClassDirectory, CmsClassDirectory
 from services.bos.faults import with_faults
+from services.bos.retention import TextRetentionSweep
 from services.bos.servicer import BatchOrchestratorServicer, binding
 from services.bos.wait_stats import BatchWaitStats
 from services.bos.watch import BatchChangeFeed
@@ -29,13 +30,14 @@ def make_build_parts(directory: ClassDirectory | None = None) -> BuildParts:
             cms = CmsClassDirectory(settings)
             classes, cleanups = cms, [cms.close]
         feed = BatchChangeFeed(settings, SERVICE)
+        retention = TextRetentionSweep(settings, pool)
         consumer = Consumer(
             settings, connections.js, service=SERVICE, handlers=with_faults(handlers.handlers(pool))
         )
         relay = OutboxRelay(settings, pool, connections.js, SERVICE)
         return ServiceParts(
             bindings=[binding(BatchOrchestratorServicer(pool, classes, feed))],
-            workers=[consumer, relay, feed, BatchWaitStats(settings, pool)],
+            workers=[consumer, relay, feed, BatchWaitStats(settings, pool), retention],
             cleanups=cleanups,
         )
 

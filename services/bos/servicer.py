@@ -13,8 +13,9 @@ import grpc
 
 from essayflow.bos.v1 import bos_pb2, bos_pb2_grpc
 from essayflow_runtime.auth import Role, current_principal
+from essayflow_runtime.contracts import timestamp
 from essayflow_runtime.grpc_server import ServiceBinding
-from services.bos import commands, encoding, reconcile, validation, watch
+from services.bos import commands, encoding, purge, reconcile, validation, watch
 from services.bos.directory import ClassDirectory
 from services.bos.state_machine import EDGES, INITIAL_STATUS, TERMINAL_STATUSES
 
@@ -32,6 +33,8 @@ METHOD_ROLES: dict[str, frozenset[Role]] = {
     "DescribeStateMachine": frozenset({TEACHER, SERVICE, ADMIN}),
     # An operator's tool: it makes every service re-emit, so neither teachers nor services.
     "ReconcileBatch": frozenset({ADMIN}),
+    # Deletes texts and personal data in every service: an administrator's decision only.
+    "PurgeBatch": frozenset({ADMIN}),
 }
 
 
@@ -122,6 +125,24 @@ class BatchOrchestratorServicer(bos_pb2_grpc.BatchOrchestratorServiceServicer): 
             reconcile_id=done.reconcile_id,
             requested=done.requested,
             reissued=done.reissued,
+        )
+
+    async def PurgeBatch(
+        self, request: bos_pb2.PurgeBatchRequest, context: grpc.aio.ServicerContext
+    ) -> bos_pb2.PurgeBatchResponse:
+        purge_request = validation.purge(request)
+        done = await purge.purge(
+            self._pool,
+            purge_request.batch_id,
+            actor=current_principal().actor,
+            cause=purge.RPC_CAUSE,
+            reason=purge_request.reason,
+        )
+        return bos_pb2.PurgeBatchResponse(
+            batch=encoding.batch(done.batch),
+            purged_at=timestamp(done.record.purged_at),
+            already_purged=not done.record.first_time,
+            event=done.event,
         )
 
 

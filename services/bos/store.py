@@ -16,7 +16,7 @@ import asyncpg
 from essayflow.common.v1 import common_pb2
 from essayflow_runtime.contracts import SealedEvent
 from essayflow_runtime.enums import from_db, to_db
-from services.bos.state_machine import GUEST, BatchFacts
+from services.bos.state_machine import GUEST, TERMINAL_STATUSES, BatchFacts
 
 # Channel the batch_transitions trigger notifies on (payload: batch id); frozen in 0001_initial.
 CHANGES_CHANNEL = "essayflow_bos_batch_changes"
@@ -471,3 +471,55 @@ async def list_transitions(conn: Executor, batch_id: str, after_version: int = 0
         after_version,
     )
     return [_transition(r) for r in rows]
+
+
+# -- purge -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgeRecord:
+    purged_at: datetime
+    purged_by: str
+    reason: str
+    first_time: bool
+
+
+async def purge_personal_data(
+    conn: asyncpg.Connection, batch_id: str, *, purged_by: str, reason: str
+) -> tuple[PurgeRecord, list[str]]:
+    """Delete the batch's stored essays (text references, file names, students) and the
+    answers kept for its keyed requests (they embed the essays), and record the purge
+    (the first one wins). The batch row and its history stay. Returns the record and
+    the text storage ids the essays referenced. Call with the batch row locked."""
+    text_ids = await conn.fetch(
+        "DELETE FROM batch_essays WHERE batch_id = $1 RETURNING text_storage_id", batch_id
+    )
+    await conn.execute("DELETE FROM idempotency_keys WHERE batch_id = $1", batch_id)
+    row = await conn.fetchrow(
+        "UPDATE batches b SET purged_at = coalesce(b.purged_at, clock_timestamp()), "
+        "purged_by = coalesce(b.purged_by, $2), purge_reason = CASE WHEN b.purged_at IS NULL THEN $3 "
+        "ELSE b.purge_reason END, updated_at = clock_timestamp() "
+        "FROM (SELECT purged_at IS NULL AS first_time FROM batches WHERE batch_id = $1) AS before "
+        "WHERE b.batch_id = $1 RETURNING b.purged_at, b.purged_by, b.purge_reason, before.first_time",
+        batch_id,
+        purged_by,
+        reason,
+    )
+    assert row is not None
+    record = PurgeRecord(row["purged_at"], row["purged_by"], row["purge_reason"], row["first_time"])
+    return record, sorted({r["text_storage_id"] for r in text_ids if r["text_storage_id"]})
+
+
+async def due_for_text_retention(conn: Executor, retention_s: float, limit: int) -> list[str]:
+    """Batches not yet purged whose terminal status was reached more than
+    ``retention_s`` ago (the time of their last history row)."""
+    terminal = [to_db(STATUS, s) for s in sorted(TERMINAL_STATUSES)]
+    rows = await conn.fetch(
+        "SELECT b.batch_id FROM batches b WHERE b.purged_at IS NULL AND b.status = ANY($1::text[]) "
+        "AND (SELECT max(t.occurred_at) FROM batch_transitions t WHERE t.batch_id = b.batch_id) "
+        "< clock_timestamp() - make_interval(secs => $2) "
+        f"ORDER BY b.batch_id LIMIT {int(limit)}",
+        terminal,
+        retention_s,
+    )
+    return [str(r["batch_id"]) for r in rows]

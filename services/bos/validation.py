@@ -231,3 +231,22 @@ _LIVE_STATUSES = [
     for v in common_pb2.BatchStatus.DESCRIPTOR.values
     if v.number and v.number not in TERMINAL_STATUSES
 ]
+
+
+MAX_PURGE_REASON = 500
+
+
+@dataclass(frozen=True)
+class PurgeRequest:
+    batch_id: str
+    reason: str
+
+
+def purge(request: bos_pb2.PurgeBatchRequest) -> PurgeRequest:
+    errors = FieldErrors()
+    _check_batch_id(errors, request.batch_id)
+    errors.check(
+        len(request.reason) <= MAX_PURGE_REASON, "reason", f"must be at most {MAX_PURGE_REASON} characters"
+    )
+    errors.raise_if_any()
+    return PurgeRequest(batch_id=canonical_uuid(request.batch_id), reason=request.reason)

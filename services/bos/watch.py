@@ -3,8 +3,13 @@
 The history table is the source: a trigger NOTIFYs on every inserted transition, so a
 change committed by any replica wakes the watchers on every replica. One LISTEN
 connection per process (:class:`BatchChangeFeed`) fans the notifications out; each
-watcher then reads the new history rows itself. A short poll covers notifications
-lost while the listener reconnects.
+watcher then reads the new history rows itself, and only then: a watcher does not poll.
+Notifications sent while the listener was reconnecting are covered by waking every
+watcher once it listens again (they read what they missed).
+
+Streams are capped per caller and per process (``watch_max_per_caller``,
+``watch_max_total``): one more is RESOURCE_EXHAUSTED with ErrorInfo
+``WATCH_LIMIT_REACHED`` naming the limit, so one client cannot hold every connection.
 """
 
 from __future__ import annotations
@@ -21,15 +26,13 @@ from essayflow.bos.v1 import bos_pb2
 from essayflow_runtime import db
 from essayflow_runtime.auth import Principal
 from essayflow_runtime.config import Settings
+from essayflow_runtime.errors import ResourceExhausted
 from essayflow_runtime.logs import get_logger
+from essayflow_runtime.metrics import WATCH_REFUSED, WATCH_STREAMS
 from services.bos import commands, encoding, store
 from services.bos.state_machine import TERMINAL_STATUSES
 
 log = get_logger(__name__)
-
-# Upper bound on how late a change is seen when a notification went missing.
-FALLBACK_POLL_S = 1.0
-
 
 class BatchChangeFeed:
     """Wakes the watchers of a batch when any replica commits a transition of it. A Worker."""
@@ -38,7 +41,36 @@ class BatchChangeFeed:
         self._settings = settings
         self._schema = schema
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._streams: dict[str, int] = defaultdict(int)  # open streams per caller
         self._stopping = asyncio.Event()
+
+    @contextlib.contextmanager
+    def admit(self, caller: str) -> Iterator[None]:
+        """Hold one of the caller's and one of the process's stream places, or refuse."""
+        per_caller, total = self._settings.watch_max_per_caller, self._settings.watch_max_total
+        open_total = sum(self._streams.values())
+        if open_total >= total:
+            raise self._refuse("total", total, open_total)
+        if self._streams[caller] >= per_caller:
+            raise self._refuse("per_caller", per_caller, self._streams[caller])
+        self._streams[caller] += 1
+        WATCH_STREAMS.inc()
+        try:
+            yield
+        finally:
+            WATCH_STREAMS.dec()
+            self._streams[caller] -= 1
+            if not self._streams[caller]:
+                del self._streams[caller]
+
+    @staticmethod
+    def _refuse(limit: str, maximum: int, current: int) -> ResourceExhausted:
+        WATCH_REFUSED.labels(limit).inc()
+        return ResourceExhausted(
+            f"too many WatchBatch streams open ({limit} limit {maximum}); close one and retry",
+            reason="WATCH_LIMIT_REACHED",
+            metadata={"limit": limit, "max_streams": str(maximum), "open_streams": str(current)},
+        )
 
     @contextlib.contextmanager
     def subscribe(self, batch_id: str) -> Iterator[asyncio.Event]:
@@ -78,14 +110,14 @@ async def watch(
     pool: asyncpg.Pool, feed: BatchChangeFeed, principal: Principal, batch_id: str
 ) -> AsyncIterator[bos_pb2.WatchBatchResponse]:
     """Ends after a terminal status has been sent; otherwise runs until the caller leaves."""
-    # Subscribe before reading, so a change committed in between still wakes us.
-    with feed.subscribe(batch_id) as wake:
+    # Admitted first (a refused caller costs no query); subscribed before reading, so a
+    # change committed in between still wakes us.
+    with feed.admit(principal.subject), feed.subscribe(batch_id) as wake:
         batch, essays = await commands.get(pool, principal, batch_id)
         yield bos_pb2.WatchBatchResponse(batch=encoding.batch(batch, essays))
         seen = batch.version
         while batch.status not in TERMINAL_STATUSES:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=FALLBACK_POLL_S)
+            await wake.wait()
             wake.clear()
             changes = await store.list_transitions(pool, batch_id, after_version=seen)
             if not changes:

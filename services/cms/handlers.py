@@ -9,13 +9,13 @@ import asyncpg
 from google.protobuf.message import Message
 
 from essayflow.common.v1 import common_pb2
-from essayflow.events.v1 import nlp_events_pb2
+from essayflow.events.v1 import bos_events_pb2, nlp_events_pb2
 from essayflow_runtime.config import Settings
 from essayflow_runtime.consumer import EventContext, Handler, transactional
 from essayflow_runtime.contracts import PoisonMessage
 from essayflow_runtime.ids import is_uuid
 from essayflow_runtime.logs import get_logger
-from services.cms import confirmation, reconcile, store, validation
+from services.cms import confirmation, purge, reconcile, store, validation
 
 log = get_logger(__name__)
 
@@ -46,6 +46,9 @@ def suggestions_effect(settings: Settings) -> Effect:
     async def effect(conn: asyncpg.Connection, context: EventContext, message: Message) -> None:
         assert isinstance(message, nlp_events_pb2.BatchAuthorMatchesSuggested)
         _check(message)
+        if await purge.is_purged(conn, message.batch_id):
+            log.info("suggestions for a purged batch ignored", batch_id=message.batch_id)
+            return
         klass = await store.get_class(conn, message.class_id)
         if klass is None:
             raise PoisonMessage("UNKNOWN_CLASS", message.class_id)
@@ -80,4 +83,5 @@ def build_handlers(settings: Settings, pool: asyncpg.Pool) -> Mapping[type[Messa
     return {
         nlp_events_pb2.BatchAuthorMatchesSuggested: transactional(pool, CONSUMER, suggestions_effect(settings)),
         **reconcile.build_handlers(pool),
+        bos_events_pb2.BatchPurged: transactional(pool, CONSUMER, purge.purge_effect),
     }

@@ -79,6 +79,17 @@ class ContentStore:
             raise ContentNotFound(text_storage_id, self._bucket_name)
         return data.decode("utf-8")
 
+    async def delete(self, text_storage_id: str) -> bool:
+        """Delete the text (its chunks are purged; a meta record marked deleted stays,
+        naming only the hash). False if there was none: deleting twice is harmless."""
+        if await self._info(text_storage_id) is None:
+            return False
+        try:
+            await (await self._objects()).delete(text_storage_id)
+        except NotFoundError:
+            return False
+        return True
+
     async def exists(self, text_storage_id: str) -> bool:
         if not is_text_storage_id(text_storage_id):
             return False

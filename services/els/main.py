@@ -10,8 +10,9 @@ from services.els.content_store import ContentStore
 from services.els.faults import with_faults
 from services.els.handlers import EventHandlers
 from services.els.provisioning import SOURCE, Provisioner
+from services.els.purge import Purger
 from services.els.servicer import METHOD_ROLES, SERVICE_NAME, ElsServicer
-from services.els.store import SlotStore, open_slot_bucket
+from services.els.store import Limits, SlotStore, open_slot_bucket
 
 
 async def build_parts(connections: Connections) -> ServiceParts:
@@ -19,10 +20,18 @@ async def build_parts(connections: Connections) -> ServiceParts:
     replicas = settings.stream_replicas
     content = ContentStore(js, settings.content_bucket, replicas=replicas)
     await content.ensure()
-    store = SlotStore(await open_slot_bucket(js, settings.slot_bucket, replicas=replicas))
+    store = SlotStore(
+        await open_slot_bucket(js, settings.slot_bucket, replicas=replicas),
+        js=js,
+        bucket=settings.slot_bucket,
+        limits=Limits.from_settings(settings),
+    )
     provisioner = Provisioner(store, js)
     events = EventHandlers(provisioner, store, js)
-    consumer = Consumer(settings, js, service=SOURCE, handlers=with_faults(events.handlers()))
+    purger = Purger(store, content)
+    consumer = Consumer(
+        settings, js, service=SOURCE, handlers=with_faults({**events.handlers(), **purger.handlers()})
+    )
     servicer = ElsServicer(provisioner, store, content, settings.registration_wait_s)
     binding = ServiceBinding(
         full_name=SERVICE_NAME,

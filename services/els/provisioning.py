@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from essayflow.events.v1 import bos_events_pb2
 from essayflow_runtime.consumer import publish
 from essayflow_runtime.logs import get_logger
+from essayflow_runtime.metrics import EXCESS_DROPPED
 from services.els import messages, slots
 from services.els.slots import Binding, Outcome, Tracker, Upload
 from services.els.store import SlotStore, Versioned
@@ -123,6 +124,8 @@ class Provisioner:
             )
         elif binding.outcome is Outcome.EXCESS:
             log.warning("upload beyond the batch's slots", batch_id=tracker.batch_id, file_name=upload.file_name)
+            if upload not in tracker.excess:  # the excess list was full: only counted
+                EXCESS_DROPPED.inc()
             await publish(
                 self._js,
                 messages.excess(tracker, upload),

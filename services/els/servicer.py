@@ -116,7 +116,7 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
                 )
                 for slot in tracker.slots
             ],
-            excess_count=len(tracker.excess),
+            excess_count=tracker.excess_count,  # kept and dropped
             completed=tracker.completed,
             pending_count=len(pending),
         )

@@ -93,6 +93,9 @@ class Tracker:
     correlation_id: str
     slots: tuple[Slot, ...]
     excess: tuple[Upload, ...] = ()
+    # Excess uploads beyond the kept list (``max_excess``): only counted. A dropped upload
+    # sent again is counted again (it is not kept, so it cannot be recognised).
+    excess_dropped: int = 0
     completed: bool = False
     completion_event_id: str = ""
     # Set only after JetStream acknowledged the completion event; until then any
@@ -111,6 +114,11 @@ class Tracker:
 
     def free_count(self) -> int:
         return sum(1 for slot in self.slots if slot.is_free)
+
+    @property
+    def excess_count(self) -> int:
+        """Every excess upload seen: the kept ones and the dropped ones."""
+        return len(self.excess) + self.excess_dropped
 
 
 class Outcome(enum.Enum):
@@ -161,7 +169,11 @@ def is_complete(tracker: Tracker) -> bool:
     return all(not slot.is_free for slot in tracker.slots)
 
 
-def bind(tracker: Tracker, upload: Upload) -> tuple[Tracker, Binding]:
+# Excess uploads a tracker keeps by default (the rest are only counted).
+DEFAULT_MAX_EXCESS = 100
+
+
+def bind(tracker: Tracker, upload: Upload, *, max_excess: int = DEFAULT_MAX_EXCESS) -> tuple[Tracker, Binding]:
     """Bind ``upload`` to the first free slot, idempotently.
 
     The same upload again (same text, or for a failure the same upload id / file
@@ -177,6 +189,8 @@ def bind(tracker: Tracker, upload: Upload) -> tuple[Tracker, Binding]:
         return tracker, Binding(Outcome.EXCESS)
     index = next((i for i, slot in enumerate(tracker.slots) if slot.is_free), None)
     if index is None:
+        if len(tracker.excess) >= max_excess:
+            return replace(tracker, excess_dropped=tracker.excess_dropped + 1), Binding(Outcome.EXCESS)
         return replace(tracker, excess=(*tracker.excess, upload)), Binding(Outcome.EXCESS)
     free = tracker.slots[index]
     if upload.failed:
@@ -278,6 +292,7 @@ def to_json(tracker: Tracker) -> bytes:
         "correlation_id": tracker.correlation_id,
         "slots": [_slot_dict(slot) for slot in tracker.slots],
         "excess": [_upload_dict(upload) for upload in tracker.excess],
+        "excess_dropped": tracker.excess_dropped,
         "completed": tracker.completed,
         "completion_event_id": tracker.completion_event_id,
         "completion_published": tracker.completion_published,
@@ -296,6 +311,7 @@ def from_json(raw: bytes) -> Tracker:
         correlation_id=data.get("correlation_id", ""),
         slots=tuple(_slot_from(slot) for slot in data["slots"]),
         excess=tuple(_upload_from(upload) for upload in data.get("excess", [])),
+        excess_dropped=int(data.get("excess_dropped", 0)),
         completed=bool(data.get("completed", False)),
         completion_event_id=data.get("completion_event_id", ""),
         completion_published=bool(data.get("completion_published", False)),
@@ -308,3 +324,9 @@ def uploads_to_json(uploads: Sequence[Upload]) -> bytes:
 
 def uploads_from_json(raw: bytes) -> list[Upload]:
     return [_upload_from(item) for item in json.loads(raw)] if raw else []
+
+
+def text_ids(tracker: Tracker) -> set[str]:
+    """Every content-store id the tracker refers to: stored slots and kept excess uploads."""
+    held = {slot.text_storage_id for slot in tracker.slots if slot.text_storage_id}
+    return held | {upload.text_storage_id for upload in tracker.excess if upload.text_storage_id}

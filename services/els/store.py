@@ -7,6 +7,11 @@ Keys (valid NATS KV keys):
 Every change is a compare-and-set on the key's revision (``kv.update(..., last=rev)``);
 a writer that loses the race re-reads and re-applies its change, so any number of
 replicas can bind slots of one batch at once without losing or doubling one.
+
+Growth is bounded (:class:`Limits`): every write of a tracker or a pending list carries a
+per-message TTL (``Nats-TTL``, nats-server 2.11+, on a bucket with ``allow_msg_ttl``), so
+a key expires that long after its last change; the excess list of a tracker is capped
+(only the number of dropped uploads is kept beyond it), and so is a pending list.
 """
 
 from __future__ import annotations
@@ -19,12 +24,21 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.api import Header, KeyValueConfig, StorageType
+from nats.js.client import KV_PRE_TEMPLATE
+from nats.js.errors import (
+    APIError,
+    BucketNotFoundError,
+    KeyDeletedError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+)
 from nats.js.kv import KeyValue
 
 from essayflow_runtime import bus
-from essayflow_runtime.errors import Unavailable
+from essayflow_runtime.config import Settings
+from essayflow_runtime.errors import ResourceExhausted, Unavailable
 from essayflow_runtime.logs import get_logger
 from essayflow_runtime.metrics import CAS_CONFLICTS
 from services.els import slots
@@ -48,6 +62,29 @@ def pending_key(batch_id: str) -> str:
     return f"pending.{batch_id}"
 
 
+# JetStream's "wrong last sequence" API errors: a compare-and-set that lost.
+_WRONG_LAST_SEQUENCE = (10071, 10164)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How far ELS's keys may grow, and how long they live (None: no expiry)."""
+
+    tracker_ttl_s: float | None = None
+    pending_ttl_s: float | None = None
+    max_excess: int = slots.DEFAULT_MAX_EXCESS
+    max_pending: int = 1000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            tracker_ttl_s=settings.els_tracker_ttl_s or None,
+            pending_ttl_s=settings.els_pending_ttl_s or None,
+            max_excess=settings.els_max_excess,
+            max_pending=settings.els_max_pending,
+        )
+
+
 async def open_slot_bucket(js: JetStreamContext, bucket: str, *, replicas: int = 1) -> KeyValue:
     """The slot bucket, created by whichever replica starts first.
 
@@ -67,7 +104,9 @@ async def open_slot_bucket(js: JetStreamContext, bucket: str, *, replicas: int =
                 direct=True,
             )
         )
-    if await bus.allow_direct_get(js, f"KV_{bucket}"):
+    changed = await bus.allow_direct_get(js, f"KV_{bucket}")
+    changed = await bus.allow_msg_ttl(js, f"KV_{bucket}") or changed
+    if changed:
         kv = await js.key_value(bucket)  # nats-py decides how to read when it opens the bucket
     return kv
 
@@ -79,8 +118,21 @@ class Versioned:
 
 
 class SlotStore:
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(
+        self, kv: KeyValue, *, js: JetStreamContext | None = None, bucket: str = "", limits: Limits | None = None
+    ) -> None:
+        """With ``limits`` that expire keys, ``js`` and ``bucket`` are needed too: nats-py's
+        ``KeyValue.update`` cannot send a TTL, so a compare-and-set with one is published here."""
         self._kv = kv
+        self._limits = limits or Limits()
+        self._js = js
+        self._prefix = KV_PRE_TEMPLATE.format(bucket=bucket)
+        if (self._limits.tracker_ttl_s or self._limits.pending_ttl_s) and (js is None or not bucket):
+            raise ValueError("expiring keys need the JetStream context and the bucket name")
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
 
     # --- trackers ---------------------------------------------------------------
 
@@ -116,7 +168,7 @@ class SlotStore:
     async def create(self, tracker: Tracker) -> bool:
         """Create the tracker; False (and nothing written) if it already exists."""
         try:
-            await self._kv.create(tracker_key(tracker.batch_id), slots.to_json(tracker))
+            await self._create(tracker_key(tracker.batch_id), slots.to_json(tracker), self._limits.tracker_ttl_s)
         except KeyWrongLastSequenceError:
             return False
         return True
@@ -128,7 +180,10 @@ class SlotStore:
 
         ``seen``, a tracker the caller has just read, is the first attempt's starting
         point; if it is stale by now the compare-and-set fails and a fresh read follows."""
-        return await self._change_tracker(batch_id, lambda tracker: slots.bind(tracker, upload), seen=seen)
+        max_excess = self._limits.max_excess
+        return await self._change_tracker(
+            batch_id, lambda tracker: slots.bind(tracker, upload, max_excess=max_excess), seen=seen
+        )
 
     async def mark_completion_published(self, batch_id: str) -> None:
         await self._change_tracker(batch_id, lambda tracker: (slots.mark_completion_published(tracker), None))
@@ -143,6 +198,12 @@ class SlotStore:
         def add(uploads: list[Upload]) -> list[Upload]:
             if any(kept.key == upload.key for kept in uploads):
                 return uploads
+            if len(uploads) >= self._limits.max_pending:
+                raise ResourceExhausted(
+                    f"batch {batch_id} has {len(uploads)} uploads waiting for its registration already",
+                    reason="TOO_MANY_PENDING_UPLOADS",
+                    metadata={"batch_id": batch_id, "max_pending": str(self._limits.max_pending)},
+                )
             return [*uploads, upload]
 
         await self._change_pending(batch_id, add)
@@ -156,7 +217,7 @@ class SlotStore:
     async def _get_raw(self, key: str) -> tuple[bytes, int] | None:
         try:
             entry = await self._kv.get(key)
-        except KeyNotFoundError:
+        except (KeyNotFoundError, KeyDeletedError):  # never written, or purged
             return None
         return entry.value or b"", entry.revision or 0
 
@@ -172,7 +233,9 @@ class SlotStore:
             if updated == current.tracker:
                 return updated, result
             try:
-                await self._kv.update(tracker_key(batch_id), slots.to_json(updated), last=current.revision)
+                await self._update(
+                    tracker_key(batch_id), slots.to_json(updated), current.revision, self._limits.tracker_ttl_s
+                )
             except KeyWrongLastSequenceError:
                 await retry.after_conflict()
                 continue
@@ -187,15 +250,70 @@ class SlotStore:
             updated = change(uploads)
             if updated == uploads:
                 return
+            ttl = self._limits.pending_ttl_s
             try:
                 if raw is None:
-                    await self._kv.create(key, slots.uploads_to_json(updated))
+                    await self._create(key, slots.uploads_to_json(updated), ttl)
                 else:
-                    await self._kv.update(key, slots.uploads_to_json(updated), last=raw[1])
+                    await self._update(key, slots.uploads_to_json(updated), raw[1], ttl)
             except KeyWrongLastSequenceError:
                 await retry.after_conflict()
                 continue
             return
+
+
+    async def _create(self, key: str, value: bytes, ttl: float | None) -> None:
+        if ttl is None:
+            await self._kv.create(key, value)
+        else:
+            await self._kv.create(key, value, msg_ttl=ttl)
+
+    async def _update(self, key: str, value: bytes, last: int, ttl: float | None) -> None:
+        """Compare-and-set on ``last``, with the key's TTL renewed by this write."""
+        if ttl is None:
+            await self._kv.update(key, value, last=last)
+            return
+        assert self._js is not None
+        try:
+            await self._js.publish(
+                self._prefix + key, value, headers={Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(last)}, msg_ttl=ttl
+            )
+        except APIError as err:
+            if err.err_code in _WRONG_LAST_SEQUENCE:
+                raise KeyWrongLastSequenceError(description=err.description) from err
+            raise
+
+    # --- purge ------------------------------------------------------------------
+
+    async def forget(self, batch_id: str) -> None:
+        """Remove the batch's tracker and pending uploads, every revision of them
+        (``kv.purge``). The purge markers expire like pending lists do."""
+        for key in (tracker_key(batch_id), pending_key(batch_id)):
+            if self._limits.pending_ttl_s is None:
+                await self._kv.purge(key)
+            else:
+                await self._kv.purge(key, msg_ttl=self._limits.pending_ttl_s)
+
+    async def text_ids_in_use(self, *, except_batch: str) -> set[str]:
+        """Every text id a tracker or pending list other than ``except_batch``'s holds:
+        texts are content-addressed, so two batches may share one."""
+        in_use: set[str] = set()
+        try:
+            keys = await self._kv.keys()
+        except NoKeysError:
+            return in_use
+        for key in keys:
+            kind, _, batch_id = key.partition(".")
+            if batch_id == except_batch or kind not in ("batch", "pending"):
+                continue
+            raw = await self._get_raw(key)
+            if raw is None or not raw[0]:
+                continue
+            if kind == "batch":
+                in_use |= slots.text_ids(slots.from_json(raw[0]))
+            else:
+                in_use |= {u.text_storage_id for u in slots.uploads_from_json(raw[0]) if u.text_storage_id}
+        return in_use
 
 
 class _Retry:

@@ -48,6 +48,7 @@ async def test_servicer_and_handlers_keep_no_batch_in_memory(
     assert {type(o).__name__ for o in objects} == {
         "ElsServicer",
         "EventHandlers",
+        "Purger",
         "Provisioner",
         "SlotStore",
         "ContentStore",

@@ -157,3 +157,24 @@ def test_any_sequence_of_uploads_keeps_the_tracker_consistent(slot_count: int, s
     assert len(set(u.key for u in state.excess)) == len(state.excess)
     if state.excess:
         assert state.completed
+
+
+def test_the_excess_list_is_capped_and_the_rest_only_counted() -> None:
+    state = tracker(1)
+    state, _ = slots.bind(state, text(0))
+    for n in range(1, 6):
+        state, binding = slots.bind(state, text(n), max_excess=2)
+        assert binding.outcome is Outcome.EXCESS
+    assert state.excess == (text(1), text(2))
+    assert state.excess_dropped == 3 and state.excess_count == 5
+    again, _ = slots.bind(state, text(1), max_excess=2)
+    assert again == state  # a kept excess upload is still recognised
+    assert slots.from_json(slots.to_json(state)) == state
+
+
+def test_text_ids_are_the_stored_and_kept_excess_texts() -> None:
+    state = tracker(2)
+    state, _ = slots.bind(state, text(0))
+    state, _ = slots.bind(state, failure("bad.txt"))
+    state, _ = slots.bind(state, text(7))
+    assert slots.text_ids(state) == {text(0).text_storage_id, text(7).text_storage_id}

@@ -282,3 +282,23 @@ class DescribeStateMachineResponse(_message.Message):
     terminal_statuses: _containers.RepeatedScalarFieldContainer[_common_pb2.BatchStatus]
     initial_status: _common_pb2.BatchStatus
     def __init__(self, edges: _Optional[_Iterable[_Union[StateMachineEdge, _Mapping]]] = ..., terminal_statuses: _Optional[_Iterable[_Union[_common_pb2.BatchStatus, str]]] = ..., initial_status: _Optional[_Union[_common_pb2.BatchStatus, str]] = ...) -> None: ...
+
+class PurgeBatchRequest(_message.Message):
+    __slots__ = ("batch_id", "reason")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    reason: str
+    def __init__(self, batch_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PurgeBatchResponse(_message.Message):
+    __slots__ = ("batch", "purged_at", "already_purged", "event")
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    PURGED_AT_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_PURGED_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    batch: Batch
+    purged_at: _timestamp_pb2.Timestamp
+    already_purged: bool
+    event: _bos_events_pb2.BatchPurged
+    def __init__(self, batch: _Optional[_Union[Batch, _Mapping]] = ..., purged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., already_purged: _Optional[bool] = ..., event: _Optional[_Union[_bos_events_pb2.BatchPurged, _Mapping]] = ...) -> None: ...

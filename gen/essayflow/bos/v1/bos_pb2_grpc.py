@@ -85,6 +85,11 @@ class BatchOrchestratorServiceStub:
                 request_serializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchRequest.SerializeToString,
                 response_deserializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchResponse.FromString,
                 _registered_method=True)
+        self.PurgeBatch = channel.unary_unary(
+                '/essayflow.bos.v1.BatchOrchestratorService/PurgeBatch',
+                request_serializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.PurgeBatchRequest.SerializeToString,
+                response_deserializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.PurgeBatchResponse.FromString,
+                _registered_method=True)
 
 
 class BatchOrchestratorServiceServicer:
@@ -161,6 +166,14 @@ class BatchOrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PurgeBatch(self, request, context):
+        """Delete a batch's essay texts and personal data in every service, keeping its status
+        history (admin only). A batch that is not yet terminal is cancelled first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BatchOrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -213,6 +226,11 @@ def add_BatchOrchestratorServiceServicer_to_server(servicer, server):
                     servicer.ReconcileBatch,
                     request_deserializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchRequest.FromString,
                     response_serializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchResponse.SerializeToString,
+            ),
+            'PurgeBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeBatch,
+                    request_deserializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.PurgeBatchRequest.FromString,
+                    response_serializer=essayflow_dot_bos_dot_v1_dot_bos__pb2.PurgeBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -486,6 +504,33 @@ class BatchOrchestratorService:
             '/essayflow.bos.v1.BatchOrchestratorService/ReconcileBatch',
             essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchRequest.SerializeToString,
             essayflow_dot_bos_dot_v1_dot_bos__pb2.ReconcileBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/essayflow.bos.v1.BatchOrchestratorService/PurgeBatch',
+            essayflow_dot_bos_dot_v1_dot_bos__pb2.PurgeBatchRequest.SerializeToString,
+            essayflow_dot_bos_dot_v1_dot_bos__pb2.PurgeBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -106,3 +106,21 @@ class ReadyEssay(_message.Message):
     association_status: _common_pb2.StudentAssociationStatus
     validation_method: _common_pb2.AssociationValidationMethod
     def __init__(self, essay: _Optional[_Union[_common_pb2.EssayRef, _Mapping]] = ..., student_id: _Optional[str] = ..., association_status: _Optional[_Union[_common_pb2.StudentAssociationStatus, str]] = ..., validation_method: _Optional[_Union[_common_pb2.AssociationValidationMethod, str]] = ...) -> None: ...
+
+class BatchPurged(_message.Message):
+    __slots__ = ("batch_id", "class_id", "text_storage_ids", "purged_by", "cause", "reason", "purged_at")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_STORAGE_IDS_FIELD_NUMBER: _ClassVar[int]
+    PURGED_BY_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PURGED_AT_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    class_id: str
+    text_storage_ids: _containers.RepeatedScalarFieldContainer[str]
+    purged_by: str
+    cause: str
+    reason: str
+    purged_at: _timestamp_pb2.Timestamp
+    def __init__(self, batch_id: _Optional[str] = ..., class_id: _Optional[str] = ..., text_storage_ids: _Optional[_Iterable[str]] = ..., purged_by: _Optional[str] = ..., cause: _Optional[str] = ..., reason: _Optional[str] = ..., purged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -17,6 +17,8 @@ __all__ = (
     "ListBatchTransitionsResponse",
     "ListBatchesRequest",
     "ListBatchesResponse",
+    "PurgeBatchRequest",
+    "PurgeBatchResponse",
     "ReconcileBatchRequest",
     "ReconcileBatchResponse",
     "RegisterBatchRequest",
@@ -292,6 +294,47 @@ class ListBatchTransitionsResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("essayflow.bos.v1", "ListBatchTransitionsResponse", ListBatchTransitionsResponse)
+
+
+@dataclass(eq=False, repr=False)
+class PurgeBatchRequest(betterproto2.Message):
+    batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    reason: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Why (kept with the purge record and in the event), at most 500 characters.
+    """
+
+
+default_message_pool.register_message("essayflow.bos.v1", "PurgeBatchRequest", PurgeBatchRequest)
+
+
+@dataclass(eq=False, repr=False)
+class PurgeBatchResponse(betterproto2.Message):
+    batch: "Batch | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The batch after the purge: no essays, its status (CANCELLED if it was not terminal).
+    """
+
+    purged_at: "datetime.datetime | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When the batch was first purged.
+    """
+
+    already_purged: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    True when the batch had been purged before (the purge event is sent again).
+    """
+
+    event: "__events__v1__.BatchPurged | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The BatchPurged event sent to the other services.
+    """
+
+
+default_message_pool.register_message("essayflow.bos.v1", "PurgeBatchResponse", PurgeBatchResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -677,6 +720,18 @@ class BatchOrchestratorServiceStub:
             "/essayflow.bos.v1.BatchOrchestratorService/ReconcileBatch",
             ReconcileBatchRequest.SerializeToString,
             ReconcileBatchResponse.FromString,
+        )(message)
+
+    def purge_batch(self, message: "PurgeBatchRequest") -> "PurgeBatchResponse":
+        """
+        Delete a batch's essay texts and personal data in every service, keeping its status
+        history (admin only). A batch that is not yet terminal is cancelled first.
+        """
+
+        return self._channel.unary_unary(
+            "/essayflow.bos.v1.BatchOrchestratorService/PurgeBatch",
+            PurgeBatchRequest.SerializeToString,
+            PurgeBatchResponse.FromString,
         )(message)
 
 

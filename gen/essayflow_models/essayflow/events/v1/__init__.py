@@ -9,6 +9,7 @@ __all__ = (
     "BatchEssaysReady",
     "BatchEssaysRegistered",
     "BatchPipelineRequested",
+    "BatchPurged",
     "BatchReconciliationRequested",
     "BatchStatusChanged",
     "BatchStudentMatchingRequested",
@@ -180,6 +181,46 @@ class BatchPipelineRequested(betterproto2.Message):
 
 
 default_message_pool.register_message("essayflow.events.v1", "BatchPipelineRequested", BatchPipelineRequested)
+
+
+@dataclass(eq=False, repr=False)
+class BatchPurged(betterproto2.Message):
+    """
+    A batch's essay texts and personal data were purged in BOS (PurgeBatch, or the text
+    retention sweep); CMS and ELS delete theirs. The status history is kept.
+    """
+
+    batch_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    class_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Class of a REGULAR batch; empty for GUEST.
+    """
+
+    text_storage_ids: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Content-store ids of the essays BOS had stored (ELS deletes these and the ones its
+    tracker knows, unless another batch still holds the same text).
+    """
+
+    purged_by: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    Who asked: a user id, or "service:bos" for the retention sweep.
+    """
+
+    cause: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    "rpc:PurgeBatch" or "retention".
+    """
+
+    reason: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+    purged_at: "datetime.datetime | None" = betterproto2.field(
+        7, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+
+default_message_pool.register_message("essayflow.events.v1", "BatchPurged", BatchPurged)
 
 
 @dataclass(eq=False, repr=False)
