@@ -24,7 +24,7 @@ def _fill(head: str, size: int, tail: str = "") -> str:
 
 
 def header_spaces(size: int = LONGEST_ESSAY) -> str:
-    """A header line that is almost all spaces, with a name at its end (the reported 96–189 s)."""
+    """A header line that is almost all spaces, with a name at its end (the reported 96 to 189 s)."""
     run = " " * (size - 1_000)
     return _fill(f"Uppsats{run}Anna Lind\n", size)
 
@@ -56,7 +56,7 @@ def no_spaces(size: int = LONGEST_ESSAY) -> str:
 
 def many_lines(size: int = LONGEST_ESSAY) -> str:
     """Tens of thousands of short lines: labels, self-introductions, addresses and names."""
-    unit = "Namn:\nJag heter  \nAnna L\na@b\n–\n"
+    unit = "Namn:\nJag heter  \nAnna L\na@b\n\u2013\n"
     return (unit * (size // len(unit) + 1))[:size]
 
 

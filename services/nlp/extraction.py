@@ -15,8 +15,9 @@ essay may be written to stall a pattern matcher (50,000 characters of whitespace
 - no pattern nests quantifiers, and none lets alternatives scan the same characters again from every
   position: a pattern that starts with whitespace starts only where a run starts (a look-behind) and
   takes the run whole (possessive `++`), so each run is scanned a bounded number of times;
-- a candidate found twice is kept once, and at most `MAX_CANDIDATES_PER_PLACE` self-introductions
-  and addresses are read, which bounds the matcher's work as well.
+- a candidate found twice is kept once, at most `MAX_PEOPLE_PER_SPAN` names are read in one span and
+  at most `MAX_CANDIDATES_PER_PLACE` self-introductions and addresses in the text, which bounds the
+  matcher's work as well.
 """
 
 from __future__ import annotations
@@ -164,6 +165,9 @@ _SENTENCE_WORDS = 4
 # Self-introductions and addresses may be anywhere in the text; an essay has one or two of each, so
 # more than this is noise (or an attack) and is not read.
 MAX_CANDIDATES_PER_PLACE = 16
+# A span naming more people than this is group work whoever they are (every score is capped anyway);
+# reading the rest would only multiply the matcher's work.
+MAX_PEOPLE_PER_SPAN = 8
 
 
 def extract_candidates(text: str, file_name: str) -> Extraction:
@@ -323,7 +327,7 @@ def _names_in(
     shared = plural or len(spans) > 1
     return [
         Candidate(signal=kind, span=span, words=tuple(words), surname_first=surname_first, shared_authorship=shared)
-        for span, words, surname_first in spans
+        for span, words, surname_first in spans[:MAX_PEOPLE_PER_SPAN]
     ]
 
 

@@ -24,8 +24,9 @@ from essayflow.events.v1 import els_events_pb2, nlp_events_pb2
 from essayflow_runtime.consumer import EventContext, publish_caused
 from essayflow_runtime.contracts import PoisonMessage
 from essayflow_runtime.logs import get_logger
+from services.nlp.pool import EssayMatcher
 from services.nlp.roster import RosterSource, RosterUnavailable
-from services.nlp.suggestions import EssayToMatch, RosterMatcher, count_top_levels, no_match
+from services.nlp.suggestions import EssayToMatch, count_top_levels, no_match
 
 log = get_logger(__name__)
 
@@ -78,6 +79,7 @@ class StudentMatchingHandler:
         roster: RosterSource,
         texts: TextSource,
         *,
+        matcher: EssayMatcher,
         last_delivery: int,
         retry: RetryPolicy = RetryPolicy(),
         parallel_fetches: int = 16,
@@ -85,6 +87,7 @@ class StudentMatchingHandler:
         self._js = js
         self._roster = roster
         self._texts = texts
+        self._matcher = matcher
         self._last_delivery = last_delivery
         self._retry = retry
         self._parallel_fetches = parallel_fetches
@@ -127,9 +130,9 @@ class StudentMatchingHandler:
         for failure in texts.values():
             if isinstance(failure, _Unavailable):
                 self._give_up_unless(last_chance, failure, batch_id=request.batch_id)
-        # Matching is CPU work (about a second for 500 essays against 1000 students): off the loop,
-        # so acks, heartbeats and RPCs keep flowing meanwhile.
-        return await asyncio.to_thread(_match_all, roster, request.essays, texts)
+        # Matching is CPU work (about a second for 500 essays against 1000 students): in the matcher's
+        # worker processes, each essay within its budget, so acks, heartbeats and RPCs keep flowing.
+        return await _match_all(self._matcher, roster, request.essays, texts)
 
     @staticmethod
     def _give_up_unless(last_chance: bool, failure: _Unavailable, *, batch_id: str) -> None:
@@ -172,17 +175,24 @@ def _roster_failure_is_final(error: Exception) -> bool:
     return isinstance(error, RosterUnavailable) and not error.retryable
 
 
-def _match_all(
+async def _match_all(
+    matcher: EssayMatcher,
     roster: list[common_pb2.Student],
     essays: Iterable[common_pb2.EssayRef],
     texts: dict[str, str | _Unavailable],
 ) -> list[common_pb2.EssayMatchResult]:
-    matcher = RosterMatcher(roster)
+    refs = list(essays)
+    readable = [
+        EssayToMatch(essay.essay_id, essay.file_name, text)
+        for essay in refs
+        if isinstance(text := texts[essay.text_storage_id], str)
+    ]
+    matched = iter(await matcher.match(roster, readable))
     results: list[common_pb2.EssayMatchResult] = []
-    for essay in essays:
+    for essay in refs:
         text = texts[essay.text_storage_id]
         if isinstance(text, _Unavailable):
             results.append(no_match(essay.essay_id, common_pb2.NO_MATCH_REASON_TEXT_UNAVAILABLE, text.detail))
         else:
-            results.append(matcher.match(EssayToMatch(essay.essay_id, essay.file_name, text)))
+            results.append(next(matched))
     return results

@@ -15,6 +15,7 @@ from essayflow_runtime.consumer import EventContext
 from essayflow_runtime.contracts import PoisonMessage
 from services.nlp.handlers import FetchFailed, RetryPolicy, StudentMatchingHandler
 from services.nlp.roster import RosterUnavailable
+from tests.unit.nlp.inline_matcher import InlineMatcher
 
 LAST_DELIVERY = 5
 ROSTER = [
@@ -95,7 +96,14 @@ def request(*essays: tuple[str, str, str], class_id: str = "c-1") -> els_events_
 
 
 def handler(js: FakeJetStream, roster: Any, texts: Any) -> StudentMatchingHandler:
-    return StudentMatchingHandler(js, roster, texts, last_delivery=LAST_DELIVERY, retry=NO_PAUSE)  # type: ignore[arg-type]
+    return StudentMatchingHandler(
+        js,  # type: ignore[arg-type]
+        roster,
+        texts,
+        matcher=InlineMatcher(),
+        last_delivery=LAST_DELIVERY,
+        retry=NO_PAUSE,
+    )
 
 
 TWO_ESSAYS = (("e-1", "t-tova", "a.docx"), ("e-2", "t-ture", "b.docx"))
