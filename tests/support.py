@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 T = TypeVar("T")
 
@@ -26,3 +32,50 @@ async def eventually(
             return last
         await asyncio.sleep(interval_s)
     raise AssertionError(f"{message} within {timeout_s}s (last value: {last!r})")
+
+
+@dataclass
+class HealthWatch:
+    """Answers of a service's gRPC health check, asked again and again while something else runs."""
+
+    latencies_s: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def worst_s(self) -> float:
+        return max(self.latencies_s, default=0.0)
+
+
+@asynccontextmanager
+async def watching_health(
+    address: str, *, interval_s: float = 0.05, call_timeout_s: float = 30.0
+) -> AsyncIterator[HealthWatch]:
+    """Ask ``address``'s health check every ``interval_s`` until the block ends; record every answer.
+
+    A check that fails, times out or answers anything but SERVING is recorded as a failure, with
+    what happened. Latencies are recorded for reporting only: never assert on them.
+    """
+    watch = HealthWatch()
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+
+        async def ask() -> None:
+            while True:
+                started = time.monotonic()
+                try:
+                    answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=call_timeout_s)
+                except grpc.aio.AioRpcError as error:
+                    watch.failures.append(f"{error.code().name}: {error.details()}")
+                else:
+                    if answer.status != health_pb2.HealthCheckResponse.SERVING:
+                        watch.failures.append(health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status))
+                watch.latencies_s.append(time.monotonic() - started)
+                await asyncio.sleep(interval_s)
+
+        asking = asyncio.create_task(ask())
+        try:
+            yield watch
+        finally:
+            asking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asking

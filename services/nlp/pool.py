@@ -190,6 +190,8 @@ class MatcherPool:
         self._lanes = [_Lane(f"matcher-{i}", context, essay_budget_s) for i in range(workers)]
         self._tokens = itertools.count(1)
         self._waiting: deque[_Request] = deque()
+        # Every request not yet answered, so that closing fails those a lane was working on too.
+        self._active: set[_Request] = set()
         self._work = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -219,9 +221,13 @@ class MatcherPool:
             results=[None] * len(essays),
         )
         self._waiting.append(request)
+        self._active.add(request)
         self._work.set()
-        # Cancelled (the caller went away): the future is cancelled with it and lanes skip the rest.
-        await request.done
+        try:
+            # Cancelled (the caller went away): the future is cancelled with it and lanes skip the rest.
+            await request.done
+        finally:
+            self._active.discard(request)
         return [result for result in request.results if result is not None]
 
     async def close(self) -> None:
@@ -233,7 +239,7 @@ class MatcherPool:
         self._tasks.clear()
         for lane in self._lanes:
             lane.stop()
-        for request in self._waiting:
+        for request in self._active:
             request.fail(RuntimeError("the matcher pool closed"))
         self._waiting.clear()
 
