@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import multiprocessing
 import os
 import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -65,6 +69,30 @@ def over_budget(essay_id: str, detail: str) -> common_pb2.EssayMatchResult:
 
 # The roster of the request being matched, prepared once per worker and request.
 _prepared: tuple[int, RosterMatcher] | None = None
+
+
+# prctl(2): the signal a process gets when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+_ORPHAN_POLL_S = 1.0
+
+
+def _worker_init(service_pid: int) -> None:
+    """Die with the service. An idle worker holds both ends of its task queue, so a service killed
+    with -9 would leave it waiting forever; a busy one would finish its essay first."""
+    if sys.platform == "linux":
+        # The kernel kills the worker the moment the service dies, even in the middle of a pattern.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        threading.Thread(target=_exit_when_orphaned, args=(service_pid,), daemon=True).start()
+    if os.getppid() != service_pid:
+        # The service died before the line above took effect.
+        os._exit(1)
+
+
+def _exit_when_orphaned(service_pid: int) -> None:
+    while os.getppid() == service_pid:
+        time.sleep(_ORPHAN_POLL_S)
+    os._exit(1)
 
 
 def _worker_started() -> int:
@@ -151,7 +179,9 @@ class _Lane:
 
     async def _started(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            executor = ProcessPoolExecutor(max_workers=1, mp_context=self._context)
+            executor = ProcessPoolExecutor(
+                max_workers=1, mp_context=self._context, initializer=_worker_init, initargs=(os.getpid(),)
+            )
             try:
                 pid = await asyncio.wait_for(asyncio.wrap_future(executor.submit(_worker_started)), _STARTUP_TIMEOUT_S)
             except BaseException:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import sys
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
@@ -17,6 +20,7 @@ from tests.integration.nlp import stuck_workers
 from tests.support import eventually
 
 OVER_BUDGET = common_pb2.NO_MATCH_REASON_ANALYSIS_BUDGET_EXCEEDED
+ROOT = Path(__file__).resolve().parents[3]
 ROSTER = [
     common_pb2.Student(student_id="s-tova", first_name="Tova", last_name="Ekdahl"),
     common_pb2.Student(student_id="s-ture", first_name="Ture", last_name="Wikström"),
@@ -160,3 +164,63 @@ async def test_the_real_matcher_answers_every_hostile_essay_within_the_default_b
 def test_a_pool_that_could_not_work_is_refused(options: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         MatcherPool(**options)  # type: ignore[arg-type]
+
+
+# A service process with a pool: it matches once (so its workers are up), prints their pids, waits.
+SERVICE_WITH_A_POOL = """
+import asyncio, multiprocessing
+from essayflow.common.v1 import common_pb2
+from services.nlp.pool import MatcherPool
+from services.nlp.suggestions import EssayToMatch
+
+async def main():
+    pool = MatcherPool(workers=2)
+    roster = [common_pb2.Student(student_id="s", first_name="Anna", last_name="Lind")]
+    await pool.match(roster, [EssayToMatch(str(i), "e.docx", "Namn: Anna Lind") for i in range(4)])
+    print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+    await asyncio.sleep(600)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    # A worker reparented to an init that does not reap is a zombie: ended all the same.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_workers_end_with_a_service_killed_with_kill_9(tmp_path: Path) -> None:
+    script = tmp_path / "service_with_a_pool.py"
+    script.write_text(SERVICE_WITH_A_POOL)
+    service = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    try:
+        assert service.stdout is not None
+        stdout = service.stdout
+
+        async def pids_line() -> str:
+            # The service logs to stdout too: the line of pids is the one of digits only.
+            async for raw in stdout:
+                line = raw.decode()
+                if line.strip().replace(" ", "").isdigit():
+                    return line
+            raise AssertionError("the service ended without printing its workers")
+
+        line = await asyncio.wait_for(pids_line(), 60)
+        children = [int(pid) for pid in line.split()]
+        assert len(children) >= 2, line  # two workers (and the resource tracker)
+    finally:
+        service.kill()
+        await service.wait()
+
+    async def all_ended() -> bool:
+        return not any(_alive(pid) for pid in children)
+
+    await eventually(all_ended, message="workers outlived their service")
