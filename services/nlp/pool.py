@@ -30,7 +30,7 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -51,6 +51,10 @@ _STARTUP_TIMEOUT_S = 120.0
 # A worker that died on its own (not killed for its budget) gets the essay once more before the
 # essay is reported as over budget: a crash may be the machine's, the second one is the essay's.
 _ATTEMPTS = 2
+# Rosters a worker keeps prepared: lanes take essays from the waiting requests in turn, so a worker
+# switches between the rosters of a few concurrent requests, and preparing one of 1,000 students
+# costs as much as matching dozens of essays.
+_ROSTERS_KEPT = 4
 
 
 class EssayMatcher(Protocol):
@@ -67,8 +71,12 @@ def over_budget(essay_id: str, detail: str) -> common_pb2.EssayMatchResult:
 
 # --- in the worker process -----------------------------------------------------------------------
 
-# The roster of the request being matched, prepared once per worker and request.
-_prepared: tuple[int, RosterMatcher] | None = None
+# The rosters of the last few requests, prepared once per worker and request.
+_prepared: OrderedDict[int, RosterMatcher] = OrderedDict()
+
+
+class RosterNotHeld(LookupError):
+    """The worker was sent an essay without the roster, and does not hold it (any more)."""
 
 
 # prctl(2): the signal a process gets when the thread that started it ends.
@@ -100,12 +108,14 @@ def _worker_started() -> int:
 
 
 def _worker_match(token: int, roster: Sequence[common_pb2.Student] | None, essay: EssayToMatch) -> bytes:
-    global _prepared
     if roster is not None:
-        _prepared = (token, RosterMatcher(roster))
-    if _prepared is None or _prepared[0] != token:
-        raise LookupError(f"worker {os.getpid()} has no roster for request {token}")
-    data: bytes = _prepared[1].match(essay).SerializeToString()
+        _prepared[token] = RosterMatcher(roster)
+    elif token not in _prepared:
+        raise RosterNotHeld(f"worker {os.getpid()} holds no roster for request {token}")
+    _prepared.move_to_end(token)
+    while len(_prepared) > _ROSTERS_KEPT:
+        _prepared.popitem(last=False)
+    data: bytes = _prepared[token].match(essay).SerializeToString()
     return data
 
 
@@ -146,13 +156,14 @@ class _Lane:
         self._budget_s = budget_s
         self._executor: ProcessPoolExecutor | None = None
         self._pid: int | None = None
-        # The request whose roster the worker holds.
-        self._roster_token: int | None = None
+        # The requests whose rosters the worker holds, kept as the worker keeps them (oldest first).
+        self._rosters: OrderedDict[int, None] = OrderedDict()
 
     async def match(self, request: _Request, essay: EssayToMatch) -> common_pb2.EssayMatchResult:
-        for attempt in range(1, _ATTEMPTS + 1):
+        crashes = 0
+        while True:
             executor = await self._started()
-            roster = None if self._roster_token == request.token else request.roster
+            roster = None if request.token in self._rosters else request.roster
             try:
                 future = asyncio.wrap_future(executor.submit(_worker_match, request.token, roster, essay))
                 data = await asyncio.wait_for(future, self._budget_s)
@@ -168,14 +179,23 @@ class _Lane:
                 self.stop()
                 return over_budget(essay.essay_id, f"matching took longer than {self._budget_s:g} s")
             except BrokenProcessPool as error:
-                log.warning("matcher worker stopped", essay_id=essay.essay_id, attempt=attempt, error=repr(error))
+                crashes += 1
+                log.warning("matcher worker stopped", essay_id=essay.essay_id, crashes=crashes, error=repr(error))
                 self.stop()
+                if crashes >= _ATTEMPTS:
+                    MATCHER_ESSAYS_OVER_BUDGET.inc()
+                    return over_budget(essay.essay_id, "the matcher's worker process stopped while matching this essay")
                 continue
-            self._roster_token = request.token
+            except RosterNotHeld:
+                # Out of step with the worker's cache: send the roster along this time.
+                self._rosters.pop(request.token, None)
+                continue
+            self._rosters[request.token] = None
+            self._rosters.move_to_end(request.token)
+            while len(self._rosters) > _ROSTERS_KEPT:
+                self._rosters.popitem(last=False)
             result: common_pb2.EssayMatchResult = common_pb2.EssayMatchResult.FromString(data)
             return result
-        MATCHER_ESSAYS_OVER_BUDGET.inc()
-        return over_budget(essay.essay_id, "the matcher's worker process stopped while matching this essay")
 
     async def _started(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -187,7 +207,8 @@ class _Lane:
             except BaseException:
                 executor.shutdown(wait=False, cancel_futures=True)
                 raise
-            self._executor, self._pid, self._roster_token = executor, pid, None
+            self._executor, self._pid = executor, pid
+            self._rosters.clear()
             MATCHER_WORKER_STARTS.inc()
             log.info("matcher worker started", worker=self._name, pid=pid)
         return self._executor
@@ -202,7 +223,8 @@ class _Lane:
                 os.kill(self._pid, signal.SIGKILL)
         # The executor notices its worker died, fails what it still holds and reaps the process.
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self._executor, self._pid, self._roster_token = None, None, None
+        self._executor, self._pid = None, None
+        self._rosters.clear()
 
 
 class MatcherPool:

@@ -126,6 +126,25 @@ async def test_a_small_request_is_not_held_back_behind_a_large_one() -> None:
         await pool.close()
 
 
+async def test_each_request_is_matched_against_its_own_roster() -> None:
+    # More requests at once than a worker keeps rosters for, taking turns on one worker.
+    pool = MatcherPool(workers=1, essay_budget_s=30.0)
+    classes = [f"class-{i}" for i in range(pool_module._ROSTERS_KEPT + 2)]
+    try:
+        answers = await asyncio.gather(
+            *(
+                pool.match(
+                    [common_pb2.Student(student_id=f"{name}-tova", first_name="Tova", last_name="Ekdahl")],
+                    [tova(f"{name}-e{i}") for i in range(3)],
+                )
+                for name in classes
+            )
+        )
+    finally:
+        await pool.close()
+    assert [[top(r) for r in results] for results in answers] == [[f"{name}-tova"] * 3 for name in classes]
+
+
 async def test_a_caller_that_goes_away_does_not_stop_the_others() -> None:
     pool = MatcherPool(workers=1, essay_budget_s=30.0)
     try:
