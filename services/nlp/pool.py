@@ -238,7 +238,6 @@ class MatcherPool:
         if start_method not in START_METHODS:
             raise ValueError(f"start method must be one of {', '.join(START_METHODS)}, not {start_method!r}")
         context = multiprocessing.get_context(start_method)
-        self.essay_budget_s = essay_budget_s
         self._lanes = [_Lane(f"matcher-{i}", context, essay_budget_s) for i in range(workers)]
         self._tokens = itertools.count(1)
         self._waiting: deque[_Request] = deque()
@@ -309,8 +308,9 @@ class MatcherPool:
                 try:
                     result = await lane.match(request, request.essays[index])
                 except Exception as error:
-                    # The worker could not be started at all: the request fails, and is retried
-                    # by whoever asked (the consumer redelivers; an RPC caller gets an error).
+                    # The worker could not be started, or the matcher raised (a bug): the request
+                    # fails as a whole, as it would in-process (the consumer redelivers it, an RPC
+                    # caller gets an error).
                     log.error("matcher worker could not run", error=repr(error))
                     request.fail(error)
                     continue
