@@ -104,9 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         pid = child_service_pid(bench.pid, service)
         time.sleep(preset.after_s if args.after is None else args.after)  # warm-up: a duration, not a condition
         how = ["--native"] if args.native else ["--nonblocking"]
+        # --subprocesses: NLP matches in worker processes of its own.
         subprocess.run(
             [str(py_spy), "record", "--pid", str(pid), "--duration", str(int(args.seconds)), "--rate",
-             str(args.rate), "--format", "raw", "--output", str(folded), *how],
+             str(args.rate), "--format", "raw", "--output", str(folded), "--subprocesses", *how],
             check=True,
             stdout=subprocess.DEVNULL,
         )  # fmt: skip

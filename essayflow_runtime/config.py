@@ -136,6 +136,12 @@ class Settings:
     # WatchBatch streams open at once per caller and per process.
     watch_max_per_caller: int = 50
     watch_max_total: int = 2000
+    # NLP matcher: worker processes that match essays (off the service's event loop), the time one
+    # essay may take before its worker is killed and the essay is reported
+    # NO_MATCH_REASON_ANALYSIS_BUDGET_EXCEEDED, and how workers start ("spawn" or "forkserver").
+    matcher_workers: int = 2
+    matcher_essay_budget_s: float = 2.0
+    matcher_start_method: str = "spawn"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

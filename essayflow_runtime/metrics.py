@@ -110,6 +110,15 @@ MATCHER_CONFIDENCE = Counter(
     "Top suggestions by confidence level.",
     ["level"],
 )
+# Matcher worker processes (NLP): essays given up on, and workers started (the first ones included).
+MATCHER_ESSAYS_OVER_BUDGET = Counter(
+    "essayflow_matcher_essays_over_budget_total",
+    "Essays reported ANALYSIS_BUDGET_EXCEEDED: over their time budget, or their worker process died.",
+)
+MATCHER_WORKER_STARTS = Counter(
+    "essayflow_matcher_worker_starts_total",
+    "Matcher worker processes started, including replacements of workers killed for an essay over budget.",
+)
 
 # Bounded growth and retention.
 PROCESSED_EVENTS_PRUNED = Counter(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import grpc
 from google.rpc import status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from essayflow_runtime.auth import Role, mint_service_token, mint_token
 from essayflow_runtime.config import Settings
@@ -58,3 +62,50 @@ def refusal_shape(error: grpc.aio.AioRpcError, the_id: str) -> tuple[object, ...
     blank = b"<" + b"-" * (len(the_id.encode()) - 2) + b">"  # same length: the framing stays equal
     details = [(d.type_url, d.value.replace(the_id.encode(), blank)) for d in status.details]
     return error.code(), (error.details() or "").replace(the_id, "<id>"), details
+
+
+@dataclass
+class HealthWatch:
+    """Answers of a service's gRPC health check, asked again and again while something else runs."""
+
+    latencies_s: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def worst_s(self) -> float:
+        return max(self.latencies_s, default=0.0)
+
+
+@asynccontextmanager
+async def watching_health(
+    address: str, *, interval_s: float = 0.05, call_timeout_s: float = 30.0
+) -> AsyncIterator[HealthWatch]:
+    """Ask ``address``'s health check every ``interval_s`` until the block ends; record every answer.
+
+    A check that fails, times out or answers anything but SERVING is recorded as a failure, with
+    what happened. Latencies are recorded for reporting only: never assert on them.
+    """
+    watch = HealthWatch()
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+
+        async def ask() -> None:
+            while True:
+                started = time.monotonic()
+                try:
+                    answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=call_timeout_s)
+                except grpc.aio.AioRpcError as error:
+                    watch.failures.append(f"{error.code().name}: {error.details()}")
+                else:
+                    if answer.status != health_pb2.HealthCheckResponse.SERVING:
+                        watch.failures.append(health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status))
+                watch.latencies_s.append(time.monotonic() - started)
+                await asyncio.sleep(interval_s)
+
+        asking = asyncio.create_task(ask())
+        try:
+            yield watch
+        finally:
+            asking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asking

@@ -5,6 +5,19 @@ above or beside the title), in a self-introduction, in a signature at the end, i
 and in the file name. Names in the body of the essay are classmates, authors of books or people the
 essay is about, so the body is never read for names. Whether a span really names a roster student is
 decided by the matcher; extraction only says where a name could be and what kind of place that is.
+
+Extraction takes time linear in the length of the essay whatever the essay holds, since a valid
+essay may be written to stall a pattern matcher (50,000 characters of whitespace runs):
+
+- whitespace is normalised before any pattern runs (`essay_lines`): a run inside a line is two
+  spaces, whatever its length;
+- names are read only in spans of at most `MAX_LINE_CHARACTERS` (a longer line is prose);
+- no pattern nests quantifiers, and none lets alternatives scan the same characters again from every
+  position: a pattern that starts with whitespace starts only where a run starts (a look-behind) and
+  takes the run whole (possessive `++`), so each run is scanned a bounded number of times;
+- a candidate found twice is kept once, at most `MAX_PEOPLE_PER_SPAN` names are read in one span and
+  at most `MAX_CANDIDATES_PER_PLACE` self-introductions and addresses in the text, which bounds the
+  matcher's work as well.
 """
 
 from __future__ import annotations
@@ -16,7 +29,7 @@ from pathlib import PurePath
 
 from rapidfuzz import fuzz, process
 
-from services.nlp.normalize import fold, is_initial, name_words
+from services.nlp.normalize import MAX_LINE_CHARACTERS, essay_lines, fold, is_initial, name_words
 
 
 class Signal(StrEnum):
@@ -96,7 +109,7 @@ _GROUP_MARKERS = (
 
 # "by"/"av" clauses and signature phrases; the name follows.
 _BYLINE = re.compile(
-    r"^(?P<before>.*?)(?:^|\s)(?P<keyword>skriven av|skrivet av|written by|inlämnad av|submitted by|av|by)\s+"
+    r"^(?P<before>.*?)(?:^|\s)(?P<keyword>skriven av|skrivet av|written by|inlämnad av|submitted by|av|by)\s++"
     r"(?P<value>\S.*)$",
     re.IGNORECASE,
 )
@@ -108,21 +121,35 @@ _SIGN_OFF = re.compile(
 )
 _SELF_INTRO = re.compile(
     r"(?:^|(?<=[\s(]))(?P<phrase>jag heter|mitt namn är|mitt namn ar|my name is|i am called|i'm called|"
-    r"i am|i'm|jag är|vi heter|we are|our names are|våra namn är)\s+(?P<value>[^\n]+)",
+    r"i am|i'm|jag är|vi heter|we are|our names are|våra namn är)\s++(?P<value>[^\n]+)",
     re.IGNORECASE,
 )
 _PLURAL_INTRO = frozenset({"vi heter", "we are", "our names are", "våra namn är"})
-# A second 'Label:' on the same line ends the first field ('Namn: Anna Lind   Klass: 9B').
-_NEXT_FIELD = re.compile(r"\s{2,}|\t|\s+\|\s+|\s+(?=[^\W\d_][\w-]{1,20}\s?:)")
-_LABELLED_LINE = re.compile(r"^\s*(?P<label>[^\W\d_][^:;]{0,28}?)\s*[:;]\s*(?P<value>.*)$")
+# A second 'Label:' on the same line ends the first field ('Namn: Anna Lind   Klass: 9B'): a gap of
+# two or more spaces, a tab, a bar, or a single space before 'Label:'. The field ends where the first
+# such run starts, and a run that starts none of these is a single space, so only run starts are tried.
+_NEXT_FIELD = re.compile(r"(?<!\s)(?:\s{2}|\t|\s\|\s|\s(?=[^\W\d_][\w-]{1,20}\s?:))")
+_LABELLED_LINE = re.compile(r"^\s*+(?P<label>[^\W\d_][^:;]{0,28}?)\s*+[:;]\s*+(?P<value>.*)$")
 # An address starts where a run of address characters starts: without the look-behind every
 # position inside a long run without '@' (a pasted blob, a line of underscores) is retried, which is
 # quadratic in the run's length (a 50,000-character run took 24 s).
-_EMAIL = re.compile(r"(?<![\w.+'-])[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
-# Between a title and a name beside it.
-_TITLE_SEPARATOR = re.compile(r"\s+[-\u2013\u2014|/]\s+|\s*[\u2013\u2014|]\s*|[()\[\]]")
-# Between two people's names.
-_NAME_SEPARATOR = re.compile(r"\s+(?:och|and|&|samt|\+|med|with|og|und)\s+|\s*[;/&+]\s*", re.IGNORECASE)
+_EMAIL = re.compile(r"(?<![\w.+'-])[\w.+'-]++@[\w-]++(?:\.[\w-]++)++", re.UNICODE)
+# Between a title and a name beside it. A separator is a whitespace run taken from where it starts
+# (`(?<!\s)`, possessive), or starts with the separator itself: with `\s*` in front instead, every
+# position inside a long run scanned the rest of the run again before failing, quadratic in the
+# run's length (49,000 spaces took minutes).
+_TITLE_SEPARATOR = re.compile(
+    r"(?<!\s)\s++[-\u2013\u2014|/]\s++|(?<!\s)\s++[\u2013\u2014|]\s*+|[\u2013\u2014|]\s*+|[()\[\]]"
+)
+# Between two people's names (run starts only, as above).
+_NAME_SEPARATOR = re.compile(
+    r"(?<!\s)\s++(?:och|and|&|samt|\+|med|with|og|und)\s++|(?<!\s)\s++[;/&+]\s*+|[;/&+]\s*+", re.IGNORECASE
+)
+_SENTENCE = re.compile(r"[^.!?]*+")
+_YEAR_OR_PAGE = re.compile(r"\d{3}")
+_ADDRESS_WORD_SEPARATOR = re.compile(r"[._+\-'\d]++")
+_CASE_CHANGE = re.compile(r"(?<=[a-zåäöé])(?=[A-ZÅÄÖÉ])")
+_FILE_NAME_SEPARATOR = re.compile(r"[\s_.+\-,()\[\]]++")
 # Particles that may stay lower-case inside a name ('Ludwig van Beethoven').
 _PARTICLES = frozenset({"af", "al", "av", "bin", "da", "de", "del", "der", "di", "du", "el", "la", "le", "van", "von"})
 
@@ -135,22 +162,30 @@ _MAX_NAME_WORDS = 5
 _PROSE_WORDS = 9
 # ... and so is a shorter line that ends like a sentence.
 _SENTENCE_WORDS = 4
+# Self-introductions and addresses may be anywhere in the text; an essay has one or two of each, so
+# more than this is noise (or an attack) and is not read.
+MAX_CANDIDATES_PER_PLACE = 16
+# A span naming more people than this is group work whoever they are (every score is capped anyway);
+# reading the rest would only multiply the matcher's work.
+MAX_PEOPLE_PER_SPAN = 8
 
 
 def extract_candidates(text: str, file_name: str) -> Extraction:
     """All places in the essay and its file name that may name the author."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = essay_lines(text)
     header = _header_lines(lines)
-    footer = lines[len(header) :][-_FOOTER_LINES:]
+    # A line too long to be a name line is prose: not read for a signature.
+    footer = [line for line in lines[len(header) :][-_FOOTER_LINES:] if len(line) <= MAX_LINE_CHARACTERS]
     candidates: list[Candidate] = []
     group_work = any(_mentions_group(line) for line in header + footer)
 
     candidates.extend(_region_candidates(header, in_header=True))
     candidates.extend(_region_candidates(footer, in_header=False))
-    candidates.extend(_self_introductions(text))
+    candidates.extend(_self_introductions("\n".join(lines)))
     candidates.extend(_emails(lines))
     candidates.extend(_file_name_candidates(file_name))
 
+    candidates = list(dict.fromkeys(candidates))
     group_work = group_work or any(c.shared_authorship for c in candidates)
     return Extraction(candidates=candidates, group_work=group_work)
 
@@ -158,6 +193,8 @@ def extract_candidates(text: str, file_name: str) -> Extraction:
 def _header_lines(lines: list[str]) -> list[str]:
     header: list[str] = []
     for line in lines[:_HEADER_LINES]:
+        if len(line) > MAX_LINE_CHARACTERS:
+            break
         words = len(line.split())
         if words >= _PROSE_WORDS or (words >= _SENTENCE_WORDS and line.endswith((".", "!", "?"))):
             break
@@ -180,7 +217,7 @@ def _region_candidates(lines: list[str], *, in_header: bool) -> list[Candidate]:
             found.extend(_line_candidates(line, in_header=in_header))
             continue
         label = _classify_label(labelled["label"])
-        value = _NEXT_FIELD.split(labelled["value"], maxsplit=1)[0].strip()
+        value = _first_field(labelled["value"])
         if not value and position + 1 < len(lines) and not _LABELLED_LINE.match(lines[position + 1]):
             value, skip_next = lines[position + 1], label is not None
         if label in _GIVEN_NAME_LABELS:
@@ -194,6 +231,11 @@ def _region_candidates(lines: list[str], *, in_header: bool) -> list[Candidate]:
         # 'Förnamn: Anna' and 'Efternamn: Lind' on separate lines are one name.
         found.extend(_names_in(Signal.HEADER_LABEL, f"{given_name or ''} {surname or ''}", need_capitals=False))
     return found
+
+
+def _first_field(value: str) -> str:
+    gap = _NEXT_FIELD.search(value)
+    return (value[: gap.start()] if gap else value).strip()
 
 
 def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
@@ -220,7 +262,7 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
         if signed:
             return _names_in(Signal.SIGNATURE, line[signed.end() :], need_capitals=True)
         # References and closing sentences carry years, page numbers or full stops; signatures do not.
-        if re.search(r"\d{3}", line) or "(" in line or line.endswith((".", "!", "?")):
+        if _YEAR_OR_PAGE.search(line) or "(" in line or line.endswith((".", "!", "?")):
             return []
         return _names_in(Signal.SIGNATURE, line, need_capitals=True, whole=True)
 
@@ -285,7 +327,7 @@ def _names_in(
     shared = plural or len(spans) > 1
     return [
         Candidate(signal=kind, span=span, words=tuple(words), surname_first=surname_first, shared_authorship=shared)
-        for span, words, surname_first in spans
+        for span, words, surname_first in spans[:MAX_PEOPLE_PER_SPAN]
     ]
 
 
@@ -338,26 +380,32 @@ def _leading_name(text: str, *, need_capitals: bool, whole: bool = False) -> lis
 
 
 def _self_introductions(text: str) -> list[Candidate]:
-    found: list[Candidate] = []
+    found: dict[Candidate, None] = {}
     for intro in _SELF_INTRO.finditer(text):
+        if len(found) >= MAX_CANDIDATES_PER_PLACE:
+            break
         start = intro.start()
         # Reported speech ('"Jag heter Pelle", sa han') introduces a character, not the author.
         if start > 0 and text[start - 1] in "\"'”“«»":
             continue
         plural = intro["phrase"].casefold() in _PLURAL_INTRO
         names = _names_in(Signal.SELF_INTRO, _sentence_start(intro["value"]), need_capitals=True, plural=plural)
-        found.extend(names)
-    return found
+        found.update(dict.fromkeys(names))
+    return list(found)
 
 
 def _sentence_start(text: str) -> str:
-    match = re.match(r"[^.!?]*", text)
-    return match.group(0) if match else text
+    """The text up to the end of its first sentence, at most a line's length."""
+    match = _SENTENCE.match(text, 0, MAX_LINE_CHARACTERS)
+    return match.group(0) if match else text[:MAX_LINE_CHARACTERS]
 
 
 def _emails(lines: list[str]) -> list[Candidate]:
     found: list[Candidate] = []
+    addresses: set[str] = set()
     for line in lines:
+        if len(addresses) >= MAX_CANDIDATES_PER_PLACE:
+            break
         if "@" not in line:
             continue
         labelled = _LABELLED_LINE.match(line)
@@ -368,9 +416,12 @@ def _emails(lines: list[str]) -> list[Candidate]:
                 continue
         for address in _EMAIL.findall(line):
             address = address.strip(".'-")
+            if address in addresses:
+                continue
+            addresses.add(address)
             found.append(Candidate(signal=Signal.EMAIL, span=address, email=address.casefold()))
             local = address.split("@", 1)[0]
-            words = [w for w in re.split(r"[._+\-'\d]+", local) if len(w) >= 2]
+            words = [w for w in _ADDRESS_WORD_SEPARATOR.split(local) if len(w) >= 2]
             if words:
                 found.append(Candidate(signal=Signal.EMAIL_NAME, span=local, words=tuple(words)))
     return found
@@ -384,8 +435,8 @@ def _file_name_candidates(file_name: str) -> list[Candidate]:
     while "." in stem and len(stem.rsplit(".", 1)[1]) <= 5:
         stem = stem.rsplit(".", 1)[0]
     # camelCase file names ('AnnaLind') are split at the case change.
-    spaced = re.sub(r"(?<=[a-zåäöé])(?=[A-ZÅÄÖÉ])", " ", stem)
-    words = [w for w in re.split(r"[\s_.+\-,()\[\]]+", spaced) if w and not any(ch.isdigit() for ch in w)]
+    spaced = _CASE_CHANGE.sub(" ", stem)
+    words = [w for w in _FILE_NAME_SEPARATOR.split(spaced) if w and not any(ch.isdigit() for ch in w)]
     if not words:
         return []
     return [Candidate(signal=Signal.FILE_NAME, span=file_name, words=tuple(words))]

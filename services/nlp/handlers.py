@@ -28,8 +28,9 @@ from essayflow_runtime.consumer import EventContext, publish_caused
 from essayflow_runtime.contracts import PoisonMessage
 from essayflow_runtime.failures import TransientError, is_transient
 from essayflow_runtime.logs import get_logger
+from services.nlp.pool import EssayMatcher
 from services.nlp.roster import RosterSource, RosterUnavailable
-from services.nlp.suggestions import EssayToMatch, RosterMatcher, count_top_levels, no_match
+from services.nlp.suggestions import EssayToMatch, count_top_levels, no_match
 
 log = get_logger(__name__)
 
@@ -89,12 +90,14 @@ class StudentMatchingHandler:
         roster: RosterSource,
         texts: TextSource,
         *,
+        matcher: EssayMatcher,
         retry: RetryPolicy = RetryPolicy(),
         parallel_fetches: int = 16,
     ) -> None:
         self._js = js
         self._roster = roster
         self._texts = texts
+        self._matcher = matcher
         self._retry = retry
         self._parallel_fetches = parallel_fetches
 
@@ -135,9 +138,9 @@ class StudentMatchingHandler:
                 for essay in request.essays
             ]
         texts = await self._fetch_texts(ref.text_storage_id for ref in request.essays)
-        # Matching is CPU work (about a second for 500 essays against 1000 students): off the loop,
-        # so acks, heartbeats and RPCs keep flowing meanwhile.
-        return await asyncio.to_thread(_match_all, roster, request.essays, texts)
+        # Matching is CPU work (about a second for 500 essays against 1000 students): in the matcher's
+        # worker processes, each essay within its budget, so acks, heartbeats and RPCs keep flowing.
+        return await _match_all(self._matcher, roster, request.essays, texts)
 
     async def _fetch_roster(self, class_id: str) -> list[common_pb2.Student] | _Unavailable:
         if not class_id:
@@ -180,17 +183,24 @@ def _roster_failure_is_final(error: Exception) -> bool:
     return isinstance(error, RosterUnavailable) and not error.retryable
 
 
-def _match_all(
+async def _match_all(
+    matcher: EssayMatcher,
     roster: list[common_pb2.Student],
     essays: Iterable[common_pb2.EssayRef],
     texts: dict[str, str | _Unavailable],
 ) -> list[common_pb2.EssayMatchResult]:
-    matcher = RosterMatcher(roster)
+    refs = list(essays)
+    readable = [
+        EssayToMatch(essay.essay_id, essay.file_name, text)
+        for essay in refs
+        if isinstance(text := texts[essay.text_storage_id], str)
+    ]
+    matched = iter(await matcher.match(roster, readable))
     results: list[common_pb2.EssayMatchResult] = []
-    for essay in essays:
+    for essay in refs:
         text = texts[essay.text_storage_id]
         if isinstance(text, _Unavailable):
             results.append(no_match(essay.essay_id, common_pb2.NO_MATCH_REASON_TEXT_UNAVAILABLE, text.detail))
         else:
-            results.append(matcher.match(EssayToMatch(essay.essay_id, essay.file_name, text)))
+            results.append(next(matched))
     return results

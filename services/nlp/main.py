@@ -10,6 +10,7 @@ from essayflow_runtime.service import BuildParts, Connections, ServiceParts, run
 from services.els.content_store import ContentStore
 from services.nlp import servicer
 from services.nlp.handlers import RetryPolicy, StudentMatchingHandler, TextSource
+from services.nlp.pool import MatcherPool
 from services.nlp.roster import CmsRosterSource, RosterSource
 
 SERVICE = "nlp"
@@ -32,14 +33,20 @@ def make_build_parts(
             cleanups.append(cms.close)
             roster = cms
         texts = text_source or ContentStore(connections.js, settings.content_bucket, replicas=settings.stream_replicas)
-        handler = StudentMatchingHandler(connections.js, roster, texts, retry=retry)
+        # One pool for the RPC and the consumer; its workers start with the first essay, and stop
+        # after the server did.
+        matcher = MatcherPool.from_settings(settings)
+        cleanups.append(matcher.close)
+        handler = StudentMatchingHandler(
+            connections.js, roster, texts, matcher=matcher, retry=retry
+        )
         consumer = Consumer(
             settings,
             connections.js,
             service=SERVICE,
             handlers={els_events_pb2.BatchStudentMatchingRequested: handler},
         )
-        return ServiceParts(bindings=[servicer.binding()], workers=[consumer], cleanups=cleanups)
+        return ServiceParts(bindings=[servicer.binding(matcher)], workers=[consumer], cleanups=cleanups)
 
     return build
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 
 from essayflow.nlp.v1 import nlp_pb2, nlp_pb2_grpc
 from essayflow_runtime.auth import Role
 from essayflow_runtime.errors import FieldErrors
 from essayflow_runtime.grpc_server import ServiceBinding
-from services.nlp.suggestions import EssayToMatch, RosterMatcher, count_top_levels
+from services.nlp.pool import EssayMatcher
+from services.nlp.suggestions import EssayToMatch, count_top_levels
 
 MAX_STUDENTS = 1000
 MAX_ESSAYS = 500
@@ -54,26 +53,24 @@ def check_match_request(request: nlp_pb2.MatchAuthorsRequest) -> None:
 
 
 class StudentMatcherServicer(nlp_pb2_grpc.StudentMatcherServiceServicer):  # type: ignore[misc]
+    def __init__(self, matcher: EssayMatcher) -> None:
+        self._matcher = matcher
+
     async def MatchAuthors(
         self, request: nlp_pb2.MatchAuthorsRequest, context: grpc.aio.ServicerContext | None
     ) -> nlp_pb2.MatchAuthorsResponse:
         check_match_request(request)
         essays = [EssayToMatch(e.essay_id, e.file_name, e.text) for e in request.essays]
-
-        def match_all() -> nlp_pb2.MatchAuthorsResponse:
-            matcher = RosterMatcher(request.roster)
-            return nlp_pb2.MatchAuthorsResponse(results=[matcher.match(essay) for essay in essays])
-
-        # CPU work off the loop so other calls are served meanwhile.
-        response = await asyncio.to_thread(match_all)
-        count_top_levels(response.results)
-        return response
+        # The same worker processes and budgets as the event handler: other calls are served meanwhile.
+        results = await self._matcher.match(request.roster, essays)
+        count_top_levels(results)
+        return nlp_pb2.MatchAuthorsResponse(results=results)
 
 
-def binding(servicer: StudentMatcherServicer | None = None) -> ServiceBinding:
+def binding(matcher: EssayMatcher) -> ServiceBinding:
     return ServiceBinding(
         full_name=nlp_pb2.DESCRIPTOR.services_by_name["StudentMatcherService"].full_name,
         register=nlp_pb2_grpc.add_StudentMatcherServiceServicer_to_server,
-        servicer=servicer or StudentMatcherServicer(),
+        servicer=StudentMatcherServicer(matcher),
         method_roles=METHOD_ROLES,
     )

@@ -16,6 +16,7 @@ from essayflow_runtime.contracts import PoisonMessage
 from essayflow_runtime.failures import is_transient
 from services.nlp.handlers import FetchFailed, RetryPolicy, StudentMatchingHandler
 from services.nlp.roster import RosterUnavailable
+from tests.unit.nlp.inline_matcher import InlineMatcher
 
 ROSTER = [
     common_pb2.Student(student_id="s-tova", first_name="Tova", last_name="Ekdahl"),
@@ -95,7 +96,13 @@ def request(*essays: tuple[str, str, str], class_id: str = "c-1") -> els_events_
 
 
 def handler(js: FakeJetStream, roster: Any, texts: Any) -> StudentMatchingHandler:
-    return StudentMatchingHandler(js, roster, texts, retry=NO_PAUSE)  # type: ignore[arg-type]
+    return StudentMatchingHandler(
+        js,  # type: ignore[arg-type]
+        roster,
+        texts,
+        matcher=InlineMatcher(),
+        retry=NO_PAUSE,
+    )
 
 
 TWO_ESSAYS = (("e-1", "t-tova", "a.docx"), ("e-2", "t-ture", "b.docx"))

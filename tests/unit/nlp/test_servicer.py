@@ -8,6 +8,7 @@ from essayflow.common.v1 import common_pb2
 from essayflow.nlp.v1 import nlp_pb2
 from essayflow_runtime.errors import InvalidArgument
 from services.nlp.servicer import MAX_ESSAYS, MAX_STUDENTS, MAX_TEXT_CHARACTERS, StudentMatcherServicer
+from tests.unit.nlp.inline_matcher import InlineMatcher
 
 ROSTER = [
     common_pb2.Student(student_id="s-tova", first_name="Tova", last_name="Ekdahl"),
@@ -21,7 +22,7 @@ def essay(essay_id: str, text: str = "Namn: Tova Ekdahl\n\nOm skolan.", file_nam
 
 async def violations(request: nlp_pb2.MatchAuthorsRequest) -> dict[str, str]:
     with pytest.raises(InvalidArgument) as error:
-        await StudentMatcherServicer().MatchAuthors(request, None)
+        await StudentMatcherServicer(InlineMatcher()).MatchAuthors(request, None)
     return dict(error.value.field_violations)
 
 
@@ -30,7 +31,7 @@ async def test_results_come_in_request_order() -> None:
         roster=ROSTER,
         essays=[essay("e-ture", "Ture Wikström\n\nOm skolan."), essay("e-none", "Om skolan."), essay("e-tova")],
     )
-    response = await StudentMatcherServicer().MatchAuthors(request, None)
+    response = await StudentMatcherServicer(InlineMatcher()).MatchAuthors(request, None)
     assert [r.essay_id for r in response.results] == ["e-ture", "e-none", "e-tova"]
     assert response.results[0].suggestions[0].student.student_id == "s-ture"
     assert response.results[1].no_match_reason == common_pb2.NO_MATCH_REASON_NO_CANDIDATES
@@ -59,7 +60,7 @@ async def test_an_overlong_text_is_named_by_its_index() -> None:
 
 async def test_a_text_of_exactly_the_limit_is_accepted() -> None:
     request = nlp_pb2.MatchAuthorsRequest(roster=ROSTER, essays=[essay("e-0", "x" * MAX_TEXT_CHARACTERS)])
-    response = await StudentMatcherServicer().MatchAuthors(request, None)
+    response = await StudentMatcherServicer(InlineMatcher()).MatchAuthors(request, None)
     assert len(response.results) == 1
 
 

@@ -87,6 +87,7 @@ class NoMatchReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NO_MATCH_REASON_NOT_IN_ROSTER: _ClassVar[NoMatchReason]
     NO_MATCH_REASON_TEXT_UNAVAILABLE: _ClassVar[NoMatchReason]
     NO_MATCH_REASON_ROSTER_UNAVAILABLE: _ClassVar[NoMatchReason]
+    NO_MATCH_REASON_ANALYSIS_BUDGET_EXCEEDED: _ClassVar[NoMatchReason]
 BATCH_STATUS_UNSPECIFIED: BatchStatus
 BATCH_STATUS_AWAITING_CONTENT_VALIDATION: BatchStatus
 BATCH_STATUS_CONTENT_INGESTION_FAILED: BatchStatus
@@ -140,6 +141,7 @@ NO_MATCH_REASON_NO_CANDIDATES: NoMatchReason
 NO_MATCH_REASON_NOT_IN_ROSTER: NoMatchReason
 NO_MATCH_REASON_TEXT_UNAVAILABLE: NoMatchReason
 NO_MATCH_REASON_ROSTER_UNAVAILABLE: NoMatchReason
+NO_MATCH_REASON_ANALYSIS_BUDGET_EXCEEDED: NoMatchReason
 
 class EssayRef(_message.Message):
     __slots__ = ("essay_id", "text_storage_id", "file_name")

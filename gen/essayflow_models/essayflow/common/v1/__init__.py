@@ -461,6 +461,12 @@ class NoMatchReason(betterproto2.Enum):
     The class roster could not be fetched.
     """
 
+    ANALYSIS_BUDGET_EXCEEDED = 5
+    """
+    Matching this essay took longer than the matcher allows one essay (or its worker process
+    stopped while matching it); the other essays of the request were matched.
+    """
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
@@ -469,6 +475,7 @@ class NoMatchReason(betterproto2.Enum):
             2: "NO_MATCH_REASON_NOT_IN_ROSTER",
             3: "NO_MATCH_REASON_TEXT_UNAVAILABLE",
             4: "NO_MATCH_REASON_ROSTER_UNAVAILABLE",
+            5: "NO_MATCH_REASON_ANALYSIS_BUDGET_EXCEEDED",
         }
 
     @classmethod
@@ -479,6 +486,7 @@ class NoMatchReason(betterproto2.Enum):
             "NO_MATCH_REASON_NOT_IN_ROSTER": 2,
             "NO_MATCH_REASON_TEXT_UNAVAILABLE": 3,
             "NO_MATCH_REASON_ROSTER_UNAVAILABLE": 4,
+            "NO_MATCH_REASON_ANALYSIS_BUDGET_EXCEEDED": 5,
         }
 
 
