@@ -78,7 +78,7 @@ def ddl_statements(schema: str) -> list[str]:
     return [*initial_ddl_statements(schema), *PARKING_DDL]
 
 
-# The second outbox migration (each service's "0002_outbox_parking"). Frozen: a later
+# The second outbox migration (BOS "0004_outbox_parking", CMS "0002_outbox_parking"). Frozen: a later
 # change to the outbox is a new list and a new migration.
 PARKING_DDL = [
     "ALTER TABLE outbox ADD COLUMN parked_at TIMESTAMPTZ, ADD COLUMN park_reason TEXT",
@@ -95,7 +95,7 @@ PARKING_DOWNGRADE_DDL = [
 
 
 def add_parking(op: Any) -> None:
-    """For a service's "0002_outbox_parking" migration."""
+    """For each service's outbox-parking migration."""
     for statement in PARKING_DDL:
         op.execute(statement)
 

@@ -111,7 +111,7 @@ async def test_migrations_build_the_schema_from_empty_and_tear_it_down(database_
 
 
 async def test_idempotency_scope_migration_keeps_old_answers_unreachable_and_goes_back(database_url: str) -> None:
-    """0002_idempotency_scope: an answer stored before it has no caller, so no caller can
+    """0003_idempotency_scope: an answer stored before it has no caller, so no caller can
     replay it; going back keeps one answer per (operation, batch, key)."""
     conn = await asyncpg.connect(database_url)
     try:

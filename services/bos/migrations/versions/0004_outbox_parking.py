@@ -1,7 +1,7 @@
 """Outbox rows the bus can never take are parked instead of retried forever.
 
-Revision ID: 0002_outbox_parking
-Revises: 0001_initial
+Revision ID: 0004_outbox_parking
+Revises: 0003_idempotency_scope
 Create Date: 2026-12-01
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 from essayflow_runtime import outbox
 
-revision = "0002_outbox_parking"
-down_revision = "0001_initial"
+revision = "0004_outbox_parking"
+down_revision = "0003_idempotency_scope"
 branch_labels = None
 depends_on = None
 

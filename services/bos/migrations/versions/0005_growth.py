@@ -1,7 +1,7 @@
 """BOS growth bounds: the purge record on batches; processed_events pruned by age.
 
-Revision ID: 0002_growth
-Revises: 0001_initial
+Revision ID: 0005_growth
+Revises: 0004_outbox_parking
 Create Date: 2026-12-01
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 from essayflow_runtime import outbox
 
-revision = "0002_growth"
-down_revision = "0001_initial"
+revision = "0005_growth"
+down_revision = "0004_outbox_parking"
 branch_labels = None
 depends_on = None
 

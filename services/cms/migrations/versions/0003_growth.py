@@ -1,7 +1,7 @@
 """CMS growth bounds: processed_events pruned by age; purged batches remembered.
 
-Revision ID: 0002_growth
-Revises: 0001
+Revision ID: 0003_growth
+Revises: 0002_outbox_parking
 Create Date: 2026-12-01
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 from essayflow_runtime import outbox
 
-revision = "0002_growth"
-down_revision = "0001"
+revision = "0003_growth"
+down_revision = "0002_outbox_parking"
 branch_labels = None
 depends_on = None
 

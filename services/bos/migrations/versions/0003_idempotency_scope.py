@@ -9,8 +9,8 @@ Rows written before this revision have no caller (empty role and subject) and an
 fingerprint: no caller matches them, so a retry that straddles the upgrade runs again
 (and meets the status its original left behind) rather than replaying.
 
-Revision ID: 0002_idempotency_scope
-Revises: 0001_initial
+Revision ID: 0003_idempotency_scope
+Revises: 0002_stalled
 Create Date: 2026-12-01
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0002_idempotency_scope"
-down_revision = "0001_initial"
+revision = "0003_idempotency_scope"
+down_revision = "0002_stalled"
 branch_labels = None
 depends_on = None
 
