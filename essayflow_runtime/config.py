@@ -111,11 +111,10 @@ class Settings:
     # Stalled batches (BOS): how often the batches-by-status and oldest-wait gauges are refreshed.
     batch_wait_stats_interval_s: float = 15.0
     # Bounded growth and retention.
-    # processed_events rows are kept this long (14 days): twice the stream's max age, so
-    # every redelivery JetStream can still make (a message stays deliverable for
-    # stream_max_age_s) and every republish after the duplicate window (2 h) finds its
-    # row. The outbox relay never prunes below max(stream_max_age_s + ack_wait_s,
-    # duplicate_window_s) whatever this says (outbox.dedup_horizon_s).
+    # processed_events rows are kept this long (14 days): far beyond the duplicate window
+    # (2 h) and any outage after which an unacknowledged event comes back. The outbox relay
+    # never prunes below max(ack_wait_s, duplicate_window_s) whatever this says
+    # (outbox.dedup_horizon_s).
     processed_events_retention_s: float = 14 * 24 * 3600.0
     # Essay texts and personal data of a batch are purged (as by PurgeBatch) once the batch
     # has been terminal this long; 0 turns the sweep off. The sweep runs in BOS.

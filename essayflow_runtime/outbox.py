@@ -49,13 +49,14 @@ PRUNE_CHUNK = 10_000
 
 def dedup_horizon_s(settings: Settings) -> float:
     """How long a ``processed_events`` row is kept: the configured horizon, but never
-    shorter than the longest time after which the same event can still arrive again.
-    That is the stream's max age (a message processed but not acked, whose consumer was
-    then down, is redelivered as long as the stream keeps it) plus one ack wait, and the
-    JetStream duplicate window (a republish within it is dropped by the server, but one
-    just after it reaches the consumer). A row dropped earlier would let a late
-    redelivery act twice."""
-    floor = max(settings.stream_max_age_s + settings.ack_wait_s, settings.duplicate_window_s)
+    shorter than the JetStream duplicate window (a republish within it is dropped by the
+    server, but one just after it reaches the consumer) nor one ack wait (a message
+    processed whose ack was lost comes back after it). The events stream has no age limit
+    (interest retention), so a message processed but not acked whose consumer then stayed
+    down comes back whenever it returns: the configured horizon (14 days) covers outages
+    far longer than any we plan for, and the handlers ignore a fact they already have in
+    any case. A row dropped earlier would let a late redelivery act twice."""
+    floor = max(settings.ack_wait_s, settings.duplicate_window_s)
     return max(settings.processed_events_retention_s, floor)
 
 

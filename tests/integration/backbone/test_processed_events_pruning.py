@@ -16,16 +16,13 @@ from essayflow_runtime import outbox
 from essayflow_runtime.config import Settings
 from tests.support import eventually
 
-# A horizon the test controls: the floor (stream max age + ack wait, duplicate window) below it.
-HORIZON = dataclasses.replace(
-    Settings(), processed_events_retention_s=3600, stream_max_age_s=600, ack_wait_s=30, duplicate_window_s=120
-)
+# A horizon the test controls: the floor (ack wait, duplicate window) below it.
+HORIZON = dataclasses.replace(Settings(), processed_events_retention_s=3600, ack_wait_s=30, duplicate_window_s=600)
 
 
 def settings_for(base: Settings, **changes: Any) -> Settings:
     horizon: dict[str, Any] = {
         "processed_events_retention_s": HORIZON.processed_events_retention_s,
-        "stream_max_age_s": HORIZON.stream_max_age_s,
         "ack_wait_s": HORIZON.ack_wait_s,
         "duplicate_window_s": HORIZON.duplicate_window_s,
     }
@@ -49,11 +46,13 @@ async def remaining(pool: asyncpg.Pool) -> set[str]:
 def test_the_horizon_is_never_shorter_than_a_redelivery_can_come() -> None:
     assert outbox.dedup_horizon_s(HORIZON) == 3600
     short = dataclasses.replace(HORIZON, processed_events_retention_s=1)
-    assert outbox.dedup_horizon_s(short) == 630  # stream max age + ack wait
+    assert outbox.dedup_horizon_s(short) == 600  # the duplicate window
     long_window = dataclasses.replace(short, duplicate_window_s=5000)
     assert outbox.dedup_horizon_s(long_window) == 5000
+    long_ack_wait = dataclasses.replace(short, ack_wait_s=900)
+    assert outbox.dedup_horizon_s(long_ack_wait) == 900
     defaults = Settings()
-    assert outbox.dedup_horizon_s(defaults) > defaults.stream_max_age_s > defaults.duplicate_window_s
+    assert outbox.dedup_horizon_s(defaults) > defaults.duplicate_window_s > defaults.ack_wait_s
 
 
 async def test_rows_past_the_horizon_are_pruned_and_younger_ones_kept(
@@ -70,7 +69,7 @@ async def test_rows_past_the_horizon_are_pruned_and_younger_ones_kept(
 async def test_the_floor_keeps_rows_a_redelivery_may_still_need(
     settings: Settings, pool: asyncpg.Pool, private_js: JetStreamContext, schema: str
 ) -> None:
-    kept = await processed(pool, age_s=500)  # older than the setting, younger than the stream's max age
+    kept = await processed(pool, age_s=500)  # older than the setting, younger than the duplicate window
     gone = await processed(pool, age_s=700)
     relay = outbox.OutboxRelay(settings_for(settings, processed_events_retention_s=1), pool, private_js, schema)
     assert await relay.prune() == 1

@@ -101,7 +101,7 @@ async def test_a_pipeline_request_whose_event_the_bus_cannot_take_changes_nothin
     await batch.deliver(completed)
     ready = await batch.current()
     assert ready.status == common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION
-    request = validation.PipelineRequest(batch.batch_id, ("spellcheck",), "")
+    request = validation.pipeline(bos_pb2.RequestPipelineRequest(batch_id=batch.batch_id, pipelines=["spellcheck"]))
     contracts.set_max_payload(SMALL_PAYLOAD)  # as if connected to a server with a 16 kB max_payload
     try:
         with pytest.raises(contracts.EventTooLarge) as raised:
