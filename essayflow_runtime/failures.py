@@ -10,7 +10,9 @@ Everything that decides what to do with an exception asks here — the consumer 
   or RESOURCE_EXHAUSTED, any OSError (refused, reset, unreachable) or timeout.
   Waiting and trying again is the answer; it never makes an input poison.
 - **invalid** — the input can never succeed: a :class:`PoisonMessage`, a value the
-  database refuses (``asyncpg.DataError`` and its subclasses).
+  database refuses (``asyncpg.DataError`` and its subclasses), an event too large for
+  the bus (:class:`EventTooLarge`, NATS ``MaxPayloadError``): the same input makes the
+  same event every time.
 - **unexpected** — everything else, most likely a bug. The consumer retries it a few
   times (it may be a race) and then dead-letters it with its reason.
 """
@@ -26,7 +28,7 @@ import nats.errors
 import nats.js.errors
 from asyncpg.exceptions import _base as asyncpg_base
 
-from essayflow_runtime.contracts import PoisonMessage
+from essayflow_runtime.contracts import EventTooLarge, PoisonMessage
 from essayflow_runtime.errors import DomainError
 
 
@@ -77,7 +79,9 @@ def classify(exc: BaseException) -> Kind:
         return Kind.INVALID if Kind.INVALID in kinds else Kind.UNEXPECTED
     if isinstance(exc, TransientError):
         return Kind.TRANSIENT
-    if isinstance(exc, PoisonMessage | asyncpg.DataError | asyncpg_base.DataError):
+    if isinstance(
+        exc, PoisonMessage | EventTooLarge | nats.errors.MaxPayloadError | asyncpg.DataError | asyncpg_base.DataError
+    ):
         return Kind.INVALID
     if isinstance(exc, DomainError):
         return Kind.TRANSIENT if exc.code in TRANSIENT_GRPC_CODES else Kind.UNEXPECTED

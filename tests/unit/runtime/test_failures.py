@@ -9,7 +9,7 @@ import nats.js.errors
 import pytest
 from asyncpg.exceptions import _base as asyncpg_base
 
-from essayflow_runtime.contracts import PoisonMessage
+from essayflow_runtime.contracts import EventTooLarge, PoisonMessage
 from essayflow_runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
 from essayflow_runtime.failures import Kind, TransientError, classify, is_invalid, is_transient
 
@@ -59,6 +59,8 @@ INVALID = [
     asyncpg.exceptions.StringDataRightTruncationError("value too long for type character varying(255)"),
     asyncpg.exceptions.NumericValueOutOfRangeError("integer out of range"),
     asyncpg_base.DataError("invalid input for query argument $1"),  # refused by asyncpg's encoder
+    EventTooLarge("the event is too large", reason="EVENT_TOO_LARGE"),
+    nats.errors.MaxPayloadError(),
 ]
 
 UNEXPECTED = [
