@@ -8,6 +8,10 @@ cannot be decoded, is of a type the service does not consume, or keeps failing p
 the delivery limit is published to ``essayflow.dlq.<service>`` with the reason, the
 original subject and the delivery count in headers, then terminated. The loop keeps
 going, and resumes by itself after NATS restarts or the connection drops.
+
+A consumer also listens on its own re-drive subject (``essayflow.redrive.<durable>``,
+where ``essayflow events redrive`` sends dead letters back) and treats a message there
+as if it had come on the original subject its headers name.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ class Consumer:
         self._settings = settings
         self._js = js
         self._service = service
-        self._durable = durable or f"{service}-events"
+        self._durable = durable or contracts.durable_name(service)
         self._handlers = {cls.DESCRIPTOR.full_name: h for cls, h in handlers.items()}
         self._subjects = sorted(contracts.subject_of(cls) for cls in handlers)
         self._redrive_subject = contracts.redrive_subject(self._durable)
