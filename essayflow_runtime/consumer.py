@@ -12,6 +12,10 @@ transient (a dependency down) is never dead-lettered: it is redelivered indefini
 with capped exponential backoff. While a handler runs its message is kept alive with
 in-progress acks, so ``ack_wait`` never expires under a slow handler. The loop keeps
 going, and resumes by itself after NATS restarts or the connection drops.
+
+A consumer also listens on its own re-drive subject (``essayflow.redrive.<durable>``,
+where ``essayflow events redrive`` sends dead letters back) and treats a message there
+as if it had come on the original subject its headers name.
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ class Consumer:
         self._settings = settings
         self._js = js
         self._service = service
-        self._durable = durable or f"{service}-events"
+        self._durable = durable or contracts.durable_name(service)
         self._handlers = {cls.DESCRIPTOR.full_name: h for cls, h in handlers.items()}
         self._subjects = sorted(contracts.subject_of(cls) for cls in handlers)
         self._redrive_subject = contracts.redrive_subject(self._durable)
