@@ -58,6 +58,10 @@ async def test_another_teachers_batch_looks_like_no_batch_at_all(
         await stranger.provision(str(uuid.uuid4()), "x.txt", essay_text(1).encode())
     with pytest.raises(grpc.aio.AioRpcError) as read:
         await stranger.slots(batch_id)
+    missing = str(uuid.uuid4())
+    with pytest.raises(grpc.aio.AioRpcError) as read_missing:
+        await stranger.slots(missing)
+    assert refusal_shape(read.value, batch_id) == refusal_shape(read_missing.value, missing)
 
     assert (upload.value.code(), reason_of(upload.value)) == (
         grpc.StatusCode.FAILED_PRECONDITION,
