@@ -34,22 +34,26 @@ OPERATOR = ("--role", "admin", "--user", "ops-oncall")
 CONSUMERS = ("bos-events", "els-events", "cms-events", "nlp-events")
 
 
-async def essayflow(stack: E2EStack, *args: str) -> Any:
-    """``essayflow ARGS --output json`` in a process of its own; its JSON answer."""
+async def run_cli(stack: E2EStack, *args: str) -> tuple[int, str, str]:
+    """``essayflow ARGS`` in a process of its own: exit code, stdout, stderr."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "essayflow_cli.main",
         *args,
-        "--output",
-        "json",
-        *OPERATOR,
         env={**os.environ, **stack.env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
-    assert process.returncode == 0, f"essayflow {' '.join(args)} exited {process.returncode}: {err.decode()}"
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def essayflow(stack: E2EStack, *args: str) -> Any:
+    """``essayflow ARGS --output json`` as the operator; its JSON answer."""
+    code, out, err = await run_cli(stack, *args, "--output", "json", *OPERATOR)
+    assert code == 0, f"essayflow {' '.join(args)} exited {code}: {err}"
     return json.loads(out)
 
 
@@ -158,6 +162,12 @@ async def test_a_guest_batch_whose_completion_was_deleted_is_found_and_reconcile
         assert row["status"] == "awaiting_content_validation" and row["waited_s"] >= 1
         assert row["waiting_for"]["code"] == "CONTENT_COMPLETION"
         assert row["waiting_for"]["progress"] == "uploads (2 of 2), ELS completion complete"
+
+        # Not for teachers: the server's explanation, exit code 1, no traceback.
+        code, out, err = await run_cli(
+            stack_ready, "batch", "reconcile", batch.batch_id, "--user", "teacher-stuck-guest", "--role", "teacher"
+        )
+        assert code == 1 and "PERMISSION_DENIED" in out and "Traceback" not in out + err
 
         await reconcile_until_ready(
             stack_ready, js, teacher, batch.batch_id, c.BATCH_STATUS_AWAITING_CONTENT_VALIDATION, GUEST_PATH[:1]
