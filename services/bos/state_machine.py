@@ -28,6 +28,11 @@ CANCELLED = S.BATCH_STATUS_CANCELLED
 
 INITIAL_STATUS = ACV
 TERMINAL_STATUSES = frozenset({FAILED_INGESTION, COMPLETED_OK, COMPLETED_FAILURES, FAILED_CRITICALLY, CANCELLED})
+NON_TERMINAL_STATUSES: tuple[common_pb2.BatchStatus, ...] = tuple(
+    cast(common_pb2.BatchStatus, v.number)
+    for v in S.DESCRIPTOR.values
+    if v.number and v.number not in TERMINAL_STATUSES
+)
 # From here on the stored essays are what the pipelines run on: nothing overwrites them.
 ESSAYS_FROZEN_STATUSES = frozenset({READY, PROCESSING}) | TERMINAL_STATUSES
 
@@ -109,12 +114,7 @@ def _edges() -> tuple[Edge, ...]:
         Edge(PROCESSING, COMPLETED_FAILURES, "Phase 2 reports some essays failed"),
         Edge(PROCESSING, FAILED_CRITICALLY, "Phase 2 reports the batch failed"),
     ]
-    non_terminal = [
-        cast(common_pb2.BatchStatus, v.number)
-        for v in S.DESCRIPTOR.values
-        if v.number and v.number not in TERMINAL_STATUSES
-    ]
-    table += [Edge(status, CANCELLED, "the owner cancels") for status in non_terminal]
+    table += [Edge(status, CANCELLED, "the owner cancels") for status in NON_TERMINAL_STATUSES]
     return tuple(table)
 
 

@@ -15,7 +15,7 @@ from essayflow.common.v1 import common_pb2
 from essayflow_runtime import ids
 from essayflow_runtime.errors import FieldErrors
 from essayflow_runtime.idempotency import fingerprint
-from services.bos.state_machine import TERMINAL_STATUSES
+from services.bos.state_machine import NON_TERMINAL_STATUSES
 
 MAX_ESSAYS = 500
 MAX_TITLE = 200
@@ -222,15 +222,8 @@ def page(request: bos_pb2.ListBatchesRequest) -> Page:
     statuses = tuple(dict.fromkeys([*([request.status] if request.status else []), *request.statuses]))
     if waited is not None and not statuses:
         # A finished batch waits for nothing: the stalled selection is over the live ones.
-        statuses = tuple(_LIVE_STATUSES)
+        statuses = NON_TERMINAL_STATUSES
     return Page(size=request.page_size or DEFAULT_PAGE_SIZE, statuses=statuses, after=after, waited_longer_than=waited)
-
-
-_LIVE_STATUSES = [
-    common_pb2.BatchStatus.Value(v.name)
-    for v in common_pb2.BatchStatus.DESCRIPTOR.values
-    if v.number and v.number not in TERMINAL_STATUSES
-]
 
 
 MAX_PURGE_REASON = 500

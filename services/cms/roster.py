@@ -75,6 +75,8 @@ def parse_uuid(errors: FieldErrors, value: str, path: str) -> str:
     return canonical
 
 
+
+
 def page_size(requested: int) -> int:
     if requested == 0:
         return DEFAULT_PAGE_SIZE

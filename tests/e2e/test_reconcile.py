@@ -31,24 +31,29 @@ from tests.support import eventually
 pytestmark = pytest.mark.e2e
 
 OPERATOR = ("--role", "admin", "--user", "ops-oncall")
+CONSUMERS = ("bos-events", "els-events", "cms-events", "nlp-events")
 
 
-async def essayflow(stack: E2EStack, *args: str) -> Any:
-    """``essayflow ARGS --output json`` in a process of its own; its JSON answer."""
+async def run_cli(stack: E2EStack, *args: str) -> tuple[int, str, str]:
+    """``essayflow ARGS`` in a process of its own: exit code, stdout, stderr."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "essayflow_cli.main",
         *args,
-        "--output",
-        "json",
-        *OPERATOR,
         env={**os.environ, **stack.env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
-    assert process.returncode == 0, f"essayflow {' '.join(args)} exited {process.returncode}: {err.decode()}"
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def essayflow(stack: E2EStack, *args: str) -> Any:
+    """``essayflow ARGS --output json`` as the operator; its JSON answer."""
+    code, out, err = await run_cli(stack, *args, "--output", "json", *OPERATOR)
+    assert code == 0, f"essayflow {' '.join(args)} exited {code}: {err}"
     return json.loads(out)
 
 
@@ -125,13 +130,13 @@ async def reconcile_until_ready(
     if then is not None:
         await then()
     await wait_status(teacher, batch_id, c.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION, timeout_s=90)
-    await eventually(lambda: drained(js, stack, "bos-events", "els-events", "cms-events", "nlp-events"), timeout_s=60)
+    await eventually(lambda: drained(js, stack, *CONSUMERS), timeout_s=60)
     assert await transitions(teacher, batch_id) == list(path), "READY exactly once, every step once"
 
     # Reconciling a healthy batch changes nothing (and says so).
     again = await essayflow(stack, "batch", "reconcile", batch_id)
     assert not again["requested"] and again["waiting_for"].startswith("a pipeline request")
-    await eventually(lambda: drained(js, stack, "bos-events", "els-events", "cms-events", "nlp-events"), timeout_s=60)
+    await eventually(lambda: drained(js, stack, *CONSUMERS), timeout_s=60)
     assert await transitions(teacher, batch_id) == list(path)
     assert await dead_letters_about(js, stack, batch_id) == []
     ready = await essayflow(stack, "batch", "list", "--stalled", "1s", "--status", "awaiting_content_validation")
@@ -157,6 +162,12 @@ async def test_a_guest_batch_whose_completion_was_deleted_is_found_and_reconcile
         assert row["status"] == "awaiting_content_validation" and row["waited_s"] >= 1
         assert row["waiting_for"]["code"] == "CONTENT_COMPLETION"
         assert row["waiting_for"]["progress"] == "uploads (2 of 2), ELS completion complete"
+
+        # Not for teachers: the server's explanation, exit code 1, no traceback.
+        code, out, err = await run_cli(
+            stack_ready, "batch", "reconcile", batch.batch_id, "--user", "teacher-stuck-guest", "--role", "teacher"
+        )
+        assert code == 1 and "PERMISSION_DENIED" in out and "Traceback" not in out + err
 
         await reconcile_until_ready(
             stack_ready, js, teacher, batch.batch_id, c.BATCH_STATUS_AWAITING_CONTENT_VALIDATION, GUEST_PATH[:1]
@@ -200,8 +211,31 @@ async def test_a_regular_batch_whose_match_request_was_deleted_is_matched_again(
 
         async def teacher_validates() -> None:
             associations = await wait_associations(teacher, batch.batch_id, len(ROSTER), timeout_s=90)
+            first, rest = associations[0], associations[1:]
+            partial = await teacher.cms.ValidateAssociations(
+                cms_pb2.ValidateAssociationsRequest(
+                    batch_id=batch.batch_id,
+                    decisions=[cms_pb2.AssociationDecision(essay_id=first.essay_id, reject=cms_pb2.RejectDecision())],
+                ),
+                metadata=teacher.metadata,
+            )
+            assert not partial.batch_confirmed
+            # Healthy now, waiting for the teacher: a reconcile (and the match it asks for) changes nothing.
+            await essayflow(stack_ready, "batch", "reconcile", batch.batch_id)
+            await eventually(lambda: drained(js, stack_ready, *CONSUMERS), timeout_s=60)
+            still = await wait_status(teacher, batch.batch_id, c.BATCH_STATUS_AWAITING_STUDENT_VALIDATION)
+            assert still.version == 1
+            kept = await wait_associations(teacher, batch.batch_id, len(ROSTER))
+            assert [(a.essay_id, a.status, a.suggested_student.student_id) for a in kept] == [
+                (
+                    a.essay_id,
+                    c.STUDENT_ASSOCIATION_STATUS_REJECTED if a is first else a.status,
+                    a.suggested_student.student_id,
+                )
+                for a in associations
+            ]
             confirmed = await teacher.cms.ValidateAssociations(
-                confirm_all(batch.batch_id, associations), metadata=teacher.metadata
+                confirm_all(batch.batch_id, rest), metadata=teacher.metadata
             )
             assert confirmed.batch_confirmed
 

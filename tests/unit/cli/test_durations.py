@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -53,3 +55,17 @@ def test_statuses_by_their_stored_or_proto_name() -> None:
     assert status_of("BATCH_STATUS_AWAITING_CONTENT_VALIDATION") == expected
     with pytest.raises(ValueError):
         status_of("stuck")
+
+
+def test_the_cli_refuses_a_bad_duration_or_status_before_calling_anyone() -> None:
+    def essayflow(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "essayflow_cli.main", *args], capture_output=True, text=True, timeout=60
+        )
+
+    bad_wait = essayflow("batch", "list", "--stalled", "soon")
+    assert bad_wait.returncode == 2 and "like 30s, 15m, 2h" in bad_wait.stderr
+    bad_status = essayflow("batch", "list", "--stalled", "15m", "--status", "stuck")
+    assert bad_status.returncode == 2 and "stuck" in bad_status.stderr
+    bad_output = essayflow("batch", "list", "--output", "xml")
+    assert bad_output.returncode == 2 and "table or json" in bad_output.stderr
