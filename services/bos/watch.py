@@ -34,6 +34,7 @@ from services.bos.state_machine import TERMINAL_STATUSES
 
 log = get_logger(__name__)
 
+
 class BatchChangeFeed:
     """Wakes the watchers of a batch when any replica commits a transition of it. A Worker."""
 

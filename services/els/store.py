@@ -130,10 +130,6 @@ class SlotStore:
         if (self._limits.tracker_ttl_s or self._limits.pending_ttl_s) and (js is None or not bucket):
             raise ValueError("expiring keys need the JetStream context and the bucket name")
 
-    @property
-    def limits(self) -> Limits:
-        return self._limits
-
     # --- trackers ---------------------------------------------------------------
 
     async def get(self, batch_id: str) -> Tracker | None:

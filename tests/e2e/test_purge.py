@@ -5,8 +5,12 @@ status history stays. A teacher may not purge."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import os
+import subprocess
+import sys
 
 import grpc
 import nats
@@ -18,7 +22,7 @@ from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2 as c
 from essayflow_cli.waits import wait_associations, wait_status
 from essayflow_runtime import db
-from essayflow_runtime.auth import Role
+from essayflow_runtime.auth import Role, mint_token
 from services.els.store import tracker_key
 from tests.e2e.conftest import E2EStack
 from tests.e2e.flows import ROSTER, create_class, essay_text, register, upload
@@ -155,3 +159,41 @@ async def test_purge_removes_texts_and_names_from_every_store_and_keeps_the_hist
     finally:
         await teacher.close()
         await admin.close()
+
+
+def cli(stack: E2EStack, *args: str, token: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **stack.env, "ESSAYFLOW_TOKEN": token}
+    return subprocess.run(
+        [sys.executable, "-m", "essayflow_cli.main", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+async def test_the_cli_purges_only_with_yes_and_reports_json(stack_ready: E2EStack) -> None:
+    teacher = stack_ready.clients("teacher-cli-purge")
+    admin_token = mint_token(stack_ready.settings, "admin-cli", Role.ADMIN)
+    try:
+        batch = await register(teacher, 2)
+        await upload(teacher, batch.batch_id, [essay_text("Anon", "Writer", i) for i in range(2)])
+        await wait_status(teacher, batch.batch_id, c.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION)
+
+        unconfirmed = await asyncio.to_thread(cli, stack_ready, "batch", "purge", batch.batch_id, token=admin_token)
+        assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
+        still = await teacher.bos.GetBatch(bos_pb2.GetBatchRequest(batch_id=batch.batch_id), metadata=teacher.metadata)
+        assert len(still.batch.essays) == 2
+
+        as_teacher = await asyncio.to_thread(
+            cli, stack_ready, "batch", "purge", batch.batch_id, "--yes", token=teacher.token
+        )
+        assert as_teacher.returncode == 1 and "PERMISSION_DENIED" in as_teacher.stdout
+        assert "Traceback" not in as_teacher.stdout + as_teacher.stderr
+
+        done = await asyncio.to_thread(
+            cli, stack_ready, "batch", "purge", batch.batch_id, "--yes", "--output", "json", token=admin_token
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        answer = json.loads(done.stdout)
+        assert answer["batch"]["status"] == "BATCH_STATUS_CANCELLED" and len(answer["event"]["text_storage_ids"]) == 2
+        gone = await teacher.bos.GetBatch(bos_pb2.GetBatchRequest(batch_id=batch.batch_id), metadata=teacher.metadata)
+        assert list(gone.batch.essays) == []
+    finally:
+        await teacher.close()
