@@ -1,20 +1,25 @@
 """Durations as people type them (``15m``, ``2h``, ``30s``, ``1h30m``) and as tables show them.
 
-Parsing is pytimeparse's; this module only insists on a non-negative span. Pure."""
+The one reader of durations for every command (``batch list --stalled``, ``events
+redrive --since``): whole numbers of days, hours, minutes and seconds, largest first.
+Pure."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
-from pytimeparse.timeparse import timeparse as _parse
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
 def parse_duration(text: str) -> timedelta:
-    """``15m`` → 15 minutes. ValueError for anything else, with what was expected."""
-    seconds = _parse(text.strip()) if text.strip() else None
-    if seconds is None or seconds < 0:
+    """``15m`` → 15 minutes, ``1h30m`` → 90 minutes. ValueError for anything else, with
+    what was expected."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None:
         raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h or 1h30m")
-    return timedelta(seconds=seconds)
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
 def format_duration(span: timedelta) -> str:

@@ -13,10 +13,10 @@ event act at most once in any case.
 
 from __future__ import annotations
 
-import re
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -24,6 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from rich.table import Table
 
+from essayflow_cli.durations import parse_duration
 from essayflow_runtime import contracts
 from essayflow_runtime.config import Settings
 from essayflow_runtime.consumer import (
@@ -102,15 +103,10 @@ def subject_matches(pattern: str, subject: str) -> bool:
     return len(tokens) == len(wanted)
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_moment(text: str, now: datetime) -> datetime:
     """``15m``, ``2h``, ``7d`` (that long before ``now``) or an ISO 8601 time (UTC if no offset)."""
-    match = _DURATION.match(text.strip())
-    if match:
-        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    with contextlib.suppress(ValueError):
+        return now - parse_duration(text)
     moment = datetime.fromisoformat(text.strip())
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

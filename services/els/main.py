@@ -29,9 +29,7 @@ async def build_parts(connections: Connections) -> ServiceParts:
     provisioner = Provisioner(store, js)
     events = EventHandlers(provisioner, store, js)
     purger = Purger(store, content)
-    consumer = Consumer(
-        settings, js, service=SOURCE, handlers=with_faults({**events.handlers(), **purger.handlers()})
-    )
+    consumer = Consumer(settings, js, service=SOURCE, handlers=event_handlers(events, purger))
     servicer = ElsServicer(provisioner, store, content, settings.registration_wait_s)
     binding = ServiceBinding(
         full_name=SERVICE_NAME,
@@ -40,6 +38,11 @@ async def build_parts(connections: Connections) -> ServiceParts:
         method_roles=METHOD_ROLES,
     )
     return ServiceParts(bindings=[binding], workers=[consumer])
+
+
+def event_handlers(events: EventHandlers, purger: Purger) -> Mapping[type[Message], Handler]:
+    """Every event ELS consumes, and who handles it."""
+    return with_faults({**events.handlers(), **purger.handlers()})
 
 
 def main() -> None:

@@ -16,8 +16,9 @@ from essayflow_runtime.consumer import Consumer
 from essayflow_runtime.service import Connections, ServiceParts
 from services.bos.main import make_build_parts as bos_parts
 from services.cms.main import build_parts as cms_parts
-from services.els.faults import with_faults
 from services.els.handlers import EventHandlers
+from services.els.main import event_handlers as els_event_handlers
+from services.els.purge import Purger
 from services.nlp.main import make_build_parts as nlp_parts
 
 NOT_USED: Any = object()  # collaborators the constructors only store
@@ -38,7 +39,7 @@ async def _handled(service: str) -> list[str]:
     if service == "nlp":
         return _consumer(await nlp_parts(roster_source=NOT_USED, text_source=NOT_USED)(connections)).event_types
     assert service == "els"  # its build opens buckets: its handler map as main.py wires it
-    handlers = with_faults(EventHandlers(NOT_USED, NOT_USED, NOT_USED).handlers())
+    handlers = els_event_handlers(EventHandlers(NOT_USED, NOT_USED, NOT_USED), Purger(NOT_USED, NOT_USED))
     return Consumer(settings, NOT_USED, service="els", handlers=handlers).event_types
 
 
