@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from google.protobuf.message import Message
+
 from essayflow.els.v1 import els_pb2_grpc
-from essayflow_runtime.consumer import Consumer
+from essayflow_runtime.consumer import Consumer, Handler
 from essayflow_runtime.grpc_server import ServiceBinding
 from essayflow_runtime.service import Connections, ServiceParts, run_service
 from services.els.content_store import ContentStore
