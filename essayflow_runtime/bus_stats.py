@@ -9,7 +9,6 @@ The figures are the same from every service; aggregate with max.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from essayflow_runtime.metrics import (
     STREAM_FILL,
     STREAM_MESSAGES,
 )
+from essayflow_runtime.periodic import Periodic
 
 log = get_logger(__name__)
 
@@ -77,20 +77,15 @@ class BusStats:
         self._js = js
         declared = [contracts.durable_name(service) for service in contracts.consuming_services()]
         self._durables = sorted({*declared, *durables})
-        self._stopping = asyncio.Event()
         self._warned: set[str] = set()
+        # NATS away: a pass fails and the gauges keep their last values until the next.
+        self._loop = Periodic("stream and consumer gauges", settings.bus_stats_interval_s, self.refresh)
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._loop.stop()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.refresh()
-            except Exception as exc:  # NATS away: the gauges keep their last values
-                log.debug("bus stats not refreshed", error=repr(exc))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._settings.bus_stats_interval_s)
+        await self._loop.run()
 
     async def refresh(self) -> None:
         settings = self._settings

@@ -27,6 +27,7 @@ from essayflow_runtime import db
 from essayflow_runtime.config import Settings
 from essayflow_runtime.logs import get_logger
 from essayflow_runtime.metrics import DEPENDENCY_UP
+from essayflow_runtime.periodic import Periodic
 
 log = get_logger(__name__)
 
@@ -89,21 +90,18 @@ class HealthProbe:
         self._checks = dict(checks)
         self._failed = dict.fromkeys(self._checks, 0)
         self._serving: bool | None = None
-        self._stopping = asyncio.Event()
+        self._loop = Periodic("health probe", settings.health_probe_interval_s, self.check_once)
 
     @property
     def serving(self) -> bool | None:
         return self._serving
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._loop.stop()
 
     async def run(self) -> None:
         try:
-            while not self._stopping.is_set():
-                await self.check_once()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self._settings.health_probe_interval_s)
+            await self._loop.run()
         finally:
             for check in self._checks.values():
                 close = getattr(check, "close", None)

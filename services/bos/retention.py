@@ -7,13 +7,11 @@ duplicate or acted on idempotently)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import asyncpg
 
 from essayflow_runtime.config import Settings
 from essayflow_runtime.logs import get_logger
+from essayflow_runtime.periodic import Periodic
 from services.bos import purge, store
 from services.bos.transitions import SERVICE_ACTOR
 
@@ -29,32 +27,23 @@ class TextRetentionSweep:
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
         self._settings = settings
         self._pool = pool
-        self._stopping = asyncio.Event()
+        self._loop = Periodic("text retention sweep", settings.text_retention_sweep_interval_s, self._pass)
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._loop.stop()
 
     async def run(self) -> None:
-        if self._settings.text_retention_s <= 0:
-            return
-        while not self._stopping.is_set():
-            try:
-                purged = await self.sweep_once()
-                if purged:
-                    log.info("texts past retention purged", batches=purged)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next pass retries; the service keeps serving
-                log.warning("text retention sweep failed, will retry", error=repr(exc))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(
-                    self._stopping.wait(), timeout=self._settings.text_retention_sweep_interval_s
-                )
+        if self._settings.text_retention_s > 0:
+            await self._loop.run()
+
+    async def _pass(self) -> None:
+        if purged := await self.sweep_once():
+            log.info("texts past retention purged", batches=purged)
 
     async def sweep_once(self) -> int:
         """Purge every batch due now; returns how many."""
         purged = 0
-        while not self._stopping.is_set():
+        while not self._loop.stopping:
             due = await store.due_for_text_retention(self._pool, self._settings.text_retention_s, SWEEP_CHUNK)
             for batch_id in due:
                 await purge.purge(

@@ -7,9 +7,6 @@ reports the same figures (they are the database's, not the process's).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import asyncpg
 
 from essayflow.common.v1 import common_pb2
@@ -17,6 +14,7 @@ from essayflow_runtime.config import Settings
 from essayflow_runtime.enums import to_db
 from essayflow_runtime.logs import get_logger
 from essayflow_runtime.metrics import BATCH_OLDEST_WAIT, BATCHES_BY_STATUS
+from essayflow_runtime.periodic import Periodic
 from services.bos import store
 from services.bos.state_machine import TERMINAL_STATUSES
 
@@ -40,23 +38,14 @@ class BatchWaitStats:
     """A Worker: refreshes the gauges until stopped; a failed refresh is retried next time."""
 
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
-        self._interval_s = settings.batch_wait_stats_interval_s
         self._pool = pool
-        self._stopping = asyncio.Event()
+        self._loop = Periodic("batch wait gauges", settings.batch_wait_stats_interval_s, self.refresh)
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._loop.stop()
 
     async def refresh(self) -> None:
         publish(await store.waits_by_status(self._pool))
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database may be away: the next pass retries
-                log.warning("batch wait gauges not refreshed", error=repr(exc))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval_s)
+        await self._loop.run()

@@ -10,14 +10,13 @@ first (the batch is no longer awaiting) or waits and finds it confirmed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import UTC, datetime
 
 import asyncpg
 
 from essayflow_runtime.config import Settings
 from essayflow_runtime.logs import get_logger
+from essayflow_runtime.periodic import Periodic
 from services.cms import confirmation, store, validation
 
 log = get_logger(__name__)
@@ -29,29 +28,23 @@ class DeadlineSweep:
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
         self._settings = settings
         self._pool = pool
-        self._stopping = asyncio.Event()
+        self._loop = Periodic("deadline sweep", settings.deadline_sweep_interval_s, self._pass)
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._loop.stop()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                resolved = await self.sweep_once()
-                if resolved:
-                    log.info("validation deadline passed", batches=resolved)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next pass retries; the service keeps serving
-                log.warning("deadline sweep failed, will retry", error=repr(exc))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._settings.deadline_sweep_interval_s)
+        await self._loop.run()
+
+    async def _pass(self) -> None:
+        if resolved := await self.sweep_once():
+            log.info("validation deadline passed", batches=resolved)
 
     async def sweep_once(self, as_of: datetime | None = None) -> int:
         """Resolve every batch overdue at ``as_of`` (default: the database's now) that no one
         else holds; returns how many this call published."""
         resolved = 0
-        while not self._stopping.is_set() and await self._resolve_one(as_of):
+        while not self._loop.stopping and await self._resolve_one(as_of):
             resolved += 1
         return resolved
 
