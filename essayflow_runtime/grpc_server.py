@@ -15,6 +15,7 @@ INVALID_ARGUMENT, and anything else is INTERNAL with a generic message and an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 import uuid
@@ -124,33 +125,38 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 )
             return principal
 
+        @contextlib.asynccontextmanager
+        async def served(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+            """Around one call of either kind: authenticate and check the request first; answer
+            every failure with a status that says what happened; count the call."""
+            started, code = time.perf_counter(), "OK"
+            try:
+                set_current_principal(authorize())
+                input_rules.check_request(request)
+                yield
+            except DomainError as error:
+                code = error.code.name
+                await _abort(context, error)
+            except asyncio.CancelledError:
+                code = "CANCELLED"
+                raise
+            except Exception as exc:
+                if _handler_aborted(context, exc):
+                    code = _code_after_exception(context)
+                    raise
+                mapped = domain_error_for(exc, method)
+                code = mapped.code.name
+                await _abort(context, mapped)
+            finally:
+                set_current_principal(None)
+                RPC_LATENCY.labels(label, method, code).observe(time.perf_counter() - started)
+
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                started, code = time.perf_counter(), "OK"
-                try:
-                    set_current_principal(authorize())
-                    try:
-                        input_rules.check_request(request)
-                        return await inner(request, context)
-                    finally:
-                        set_current_principal(None)
-                except DomainError as error:
-                    code = error.code.name
-                    await _abort(context, error)
-                except asyncio.CancelledError:
-                    code = "CANCELLED"
-                    raise
-                except Exception as exc:
-                    if _handler_aborted(context, exc):
-                        code = _code_after_exception(context)
-                        raise
-                    mapped = domain_error_for(exc, method)
-                    code = mapped.code.name
-                    await _abort(context, mapped)
-                finally:
-                    RPC_LATENCY.labels(label, method, code).observe(time.perf_counter() - started)
+                async with served(request, context):
+                    return await inner(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
@@ -162,29 +168,9 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             inner_stream = handler.unary_stream
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                code = "OK"
-                started = time.perf_counter()
-                try:
-                    set_current_principal(authorize())
-                    input_rules.check_request(request)
+                async with served(request, context):
                     async for item in inner_stream(request, context):
                         yield item
-                except DomainError as error:
-                    code = error.code.name
-                    await _abort(context, error)
-                except asyncio.CancelledError:
-                    code = "CANCELLED"
-                    raise
-                except Exception as exc:
-                    if _handler_aborted(context, exc):
-                        code = _code_after_exception(context)
-                        raise
-                    mapped = domain_error_for(exc, method)
-                    code = mapped.code.name
-                    await _abort(context, mapped)
-                finally:
-                    set_current_principal(None)
-                    RPC_LATENCY.labels(label, method, code).observe(time.perf_counter() - started)
 
             return grpc.unary_stream_rpc_method_handler(
                 stream,
