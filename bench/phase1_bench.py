@@ -96,9 +96,15 @@ async def ready_at(c: Clients, batch_id: str, timeout_s: float) -> float:
     """The moment WatchBatch reports READY (or later)."""
 
     async def watch() -> float:
-        async for update in c.bos.WatchBatch(bos_pb2.WatchBatchRequest(batch_id=batch_id), metadata=c.metadata):
-            if update.batch.status >= READY and update.batch.status != common_pb2.BATCH_STATUS_CANCELLED:
-                return time.perf_counter()
+        call = c.bos.WatchBatch(bos_pb2.WatchBatchRequest(batch_id=batch_id), metadata=c.metadata)
+        try:
+            async for update in call:
+                if update.batch.status >= READY and update.batch.status != common_pb2.BATCH_STATUS_CANCELLED:
+                    return time.perf_counter()
+        finally:
+            # Leaving the loop does not end the call: the stream (and its place under BOS's
+            # per-caller cap) would stay open until the batch is terminal.
+            call.cancel()
         raise RuntimeError("watch ended")
 
     return await asyncio.wait_for(watch(), timeout=timeout_s)
