@@ -33,22 +33,35 @@ def make_build_parts(
             cleanups.append(cms.close)
             roster = cms
         texts = text_source or ContentStore(connections.js, settings.content_bucket, replicas=settings.stream_replicas)
-        # One pool for the RPC and the consumer; its workers start with the first essay, and stop
-        # after the server did.
+        # One pool for the RPC and the consumer; its workers start with the service (in the
+        # background), and stop after the server did.
         matcher = MatcherPool.from_settings(settings)
         cleanups.append(matcher.close)
-        handler = StudentMatchingHandler(
-            connections.js, roster, texts, matcher=matcher, retry=retry
-        )
+        handler = StudentMatchingHandler(connections.js, roster, texts, matcher=matcher, retry=retry)
         consumer = Consumer(
             settings,
             connections.js,
             service=SERVICE,
             handlers={els_events_pb2.BatchStudentMatchingRequested: handler},
         )
-        return ServiceParts(bindings=[servicer.binding(matcher)], workers=[consumer], cleanups=cleanups)
+        return ServiceParts(
+            bindings=[servicer.binding(matcher)], workers=[consumer, MatcherWarmUp(matcher)], cleanups=cleanups
+        )
 
     return build
+
+
+class MatcherWarmUp:
+    """A worker that starts the matcher's processes once, when the service starts."""
+
+    def __init__(self, matcher: MatcherPool) -> None:
+        self._matcher = matcher
+
+    async def run(self) -> None:
+        await self._matcher.warm()
+
+    def stop(self) -> None:
+        """Nothing to stop: the pool closes with the service's clean-ups."""
 
 
 build_parts = make_build_parts()

@@ -162,7 +162,7 @@ class _Lane:
     async def match(self, request: _Request, essay: EssayToMatch) -> common_pb2.EssayMatchResult:
         crashes = 0
         while True:
-            executor = await self._started()
+            executor = await self.started()
             roster = None if request.token in self._rosters else request.roster
             try:
                 future = asyncio.wrap_future(executor.submit(_worker_match, request.token, roster, essay))
@@ -197,7 +197,8 @@ class _Lane:
             result: common_pb2.EssayMatchResult = common_pb2.EssayMatchResult.FromString(data)
             return result
 
-    async def _started(self) -> ProcessPoolExecutor:
+    async def started(self) -> ProcessPoolExecutor:
+        """The worker process, started if it is not running."""
         if self._executor is None:
             executor = ProcessPoolExecutor(
                 max_workers=1, mp_context=self._context, initializer=_worker_init, initargs=(os.getpid(),)
@@ -293,6 +294,16 @@ class MatcherPool:
         for request in self._active:
             request.fail(RuntimeError("the matcher pool closed"))
         self._waiting.clear()
+
+    async def warm(self) -> None:
+        """Start every worker process now, so the first essays do not wait for a process to
+        spawn and import the matcher (about a second). A worker that cannot start is
+        started again by the first essay it is given."""
+        self._start()
+        results = await asyncio.gather(*(lane.started() for lane in self._lanes), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.warning("matcher worker did not start ahead of time", error=repr(result))
 
     def _start(self) -> None:
         # Lazily, inside the running loop: nothing is started at import or construction time.
