@@ -242,7 +242,7 @@ async def test_postgres_stopped_mid_burst_then_every_batch_is_ready_once(faults_
     teacher = stack.clients("teacher-pg-outage")
     try:
         class_id, _ = await create_class(teacher, auto_confirm=True)
-        planned = await plan(teacher, class_id, 8)
+        planned = await plan(teacher, class_id, 10)
         await upload(teacher, planned, slice(0, 1))
         transient_before = faults_ready.metric_total("bos", TRANSIENT_FAILURES)
 
