@@ -158,6 +158,9 @@ class _Lane:
         self._pid: int | None = None
         # The requests whose rosters the worker holds, kept as the worker keeps them (oldest first).
         self._rosters: OrderedDict[int, None] = OrderedDict()
+        # One start at a time: an essay arriving while the warm-up is starting this lane's worker
+        # waits for that worker instead of starting a second one (and orphaning the first).
+        self._starting = asyncio.Lock()
 
     async def match(self, request: _Request, essay: EssayToMatch) -> common_pb2.EssayMatchResult:
         crashes = 0
@@ -199,6 +202,10 @@ class _Lane:
 
     async def started(self) -> ProcessPoolExecutor:
         """The worker process, started if it is not running."""
+        async with self._starting:
+            return await self._start_if_stopped()
+
+    async def _start_if_stopped(self) -> ProcessPoolExecutor:
         if self._executor is None:
             executor = ProcessPoolExecutor(
                 max_workers=1, mp_context=self._context, initializer=_worker_init, initargs=(os.getpid(),)

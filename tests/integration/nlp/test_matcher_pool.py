@@ -96,6 +96,20 @@ async def test_a_worker_that_dies_is_replaced_and_only_its_essay_is_reported(mon
     assert "stopped" in results[1].detail
 
 
+async def test_an_essay_arriving_during_the_warm_up_waits_for_its_lane_s_worker() -> None:
+    pool = MatcherPool(workers=2, essay_budget_s=30.0)
+    starts = worker_starts()
+    try:
+        _, results = await asyncio.gather(pool.warm(), pool.match(ROSTER, [tova("e-1"), ture("e-2")]))
+        assert [top(r) for r in results] == ["s-tova", "s-ture"]
+        # One process per lane, not one for the warm-up and another for the first essay.
+        assert worker_starts() - starts == 2
+        assert len(multiprocessing.active_children()) == 2
+    finally:
+        await pool.close()
+    await eventually(no_workers_left, message="worker processes left after close")
+
+
 @pytest.mark.usefixtures("stuck_on_hostile_essays")
 async def test_closing_the_pool_stops_a_worker_stuck_in_an_essay() -> None:
     pool = MatcherPool(workers=1, essay_budget_s=600.0)
