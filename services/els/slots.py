@@ -297,7 +297,13 @@ def to_json(tracker: Tracker) -> bytes:
         "completion_event_id": tracker.completion_event_id,
         "completion_published": tracker.completion_published,
     }
-    return json.dumps(document, separators=(",", ":")).encode()
+    return _dumps(document)
+
+
+def _dumps(document: object) -> bytes:
+    # UTF-8 as it is, not \u escapes: a tracker is one KV value bounded by the server's
+    # max_payload, and an escaped name takes three to six times the bytes (å 6, an emoji 12).
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def from_json(raw: bytes) -> Tracker:
@@ -319,7 +325,7 @@ def from_json(raw: bytes) -> Tracker:
 
 
 def uploads_to_json(uploads: Sequence[Upload]) -> bytes:
-    return json.dumps([_upload_dict(upload) for upload in uploads], separators=(",", ":")).encode()
+    return _dumps([_upload_dict(upload) for upload in uploads])
 
 
 def uploads_from_json(raw: bytes) -> list[Upload]:

@@ -178,3 +178,17 @@ def test_text_ids_are_the_stored_and_kept_excess_texts() -> None:
     state, _ = slots.bind(state, failure("bad.txt"))
     state, _ = slots.bind(state, text(7))
     assert slots.text_ids(state) == {text(0).text_storage_id, text(7).text_storage_id}
+
+
+def test_names_are_stored_as_utf8_not_escaped_so_a_tracker_stays_small() -> None:
+    """A tracker is one KV value under the server's max_payload: a name of 200 å costs its
+    400 UTF-8 bytes, not the 1,200 of \\u00e5 escapes (an emoji would cost 12 instead of 4)."""
+    name = "å" * 200 + ".txt"
+    state, _ = slots.bind(tracker(1), failure(name, "u-1"))
+    raw = slots.to_json(state)
+    assert name.encode() in raw
+    assert b"\\u00e5" not in raw
+    assert slots.from_json(raw) == state
+    pending = slots.uploads_to_json([failure(name, "u-2")])
+    assert name.encode() in pending
+    assert slots.uploads_from_json(pending) == [failure(name, "u-2")]
