@@ -1,8 +1,8 @@
 """``make demo``: a REGULAR and a GUEST batch from registration to PROCESSING_PIPELINES.
 
 Self-contained: uses the stack ``make run`` serves, or starts one (and stops it after).
-The REGULAR batch is a class of about 25 students with their essays from the labelled
-matching data beside the repository (``shared/data/matching/dev.jsonl``); the teacher
+The REGULAR batch is a labelled class of 25 students with their 25 essays, kept beside
+this module (``demo_class.json``); the teacher
 overrides one suggestion and confirms the rest through CMS."""
 
 from __future__ import annotations
@@ -25,15 +25,17 @@ from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.grpc_client import is_serving, wait_until_serving
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "matching" / "dev.jsonl"
+# One labelled class of 25 students and their 25 essays, kept with the CLI so the demo needs
+# nothing outside the repository.
+DATA = Path(__file__).resolve().parent / "demo_class.json"
 READY = common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION
 PROCESSING = common_pb2.BATCH_STATUS_PROCESSING_PIPELINES
 
 
 def demo_class() -> dict[str, Any]:
-    """The labelled batch whose roster is closest to 25 students."""
-    batches = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return min(batches, key=lambda b: (abs(len(b["roster"]) - 25), -len(b["essays"])))
+    """The labelled demo class: its roster and its essays."""
+    loaded: dict[str, Any] = json.loads(DATA.read_text(encoding="utf-8"))
+    return loaded
 
 
 def service_addresses(settings: Settings) -> list[str]:
