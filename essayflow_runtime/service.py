@@ -13,13 +13,13 @@ import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import asyncpg
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from essayflow_runtime import bus, db, exposure, migrations
+from essayflow_runtime import bus, db, exposure, failures, migrations
 from essayflow_runtime.bus_stats import BusStats
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.consumer import Consumer
@@ -31,6 +31,7 @@ from essayflow_runtime.metrics import serve_metrics
 log = get_logger(__name__)
 
 METRICS_OFFSETS = {"bos": 0, "els": 1, "cms": 2, "nlp": 3}
+T = TypeVar("T")
 
 
 class Worker(Protocol):
@@ -97,11 +98,15 @@ async def start_service(
     exposure.check(settings, name)
     pool = None
     if with_database:
-        await asyncio.to_thread(migrations.upgrade, name, settings.database_url)
-        pool = await db.create_pool(settings.database_url, name)
-    nc = await bus.connect(settings, name)
+        await until_available(
+            settings, "database", lambda: asyncio.to_thread(migrations.upgrade, name, settings.database_url)
+        )
+        pool = await until_available(settings, "database", lambda: db.create_pool(settings.database_url, name))
+    nc = await until_available(settings, "nats", lambda: bus.connect(settings, name))
     js = nc.jetstream()
-    await bus.ensure_streams(settings, js)
+    # JetStream answers its API only once it has recovered its streams: right after a
+    # nats-server restart, stream_info times out for a while.
+    await until_available(settings, "jetstream", lambda: bus.ensure_streams(settings, js))
     connections = Connections(settings=settings, nc=nc, js=js, pool=pool)
     parts = await build(connections)
     # The bus gauges for this service's own consumer(s), and both streams' fill.
@@ -116,6 +121,26 @@ async def start_service(
     parts.workers.append(HealthProbe(settings, name, server.health, server.service_names, checks))
     tasks = [asyncio.create_task(w.run(), name=f"{name}-{type(w).__name__}") for w in parts.workers]
     return RunningService(name, server, connections, parts, tasks)
+
+
+async def until_available(settings: Settings, dependency: str, step: Callable[[], Awaitable[T]]) -> T:
+    """``step()``, tried again for as long as it fails transiently.
+
+    A service started while its database or NATS is down (or restarting) waits for it,
+    as a consumer does, instead of exiting: whatever supervises it need not know the
+    order in which the stack comes up. A failure that is not transient (a wrong
+    password, a broken migration) is raised at once."""
+    delay = settings.transient_backoff_initial_s
+    cap = min(settings.transient_backoff_max_s, 5.0)
+    while True:
+        try:
+            return await step()
+        except Exception as exc:
+            if not failures.is_transient(exc):
+                raise
+            log.warning("waiting for a dependency", dependency=dependency, retry_in_s=delay, error=repr(exc))
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, cap)
 
 
 def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
