@@ -170,6 +170,12 @@ def nats_server_binary() -> str:
     )
 
 
+# 4 MiB, not nats-server's default 1 MiB: an ELS slot tracker is one message, and the
+# largest one the contract allows (500 failed uploads with the longest names) is about
+# 1.2 MB; ELS refuses to start on a server whose max_payload is smaller (README).
+MAX_PAYLOAD = 4 * 1024 * 1024
+
+
 def jetstream_config(store_dir: Path) -> str:
     """nats-server's JetStream block. ``sync_interval: always`` fsyncs every write before
     the PubAck (the default syncs about every two minutes): on one node the PubAck that
@@ -185,9 +191,9 @@ class EmbeddedNats:
     port: int = field(default_factory=free_port)
     binary: str = field(default_factory=nats_server_binary)
     process: subprocess.Popen[bytes] | None = None
-    # The server's max_payload in bytes (None: nats-server's default, 1 MiB); tests of
-    # what happens to events the bus cannot take set a small one.
-    max_payload: int | None = None
+    # The server's max_payload in bytes; tests of what happens to events the bus cannot
+    # take set a small one.
+    max_payload: int = MAX_PAYLOAD
 
     @property
     def url(self) -> str:
@@ -198,9 +204,8 @@ class EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.store_dir / "nats-server.conf"
         text = jetstream_config(self.store_dir)
-        if self.max_payload is not None:
-            # max_payload has no command-line flag: it goes into the same config file.
-            text += f"max_payload: {int(self.max_payload)}\n"
+        # max_payload has no command-line flag: it goes into the same config file.
+        text += f"max_payload: {int(self.max_payload)}\n"
         config.write_text(text, encoding="utf-8")
         log_file = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 (owned by the process)
         self.process = subprocess.Popen(

@@ -37,10 +37,18 @@ def _tables(desc: EnumDescriptor) -> tuple[dict[int, str], dict[str, int]]:
     return to_text, {text: number for number, text in to_text.items()}
 
 
+@cache
+def _rule(enum: EnumType) -> tuple[EnumDescriptor, dict[int, str], dict[str, int]]:
+    # Keyed by the enum object itself: protobuf's descriptor isinstance check is slow
+    # enough to dominate a tracker of 500 slots, read and written on every upload.
+    desc = _descriptor(enum)
+    return (desc, *_tables(desc))
+
+
 def to_db(enum: EnumType, number: int) -> str:
     """Proto enum number → database string. UNSPECIFIED has no database form."""
-    desc = _descriptor(enum)
-    text = _tables(desc)[0].get(number)
+    desc, to_text, _ = _rule(enum)
+    text = to_text.get(number)
     if text is None:
         raise ValueError(f"{desc.full_name} has no stored form for value {number}")
     return text
@@ -48,8 +56,8 @@ def to_db(enum: EnumType, number: int) -> str:
 
 def from_db(enum: EnumType, text: str) -> int:
     """Database string → proto enum number."""
-    desc = _descriptor(enum)
-    number = _tables(desc)[1].get(text)
+    desc, _, to_number = _rule(enum)
+    number = to_number.get(text)
     if number is None:
         raise ValueError(f"{text!r} is not a stored {desc.full_name} value")
     return number

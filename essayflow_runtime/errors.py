@@ -18,6 +18,11 @@ from google.rpc import error_details_pb2, status_pb2
 ERROR_DOMAIN = "essayflow"
 
 
+class StartupRefused(Exception):
+    """A service will not start as configured; the message says why and what to change.
+    The process exits with it, without a traceback."""
+
+
 @dataclass
 class DomainError(Exception):
     """Base of every error a service reports to its caller."""

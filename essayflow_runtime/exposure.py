@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 
 from essayflow_runtime.config import DEV_JWT_SECRET, Settings
+from essayflow_runtime.errors import StartupRefused
 from essayflow_runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -20,7 +21,7 @@ log = get_logger(__name__)
 MIN_SECRET_BYTES = 32
 
 
-class UnsafeExposure(Exception):
+class UnsafeExposure(StartupRefused):
     """The service would be reachable beyond loopback without the protections it needs."""
 
 

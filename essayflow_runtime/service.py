@@ -23,6 +23,7 @@ from essayflow_runtime import bus, db, exposure, failures, migrations
 from essayflow_runtime.bus_stats import BusStats
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.consumer import Consumer
+from essayflow_runtime.errors import StartupRefused
 from essayflow_runtime.grpc_server import RunningServer, ServiceBinding, start_server, stop_event_on_signals
 from essayflow_runtime.health_probe import Check, DatabaseCheck, HealthProbe, nats_check
 from essayflow_runtime.logs import configure_logging, get_logger
@@ -153,7 +154,7 @@ def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
 
     async def main() -> None:
         stop = stop_event_on_signals()
-        # Refused (UnsafeExposure) before anything listens: the metrics port opens after.
+        # Refused (StartupRefused) before anything listens: the metrics port opens after.
         service = await start_service(name, settings, build, port=port, with_database=with_database)
         if settings.metrics_enabled:
             serve_metrics(settings.metrics_base_port + METRICS_OFFSETS[name], settings.host)
@@ -169,5 +170,5 @@ def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
             uvloop.run(main())
         except ImportError:  # pragma: no cover
             asyncio.run(main())
-    except exposure.UnsafeExposure as unsafe:
-        sys.exit(str(unsafe))
+    except StartupRefused as refused:
+        sys.exit(f"{name}: {refused}")

@@ -10,6 +10,7 @@ enum rule of :mod:`essayflow_runtime.enums`.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -173,6 +174,33 @@ def is_complete(tracker: Tracker) -> bool:
 DEFAULT_MAX_EXCESS = 100
 
 
+# What a tracker or a pending list keeps of an upload is bounded tighter than the
+# contract allows on the wire, so that its largest possible value (every slot failed,
+# every excess kept, every field at its limit in four-byte characters) is known before
+# the first batch and fits the bus's max_payload (:func:`largest_tracker_bytes`): an
+# upload id longer than this is kept as its fingerprint (it is only compared), and a
+# failure's message is cut to this many characters (the event that brought it, and the
+# log, keep it whole).
+MAX_KEPT_UPLOAD_ID = 64
+MAX_KEPT_MESSAGE = 200
+# The contract's bounds on what an upload carries (docs/field-limits.md).
+MAX_FILE_NAME = 255
+MAX_SLOTS = 500
+
+
+def kept(upload: Upload) -> Upload:
+    """``upload`` as a tracker or a pending list keeps it; the same upload always gives
+    the same value, so a repeated upload is still recognised."""
+    upload_id, message = upload.file_upload_id, upload.error_message
+    if len(upload_id) > MAX_KEPT_UPLOAD_ID:
+        upload_id = "sha256:" + hashlib.sha256(upload_id.encode()).hexdigest()
+    if len(message) > MAX_KEPT_MESSAGE:
+        message = message[: MAX_KEPT_MESSAGE - 1] + "…"
+    if (upload_id, message) == (upload.file_upload_id, upload.error_message):
+        return upload
+    return replace(upload, file_upload_id=upload_id, error_message=message)
+
+
 def bind(tracker: Tracker, upload: Upload, *, max_excess: int = DEFAULT_MAX_EXCESS) -> tuple[Tracker, Binding]:
     """Bind ``upload`` to the first free slot, idempotently.
 
@@ -181,6 +209,7 @@ def bind(tracker: Tracker, upload: Upload, *, max_excess: int = DEFAULT_MAX_EXCE
     the last free slot marks the tracker completed in the same new value, so the
     compare-and-set that binds the last slot is also the one that completes the batch.
     """
+    upload = kept(upload)
     for slot in tracker.slots:
         if slot.holds(upload):
             outcome = Outcome.DUPLICATE_FAILED if upload.failed else Outcome.DUPLICATE
@@ -336,3 +365,51 @@ def text_ids(tracker: Tracker) -> set[str]:
     """Every content-store id the tracker refers to: stored slots and kept excess uploads."""
     held = {slot.text_storage_id for slot in tracker.slots if slot.text_storage_id}
     return held | {upload.text_storage_id for upload in tracker.excess if upload.text_storage_id}
+
+
+# --- the largest value a key can hold -----------------------------------------------
+
+
+def _longest(enum_type: Any) -> Any:
+    """The value of ``enum_type`` with the longest stored form."""
+    return max((v for v in enum_type.values() if v), key=lambda v: len(enums.to_db(enum_type, v)))
+
+
+def _largest_upload(index: int, *, stored: bool) -> Upload:
+    # Four-byte characters everywhere the contract allows free text: the most UTF-8
+    # bytes per character (JSON keeps them unescaped, see _dumps).
+    wide = "\U0001F600"
+    return kept(
+        Upload(
+            file_name=(wide * MAX_FILE_NAME)[: MAX_FILE_NAME - len(str(index))] + str(index),
+            file_upload_id=f"upload-{index}-" + "x" * MAX_FILE_NAME,
+            text_storage_id="t" * MAX_KEPT_UPLOAD_ID if stored else "",
+            error_code=ErrorCode.ESSAY_VALIDATION_ERROR_CODE_UNSPECIFIED if stored else _longest(ErrorCode),
+            error_message="" if stored else wide * (MAX_KEPT_MESSAGE * 2),
+        )
+    )
+
+
+def largest_tracker_bytes(*, max_excess: int = DEFAULT_MAX_EXCESS) -> int:
+    """The size of the largest tracker a batch can have: every one of the most slots a
+    batch may have failed with every field at its limit, and every excess upload kept."""
+    tracker = new_tracker(
+        batch_id="b" * 36,
+        essay_ids=[str(index).rjust(36, "0") for index in range(MAX_SLOTS)],
+        class_id="c" * 36,
+        course_code=_longest(CourseCode),
+        owner_id="o" * 64,
+        correlation_id="r" * 36,
+    )
+    for index in range(MAX_SLOTS):
+        tracker, _ = bind(tracker, _largest_upload(index, stored=False), max_excess=max_excess)
+    for index in range(MAX_SLOTS, MAX_SLOTS + max_excess):
+        tracker, _ = bind(tracker, _largest_upload(index, stored=False), max_excess=max_excess)
+    return len(to_json(replace(tracker, excess_dropped=2**31, completion_published=True)))
+
+
+def largest_pending_bytes(*, max_pending: int) -> int:
+    """The size of the largest list of uploads waiting for a batch's registration."""
+    # A failure keeps more than a stored text does (its message and code, where a text
+    # keeps only its storage id).
+    return len(uploads_to_json([_largest_upload(index, stored=False) for index in range(max_pending)]))

@@ -17,9 +17,10 @@ a key expires that long after its last change; the excess list of a tracker is c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -127,6 +128,7 @@ class SlotStore:
         self._limits = limits or Limits()
         self._js = js
         self._prefix = KV_PRE_TEMPLATE.format(bucket=bucket)
+        self._writers = _KeyedLocks()
         if (self._limits.tracker_ttl_s or self._limits.pending_ttl_s) and (js is None or not bucket):
             raise ValueError("expiring keys need the JetStream context and the bucket name")
 
@@ -220,6 +222,12 @@ class SlotStore:
     async def _change_tracker(
         self, batch_id: str, change: Callable[[Tracker], tuple[Tracker, T]], *, seen: Versioned | None = None
     ) -> tuple[Tracker, T] | None:
+        async with self._writers.held(tracker_key(batch_id)):
+            return await self._change_tracker_once_held(batch_id, change, seen=seen)
+
+    async def _change_tracker_once_held(
+        self, batch_id: str, change: Callable[[Tracker], tuple[Tracker, T]], *, seen: Versioned | None
+    ) -> tuple[Tracker, T] | None:
         retry = _Retry(f"tracker {batch_id}", "slot_tracker")
         while True:
             current, seen = seen or await self.read(batch_id), None
@@ -239,6 +247,12 @@ class SlotStore:
 
     async def _change_pending(self, batch_id: str, change: Callable[[list[Upload]], list[Upload]]) -> None:
         key = pending_key(batch_id)
+        async with self._writers.held(key):
+            await self._change_pending_held(key, batch_id, change)
+
+    async def _change_pending_held(
+        self, key: str, batch_id: str, change: Callable[[list[Upload]], list[Upload]]
+    ) -> None:
         retry = _Retry(f"pending uploads of {batch_id}", "pending_uploads")
         while True:
             raw = await self._get_raw(key)
@@ -310,6 +324,32 @@ class SlotStore:
             else:
                 in_use |= {u.text_storage_id for u in slots.uploads_from_json(raw[0]) if u.text_storage_id}
         return in_use
+
+
+class _KeyedLocks:
+    """One writer per key at a time within this process.
+
+    The compare-and-set still decides between replicas; this only stops the uploads of
+    one batch that a replica handles at once (a consumer's fetched messages, concurrent
+    RPCs) from colliding with each other, each collision costing a read, a decode and an
+    encode of the whole tracker (up to a megabyte) again."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def held(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 class _Retry:

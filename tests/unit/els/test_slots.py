@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -192,3 +193,46 @@ def test_names_are_stored_as_utf8_not_escaped_so_a_tracker_stays_small() -> None
     pending = slots.uploads_to_json([failure(name, "u-2")])
     assert name.encode() in pending
     assert slots.uploads_from_json(pending) == [failure(name, "u-2")]
+
+
+def test_a_long_upload_id_is_kept_as_its_fingerprint_and_still_recognised() -> None:
+    long_id = "u" * 255
+    state, first = slots.bind(tracker(2), failure("a.txt", long_id))
+    kept_id = state.slots[0].file_upload_id
+    assert kept_id.startswith("sha256:") and len(kept_id) <= 71
+    again, second = slots.bind(state, failure("a.txt", long_id))
+    assert again == state and second == slots.Binding(slots.Outcome.DUPLICATE_FAILED, first.essay_id)
+    other, third = slots.bind(state, failure("a.txt", "u" * 254 + "v"))
+    assert third.outcome == slots.Outcome.FAILED and other.slots[1].file_upload_id != kept_id
+
+
+def test_a_failures_message_is_kept_cut_to_its_bound() -> None:
+    upload = replace(failure("a.txt", "u-1"), error_message="x" * 1000)
+    state, _ = slots.bind(tracker(1), upload)
+    message = state.slots[0].error_message
+    assert len(message) == slots.MAX_KEPT_MESSAGE and message.endswith("…")
+
+
+def test_the_largest_tracker_is_what_its_bound_says() -> None:
+    """Every slot of the largest batch failed with the longest values the contract allows,
+    every excess upload kept: the bound ELS checks at start-up against max_payload."""
+    state = slots.new_tracker(
+        batch_id=str(uuid.uuid4()),
+        essay_ids=[str(uuid.uuid4()) for _ in range(slots.MAX_SLOTS)],
+        class_id=str(uuid.uuid4()),
+        course_code=common_pb2.COURSE_CODE_ENG5,
+        owner_id="teacher-1",
+        correlation_id=str(uuid.uuid4()),
+    )
+    for index in range(slots.MAX_SLOTS + slots.DEFAULT_MAX_EXCESS):
+        name = ("\U0001f600" * 255)[: 255 - len(str(index))] + str(index)
+        upload = slots.Upload(
+            file_name=name,
+            file_upload_id=f"{index}".ljust(255, "u"),
+            error_code=common_pb2.ESSAY_VALIDATION_ERROR_CODE_OTHER,
+            error_message="\U0001f600" * 1000,
+        )
+        state, _ = slots.bind(state, upload)
+    assert len(state.excess) == slots.DEFAULT_MAX_EXCESS
+    size = len(slots.to_json(state))
+    assert size <= slots.largest_tracker_bytes() < size * 1.01
