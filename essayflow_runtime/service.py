@@ -155,7 +155,18 @@ def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
     async def main() -> None:
         stop = stop_event_on_signals()
         # Refused (StartupRefused) before anything listens: the metrics port opens after.
-        service = await start_service(name, settings, build, port=port, with_database=with_database)
+        starting = asyncio.ensure_future(start_service(name, settings, build, port=port, with_database=with_database))
+        stopping = asyncio.ensure_future(stop.wait())
+        # A start-up that waits for a dependency still ends on SIGTERM / Ctrl-C.
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            log.info("stopped while starting")
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return
+        stopping.cancel()
+        service = starting.result()
         if settings.metrics_enabled:
             serve_metrics(settings.metrics_base_port + METRICS_OFFSETS[name], settings.host)
         print(f"{name} serving on {settings.host}:{service.port}", flush=True)
