@@ -21,7 +21,7 @@ from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
 from essayflow_cli import documents
 from essayflow_cli import stalled as stalled_module
-from essayflow_cli.calls import RoleOpt, TokenOpt, UserOpt, course, enum_name, run
+from essayflow_cli.calls import RoleOpt, TokenOpt, UserOpt, course, course_name, enum_name, run
 from essayflow_cli.client import Clients
 from essayflow_cli.durations import parse_duration
 from essayflow_cli.output import (
@@ -101,7 +101,8 @@ def _failure(name: str, error: grpc.aio.AioRpcError, read_as: str) -> Uploaded:
     meta = described.get("metadata", {})
     violations = "; ".join(v["description"] for v in described.get("field_violations", []))
     detail = f"{described['code']}: {violations or described['message']}"
-    consumed = bool(meta.get("essay_id")) and meta.get("outcome") in ("failed", "bound", "")
+    # ELS says what the failed upload did: "failed" took a free slot (it stays failed).
+    consumed = meta.get("outcome") == "failed"
     return Uploaded(name, "failed", detail, consumed_slot=consumed, read_as=read_as, essay_id=meta.get("essay_id", ""))
 
 
@@ -234,9 +235,13 @@ def batch_upload(
 
 @app.command("show")
 def batch_show(
-    batch_id: str, token: TokenOpt = None, user: UserOpt = "teacher-demo", role: RoleOpt = "teacher"
+    batch_id: str,
+    output: OutputOpt = OutputFormat.TABLE,
+    token: TokenOpt = None,
+    user: UserOpt = "teacher-demo",
+    role: RoleOpt = "teacher",
 ) -> None:
-    """Print a batch as JSON."""
+    """A batch: status, class, course, what it waits for, its essays (all of it with --output json)."""
 
     async def work(c: Clients) -> bos_pb2.GetBatchResponse:
         response: bos_pb2.GetBatchResponse = await c.bos.GetBatch(
@@ -244,8 +249,23 @@ def batch_show(
         )
         return response
 
-    response = run(work, token, user, role)
-    emit(message_dict(response.batch), OutputFormat.JSON, lambda: None)
+    batch = run(work, token, user, role).batch
+
+    def table() -> Table:
+        view = Table(title=f"batch {batch.batch_id}", show_header=False)
+        view.add_column("field", style="bold")
+        view.add_column("value", overflow="fold")
+        view.add_row("status", f"{enum_name(common_pb2.BatchStatus, batch.status)} (v{batch.version})")
+        view.add_row("type", enum_name(common_pb2.BatchType, batch.batch_type))
+        view.add_row("course", course_name(batch.course_code))
+        view.add_row("class", batch.class_id or "-")
+        view.add_row("title", batch.title or "-")
+        view.add_row("expected essays", str(batch.expected_essay_count))
+        view.add_row("essays with text", str(len(batch.essays)))
+        view.add_row("waiting for", batch.waiting_for.description or "-")
+        return view
+
+    emit(batch_dict(batch), output, table)
 
 
 def history_table(transitions: Any) -> Table:
@@ -349,7 +369,10 @@ def batch_list(
         batches = await stalled_module.list_all(c, request)
         if wanted_class:
             batches = [b for b in batches if b.class_id and b.class_id.lower().startswith(wanted_class)]
-        return stalled_module.rows(batches, await stalled_module.upload_progress(c, batches))
+        listed = stalled_module.rows(batches, await stalled_module.upload_progress(c, batches))
+        for row, batch in zip(listed, batches, strict=True):
+            row["class_id"] = batch.class_id
+        return listed
 
     listed = run(work, token, user, role)
     title = f"batches waiting longer than {stalled}" if stalled is not None else "batches"

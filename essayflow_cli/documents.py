@@ -22,10 +22,24 @@ MIN_CHARS = 50
 MAX_CHARS = 50_000
 MAX_BYTES = 200_000
 
-# Single-byte Western encodings a detector may name for a Windows-1252 file: the bytes of
-# å ä ö é mean the same in all of them, and Windows-1252 is what such files really are.
-_WESTERN = frozenset(
-    {"cp1252", "windows_1252", "latin_1", "iso8859_1", "iso8859_15", "cp1250", "iso8859_2", "mac_roman", "cp850"}
+# Single-byte Latin-script encodings a detector may name for a Windows-1252 file: the bytes
+# of å ä ö é mean the same in most of them, and Windows-1252 is what such files really are.
+_LATIN = frozenset(
+    {
+        "ascii",
+        "cp1252",
+        "windows_1252",
+        "latin_1",
+        "cp1250",
+        "cp1254",
+        "cp1257",
+        "mac_roman",
+        "mac_latin2",
+        "cp437",
+        "cp850",
+        "cp858",
+        *(f"iso8859_{n}" for n in (1, 2, 3, 4, 9, 10, 13, 14, 15, 16)),
+    }
 )
 
 
@@ -63,7 +77,7 @@ def decode_text(data: bytes) -> tuple[str, str]:
     if best is None or best.encoding is None:
         raise Unreadable("its encoding cannot be told (save it as UTF-8)")
     encoding = best.encoding.lower().replace("-", "_")
-    if encoding in _WESTERN:
+    if encoding in _LATIN:
         try:
             return data.decode("cp1252", errors="strict"), "windows-1252"
         except UnicodeDecodeError:
@@ -117,7 +131,8 @@ def read_document(path: Path) -> Document:
             text, source = decode_text(data)
         except UnicodeDecodeError:
             raise Unreadable("it is not valid text in its encoding (save it as UTF-8)") from None
-    text = text.replace("\r\n", "\n").replace("\x00", "")
+    # Page and section breaks (PDF, Word) are line breaks; NUL cannot be stored.
+    text = text.replace("\r\n", "\n").replace("\x0c", "\n").replace("\x0b", "\n").replace("\x00", "")
     stripped = text.strip()
     if not stripped:
         raise Unreadable("it has no text" + (" (a scanned PDF has only images)" if suffix == ".pdf" else ""))
