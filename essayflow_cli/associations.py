@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import grpc
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from essayflow.cms.v1 import cms_pb2
@@ -201,10 +202,9 @@ def associations_validate(
         verb = "would" if dry_run else "will"
         text = f"{done or 'nothing to decide'}"
         if the_plan.left_pending:
-            text += (
-                f"; {len(the_plan.left_pending)} {verb} stay pending "
-                f"({below} with a suggestion below {level} or not named, {unmatched} without a suggestion)"
-            )
+            parts = [f"{below} {'below ' + level if confirm_all else 'with a suggestion'}"] if below else []
+            parts += [f"{unmatched} without a suggestion"] if unmatched else []
+            text += f"; {len(the_plan.left_pending)} {verb} stay pending ({', '.join(parts)})"
         if the_plan.finalises:
             text += f"; this {verb} finalise the batch (no essay left pending)"
         return text
@@ -212,9 +212,11 @@ def associations_validate(
     if not the_plan.decisions or dry_run:
         emit(summary, output, lambda: _print_plan(rows, said(), dry_run))
         raise typer.Exit(EXIT_OK)
-    if the_plan.finalises and not yes and sys.stdin.isatty() and output is OutputFormat.TABLE:
-        _print_plan(rows, said(), True)
-        if not typer.confirm("Finalise the batch now? Its associations cannot be changed afterwards", default=False):
+    if the_plan.finalises and not yes and sys.stdin.isatty():
+        # A person at a terminal: show the plan and ask (on stderr, so --output json stays clean).
+        _print_plan(rows, said(), False, err_console)
+        question = "This finalises the batch: its associations cannot be changed afterwards. Send?"
+        if not typer.confirm(question, default=False, err=True):
             err_console.print("nothing sent")
             raise typer.Exit(EXIT_OK)
 
@@ -236,16 +238,16 @@ def associations_validate(
     emit(summary, output, table)
 
 
-def _print_plan(rows: list[dict[str, Any]], said: str, dry_run: bool) -> None:
-    table = Table(title="would be decided (dry run)" if dry_run else "decided")
+def _print_plan(rows: list[dict[str, Any]], said: str, dry_run: bool, target: Console = console) -> None:
+    table = Table(title="would be decided (dry run)" if dry_run else "decisions")
     for column in ("essay", "file", "decision", "student", "level", "why"):
         table.add_column(column, overflow="fold")
     for r in rows:
         student = f"{r['student']} <{r['student_email']}>" if r["student"] else "-"
         table.add_row(r["essay_id"][:8], r["file_name"] or "-", r["action"], student, r["level"], r["by"])
     if rows:
-        console.print(table)
-    console.print(said)
+        target.print(table)
+    target.print(said)
 
 
 def associations_table(associations: Any) -> Table:

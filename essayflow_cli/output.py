@@ -127,7 +127,7 @@ def describe_rpc_error(error: grpc.aio.AioRpcError) -> dict[str, Any]:
 
 def print_rpc_error(error: grpc.aio.AioRpcError) -> None:
     described = describe_rpc_error(error)
-    reason = f" ({described['reason']})" if described.get("reason") else ""
+    reason = f" ({described['reason']})" if described.get("reason") not in (None, "", described["code"]) else ""
     err_console.print(f"[red]{described['code']}[/red]{escape(reason)}: {escape(described['message'])}")
     for violation in described.get("field_violations", []):
         err_console.print(f"  {escape(violation['field'])}: {escape(violation['description'])}")

@@ -222,8 +222,9 @@ def reason_words(reason: common_pb2.MatchReason) -> str:
         return "written by several students"
     where = _SIGNALS.get(reason.signal, f"({reason.signal})")
     what = _MATCHED.get(reason.matched, reason.matched.replace("_", " ") or "name")
-    value = f" {reason.value!r}" if reason.value else ""
-    return f"{what}{value} {where} ({reason.score:.0%})"
+    if reason.signal == "file_name" or not reason.value:
+        return f"{what} {where} ({reason.score:.0%})"
+    return f"{what} {reason.value!r} {where} ({reason.score:.0%})"
 
 
 def reasons_text(association: cms_pb2.Association) -> str:

@@ -9,6 +9,7 @@ import asyncio
 import codecs
 import json
 import os
+import pty
 import subprocess
 import sys
 import time
@@ -72,6 +73,27 @@ def _run(stack: E2EStack, args: tuple[str, ...], token: str, extra_env: dict[str
     assert "Traceback" not in ran.text, ran.text
     assert SECRET not in ran.text
     return ran
+
+
+def _run_at_a_terminal(stack: E2EStack, args: tuple[str, ...], token: str, answer: str) -> Ran:
+    """As a person at a terminal who types ``answer`` (stdin is a pseudo-terminal)."""
+    env = {**os.environ, **stack.env, "ESSAYFLOW_TOKEN": token}
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "essayflow_cli.main", *args],
+            env=env,
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(master, answer.encode())  # typed ahead: the terminal keeps it until it is read
+        out, err = process.communicate(timeout=120)
+    finally:
+        os.close(slave)
+        os.close(master)
+    return Ran(process.returncode, out, err)
 
 
 async def essayflow(stack: E2EStack, *args: str, token: str, env: dict[str, str] | None = None) -> Ran:
@@ -285,6 +307,14 @@ async def test_the_review_flow(stack_ready: E2EStack, teacher_token: str, tmp_pa
     assert ambiguous.code == 2
     assert "fits 2 students" in ambiguous.err
     assert email("Maja", "Berg") in ambiguous.err and email("Maja", "Ek-Sandberg") in ambiguous.err
+
+    # At a terminal, a change that finalises the batch is asked about first; "no" sends nothing.
+    final = ("associations", "validate", batch_id, "--override", f"weak={email('Maja', 'Berg')}", "--reject", "nobody")
+    declined = await asyncio.to_thread(_run_at_a_terminal, stack_ready, final, teacher_token, "n\n")
+    assert declined.code == 0 and "finalises the batch" in declined.err and "nothing sent" in declined.err
+    assert by_file(await wait_associations(stack_ready, batch_id, 5, teacher_token))["weak.txt"]["status"] == (
+        "pending_validation"
+    )
 
     finished = await ok_json(
         stack_ready,
