@@ -25,6 +25,8 @@ UserOpt = Annotated[str, typer.Option(help="User for the development token")]
 RoleOpt = Annotated[str, typer.Option(help="Role for the development token: teacher or admin")]
 
 COURSES = "ENG5, ENG6, ENG7, SV1, SV2, SV3"
+# What a shell reports for a command stopped with Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 def settings() -> Settings:
@@ -59,6 +61,9 @@ def run(work: Callable[[Clients], Awaitable[T]], token: str | None, user: str, r
         fail_usage(f"refused: {refused}")
     except OSError as error:  # a TLS CA file that cannot be read, and the like
         fail_usage(f"{type(error).__name__}: {error.strerror or error}")
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def enum_name(enum: Any, value: int) -> str:
