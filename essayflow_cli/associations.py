@@ -20,6 +20,11 @@ from essayflow_cli.output import EXIT_OK, OutputFormat, OutputOpt, console, emit
 
 app = typer.Typer(help="Review who wrote each essay (CMS).", no_args_is_help=True)
 
+HINTS = {
+    grpc.StatusCode.NOT_FOUND: "CMS knows a batch once the matcher has suggested its authors: a REGULAR batch "
+    "whose essays are all uploaded (a GUEST batch has no class and nothing to review)"
+}
+
 
 async def load_review(
     c: Clients, batch_id: str
@@ -101,7 +106,7 @@ def associations_list(
         listed, essays, _ = await load_review(c, batch_id)
         return listed, essays
 
-    listed, essays = run(work, token, user, role)
+    listed, essays = run(work, token, user, role, HINTS)
     rows = essay_rows(essays)
     pending = sum(1 for e in essays if e.pending)
     deadline = listed.validation_deadline.ToJsonString()
@@ -168,7 +173,7 @@ def associations_validate(
         _, essays, students = await load_review(c, batch_id)
         return essays, students
 
-    essays, students = run(load, token, user, role)
+    essays, students = run(load, token, user, role, HINTS)
     try:
         the_plan = review.plan(
             essays,

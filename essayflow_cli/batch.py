@@ -35,6 +35,7 @@ from essayflow_cli.output import (
     describe_rpc_error,
     emit,
     err_console,
+    fail_usage,
     message_dict,
 )
 
@@ -106,6 +107,18 @@ def _failure(name: str, error: grpc.aio.AioRpcError, read_as: str) -> Uploaded:
     return Uploaded(name, "failed", detail, consumed_slot=consumed, read_as=read_as, essay_id=meta.get("essay_id", ""))
 
 
+def _refuses_the_batch(error: grpc.aio.AioRpcError) -> bool:
+    """A refusal of the batch or the caller rather than of this one file."""
+    if error.code() in (
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ):
+        return True
+    return describe_rpc_error(error).get("reason") == "BATCH_NOT_REGISTERED"
+
+
 @app.command("upload")
 def batch_upload(
     batch_id: str,
@@ -120,10 +133,14 @@ def batch_upload(
     .txt files in UTF-8 (with or without BOM), UTF-16 or Windows-1252 are sent as UTF-8;
     .docx and .pdf are sent as their text. Any other file, an empty one, or one whose text
     is too short is refused here, before anything is sent, and takes no slot. Exit 0 when
-    every file was bound (or was already), 1 when any failed, 3 when ELS cannot be reached."""
+    every file was bound (or was already), 1 when any failed or found every slot taken, 3 when
+    ELS cannot be reached."""
     results: list[Uploaded] = []
     ready: list[documents.Document] = []
-    for path in documents.essay_files(folder):
+    found = documents.essay_files(folder)
+    if not found:
+        fail_usage(f"{folder} has no files to upload (.txt, .docx, .pdf)")
+    for path in found:
         try:
             ready.append(documents.read_document(path))
         except documents.Unreadable as why:
@@ -151,6 +168,8 @@ def batch_upload(
                         unreachable = True
                         sent.append(Uploaded(document.path.name, "failed", f"not sent: {error.code().name}"))
                         break
+                    if _refuses_the_batch(error):
+                        raise  # no file can go to this batch: say why once, not per file
                     sent.append(_failure(document.path.name, error, document.source))
                 progress.advance(task)
         slots = None
@@ -168,11 +187,7 @@ def batch_upload(
     slot_state: dict[str, Any] = {}
     if slots is not None and slots.expected_essay_count:
         by_status = Counter(s.status for s in slots.slots)
-        failed_slots = (
-            by_status[common_pb2.ESSAY_STATUS_VALIDATION_FAILED]
-            if hasattr(common_pb2, "ESSAY_STATUS_VALIDATION_FAILED")
-            else 0
-        )
+        failed_slots = by_status[common_pb2.ESSAY_STATUS_VALIDATION_FAILED]
         open_slots = by_status[common_pb2.ESSAY_STATUS_AWAITING_CONTENT]
         usable = slots.expected_essay_count - failed_slots - open_slots
         slot_state = {
@@ -192,9 +207,11 @@ def batch_upload(
             warnings.append(
                 f"{open_slots} slots still wait for an essay: upload the missing ones (the batch waits until then)"
             )
+    if counts["excess"]:
+        warnings.append(f"{counts['excess']} files found every slot taken: they are not in the batch")
     summary = {
         "batch_id": batch_id,
-        "files": [{k: v for k, v in vars(r).items()} for r in results],
+        "files": [dict(vars(r)) for r in results],
         "bound": counts["bound"],
         "duplicate": counts["duplicate"],
         "excess": counts["excess"],
@@ -227,7 +244,7 @@ def batch_upload(
     emit(summary, output, table)
     if unreachable:
         raise typer.Exit(EXIT_UNREACHABLE)
-    raise typer.Exit(EXIT_REFUSED if failed else EXIT_OK)
+    raise typer.Exit(EXIT_REFUSED if failed or counts["excess"] else EXIT_OK)
 
 
 # ---------------------------------------------------------------- reading

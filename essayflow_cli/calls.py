@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 import grpc
@@ -40,8 +40,15 @@ def settings() -> Settings:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def run(work: Callable[[Clients], Awaitable[T]], token: str | None, user: str, role: str) -> T:
-    """``work`` with clients for the stack; a refused call exits 1, an unreachable one 3."""
+def run(
+    work: Callable[[Clients], Awaitable[T]],
+    token: str | None,
+    user: str,
+    role: str,
+    hints: Mapping[grpc.StatusCode, str] | None = None,
+) -> T:
+    """``work`` with clients for the stack; a refused call exits 1, an unreachable one 3.
+    ``hints``: a line for the person per status code (what it usually means here)."""
     loaded = settings()
     if not token and role not in USER_ROLES:
         raise typer.BadParameter(f"{role!r}: a development token is for a teacher or an admin", param_hint="--role")
@@ -56,7 +63,7 @@ def run(work: Callable[[Clients], Awaitable[T]], token: str | None, user: str, r
     try:
         return asyncio.run(main())
     except grpc.aio.AioRpcError as error:
-        fail_rpc(error)
+        fail_rpc(error, hints)
     except UnsafeExposure as refused:
         fail_usage(f"refused: {refused}")
     except OSError as error:  # a TLS CA file that cannot be read, and the like

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any, NoReturn
 
 import grpc
@@ -139,16 +139,17 @@ def exit_code_of(error: grpc.aio.AioRpcError) -> int:
     return EXIT_UNREACHABLE if error.code() in UNREACHABLE_CODES else EXIT_REFUSED
 
 
-def fail_rpc(error: grpc.aio.AioRpcError, what: str = "") -> NoReturn:
-    """Print a failed call and exit 1 (refused) or 3 (unreachable)."""
+def fail_rpc(error: grpc.aio.AioRpcError, hints: Mapping[grpc.StatusCode, str] | None = None) -> NoReturn:
+    """Print a failed call (and the command's hint for its code) and exit 1 (refused) or 3
+    (unreachable)."""
     if error.code() in UNREACHABLE_CODES:
-        where = f" {what}" if what else ""
-        err_console.print(
-            f"[red]cannot reach{escape(where)}[/red]: {error.code().name}: {escape(error.details() or '')}"
-        )
+        err_console.print(f"[red]cannot reach the service[/red]: {error.code().name}: {escape(error.details() or '')}")
         err_console.print("  is the stack running? (make run), or set ESSAYFLOW_HOST / ESSAYFLOW_*_PORT")
     else:
         print_rpc_error(error)
+    hint = (hints or {}).get(error.code())
+    if hint:
+        err_console.print(f"  [dim]{escape(hint)}[/dim]")
     raise typer.Exit(exit_code_of(error))
 
 

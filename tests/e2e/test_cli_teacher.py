@@ -13,6 +13,7 @@ import pty
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -397,7 +398,14 @@ async def test_errors_say_what_the_server_said(stack_ready: E2EStack, teacher_to
     assert allowed in {b["batch_id"] for b in listed}
 
     missing = await essayflow(stack_ready, "associations", "list", allowed, token=teacher_token)
-    assert missing.code == 1 and "NOT_FOUND" in missing.err
+    assert missing.code == 1 and "NOT_FOUND" in missing.err and "matcher has suggested" in missing.err
+
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (folder / name).write_text(f"{BODY} {name}", encoding="utf-8")
+    unknown = await essayflow(stack_ready, "batch", "upload", str(uuid.uuid4()), str(folder), token=teacher_token)
+    assert unknown.code == 1 and unknown.err.count("BATCH_NOT_REGISTERED") == 1, unknown.text
 
     usage = await essayflow(stack_ready, "batch", "list", "--output", "xml", token=teacher_token)
     assert usage.code == 2 and "choose table or json" in usage.err
