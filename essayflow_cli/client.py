@@ -36,7 +36,7 @@ class Clients:
         return (("authorization", f"Bearer {self.token}"),)
 
     async def register_batch(
-        self, count: int, course_code: int, *, class_id: str = "", title: str = ""
+        self, count: int, course_code: int, *, class_id: str = "", title: str = "", allow_other_course: bool = False
     ) -> bos_pb2.Batch:
         """RegisterBatch with a fresh idempotency key (a retry of this call is a new batch)."""
         response = await self.bos.RegisterBatch(
@@ -46,6 +46,7 @@ class Clients:
                 class_id=class_id,
                 title=title,
                 idempotency_key=str(uuid.uuid4()),
+                allow_other_course=allow_other_course,
             ),
             metadata=self.metadata,
         )

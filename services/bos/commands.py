@@ -26,7 +26,7 @@ from essayflow_runtime.contracts import derived_event_id
 from essayflow_runtime.errors import Aborted, FailedPrecondition, NotFound
 from essayflow_runtime.metrics import CAS_CONFLICTS
 from services.bos import encoding, store, transitions, validation
-from services.bos.directory import ClassDirectory
+from services.bos.directory import ClassDirectory, ClassEntry
 from services.bos.state_machine import (
     CANCELLED,
     GUEST,
@@ -69,19 +69,36 @@ def _change(
     )
 
 
+def _check_course(request: validation.Registration, found: ClassEntry) -> None:
+    """A batch of one course against a class of another is a mistake unless the caller says
+    it is meant (allow_other_course): the matcher and the pipelines go by the batch's course."""
+    if not found.course_code or found.course_code == request.course_code or request.allow_other_course:
+        return
+    batch_course = common_pb2.CourseCode.Name(request.course_code)
+    class_course = common_pb2.CourseCode.Name(found.course_code)
+    raise FailedPrecondition(
+        f"class {request.class_id} is a {class_course} class; this batch is {batch_course} "
+        "(register it with the class's course, or set allow_other_course)",
+        reason="CLASS_COURSE_MISMATCH",
+        metadata={"class_id": request.class_id, "class_course": class_course, "batch_course": batch_course},
+        violations=[("CLASS_COURSE_MISMATCH", f"classes/{request.class_id}", f"the class's course is {class_course}")],
+    )
+
+
 async def register(
     pool: asyncpg.Pool, directory: ClassDirectory, principal: Principal, request: validation.Registration
 ) -> BatchRecord:
     """A new batch with one slot per expected essay; announces it with BatchEssaysRegistered."""
     if request.class_id:
-        owner = await directory.owner_of(request.class_id)
+        entry = await directory.find(request.class_id)
         # Someone else's class looks exactly like a missing one: class ids cannot be probed either.
-        if owner is None or (not principal.is_privileged and owner != principal.subject):
+        if entry is None or (not principal.is_privileged and entry.owner_id != principal.subject):
             raise NotFound(
                 f"class {request.class_id} not found",
                 reason="CLASS_NOT_FOUND",
                 metadata={"class_id": request.class_id},
             )
+        _check_course(request, entry)
     batch_id = str(uuid.uuid4())
     new = NewBatch(
         batch_id=batch_id,

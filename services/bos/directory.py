@@ -6,6 +6,7 @@ a service token. Tests hand BOS an in-memory directory instead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
@@ -19,9 +20,16 @@ from essayflow_runtime.grpc_client import open_channel
 CALL_TIMEOUT_S = 5.0
 
 
+@dataclass(frozen=True)
+class ClassEntry:
+    owner_id: str
+    # CourseCode of the class; 0 when the directory does not know it (nothing to compare).
+    course_code: int = 0
+
+
 class ClassDirectory(Protocol):
-    async def owner_of(self, class_id: str) -> str | None:
-        """The teacher who owns the class, or None when there is no such class."""
+    async def find(self, class_id: str) -> ClassEntry | None:
+        """The class's owner and course, or None when there is no such class."""
         ...
 
 
@@ -33,6 +41,10 @@ class CmsClassDirectory:
         self._tokens = ServiceTokens(settings, "bos")
 
     async def owner_of(self, class_id: str) -> str | None:
+        found = await self.find(class_id)
+        return found.owner_id if found else None
+
+    async def find(self, class_id: str) -> ClassEntry | None:
         try:
             response = await self._stub.GetClass(
                 cms_pb2.GetClassRequest(class_id=class_id),
@@ -48,8 +60,8 @@ class CmsClassDirectory:
                 metadata={"class_id": class_id, "code": exc.code().name},
             ) from exc
         # "class" is a Python keyword, so the generated field is reachable only by name.
-        owner: str = getattr(response, "class").owner_id
-        return owner
+        found = getattr(response, "class")
+        return ClassEntry(owner_id=found.owner_id, course_code=found.course_code)
 
     async def close(self) -> None:
         await self._channel.close()

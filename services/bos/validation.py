@@ -54,6 +54,8 @@ class Registration:
     idempotency_key: str
     # Of the request as sent, without its key: a retry under the same key must match it.
     fingerprint: bytes
+    # The caller registers against a class of another course on purpose.
+    allow_other_course: bool = False
 
 
 def registration(request: bos_pb2.RegisterBatchRequest) -> Registration:
@@ -79,6 +81,7 @@ def registration(request: bos_pb2.RegisterBatchRequest) -> Registration:
         title=request.title,
         idempotency_key=request.idempotency_key,
         fingerprint=fingerprint(request),
+        allow_other_course=request.allow_other_course,
     )
 
 

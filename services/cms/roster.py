@@ -57,13 +57,29 @@ def new_students(errors: FieldErrors, raw: list[tuple[str, str, str]], path: str
     """Check and normalise (first name, last name, e-mail) triples."""
     errors.check(1 <= len(raw) <= MAX_STUDENTS_PER_CALL, path, f"must hold 1..{MAX_STUDENTS_PER_CALL} students")
     students: list[NewStudent] = []
+    # The first index of each e-mail: one e-mail is one student, so a second, different
+    # person under it is refused naming both (a repeat of the same person is harmless).
+    first_with: dict[str, int] = {}
     for i, (first, last, email) in enumerate(raw[:MAX_STUDENTS_PER_CALL]):
         first, last, email = first.strip(), last.strip(), normalize_email(email)
         errors.check(1 <= len(first) <= MAX_PERSON_NAME, f"{path}[{i}].first_name", "must be 1..100 characters")
         errors.check(1 <= len(last) <= MAX_PERSON_NAME, f"{path}[{i}].last_name", "must be 1..100 characters")
         errors.check(is_valid_email(email), f"{path}[{i}].email", "must be an e-mail address")
-        students.append(NewStudent(first, last, email))
+        student = NewStudent(first, last, email)
+        earlier = first_with.setdefault(email, i)
+        if earlier != i and not same_person(students[earlier], student):
+            other = students[earlier]
+            errors.add(
+                f"{path}[{i}].email",
+                f"{email} is already {path}[{earlier}] ({other.first_name} {other.last_name}) in this request, "
+                f"not {first} {last}: one e-mail is one student",
+            )
+        students.append(student)
     return students
+
+
+def same_person(a: NewStudent, b: NewStudent) -> bool:
+    return (a.first_name.casefold(), a.last_name.casefold()) == (b.first_name.casefold(), b.last_name.casefold())
 
 
 def parse_uuid(errors: FieldErrors, value: str, path: str) -> str:

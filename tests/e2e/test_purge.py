@@ -184,7 +184,7 @@ async def test_the_cli_purges_only_with_yes_and_reports_json(stack_ready: E2ESta
         as_teacher = await asyncio.to_thread(
             cli, stack_ready, "batch", "purge", batch.batch_id, "--yes", token=teacher.token
         )
-        assert as_teacher.returncode == 1 and "PERMISSION_DENIED" in as_teacher.stdout
+        assert as_teacher.returncode == 1 and "PERMISSION_DENIED" in as_teacher.stderr
         assert "Traceback" not in as_teacher.stdout + as_teacher.stderr
 
         done = await asyncio.to_thread(

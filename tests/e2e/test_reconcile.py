@@ -167,7 +167,7 @@ async def test_a_guest_batch_whose_completion_was_deleted_is_found_and_reconcile
         code, out, err = await run_cli(
             stack_ready, "batch", "reconcile", batch.batch_id, "--user", "teacher-stuck-guest", "--role", "teacher"
         )
-        assert code == 1 and "PERMISSION_DENIED" in out and "Traceback" not in out + err
+        assert code == 1 and "PERMISSION_DENIED" in err and "Traceback" not in out + err
 
         await reconcile_until_ready(
             stack_ready, js, teacher, batch.batch_id, c.BATCH_STATUS_AWAITING_CONTENT_VALIDATION, GUEST_PATH[:1]

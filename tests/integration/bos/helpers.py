@@ -23,6 +23,7 @@ from essayflow_runtime.auth import Role
 from essayflow_runtime.config import Settings
 from essayflow_runtime.consumer import EventContext
 from essayflow_runtime.contracts import event_type_of
+from services.bos.directory import ClassEntry
 from tests.support import bearer, eventually
 
 T = TypeVar("T")
@@ -36,14 +37,22 @@ class FakeDirectory:
     """Classes and their owners, in memory (CMS is another engineer's service)."""
 
     owners: dict[str, str] = field(default_factory=dict)
+    # A class's course, when a test gives it one (else the course is not compared).
+    courses: dict[str, int] = field(default_factory=dict)
 
-    def add(self, owner: str) -> str:
+    def add(self, owner: str, course_code: int = 0) -> str:
         class_id = str(uuid.uuid4())
         self.owners[class_id] = owner
+        if course_code:
+            self.courses[class_id] = course_code
         return class_id
 
     async def owner_of(self, class_id: str) -> str | None:
         return self.owners.get(class_id)
+
+    async def find(self, class_id: str) -> ClassEntry | None:
+        owner = self.owners.get(class_id)
+        return ClassEntry(owner, self.courses.get(class_id, 0)) if owner is not None else None
 
 
 class Client:

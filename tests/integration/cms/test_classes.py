@@ -157,3 +157,27 @@ async def test_list_classes_pages_through_the_callers_classes(cms: Cms) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await cms.stub.ListClasses(bad, metadata=cms.as_("teacher-1"))
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_two_students_under_one_email_in_one_request_are_refused_naming_both(cms: Cms) -> None:
+    class_id = await cms.create_class("teacher-1")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await cms.stub.AddStudents(
+            cms_pb2.AddStudentsRequest(
+                class_id=class_id,
+                students=[
+                    cms_pb2.NewStudent(first_name="Anna", last_name="Berg", email="anna@school.se"),
+                    cms_pb2.NewStudent(first_name="Bo", last_name="Ek", email="bo@school.se"),
+                    cms_pb2.NewStudent(first_name="Anna", last_name="Lind", email="ANNA@school.se"),
+                ],
+            ),
+            metadata=cms.as_("teacher-1"),
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations = error_details(caught.value)[1][0].field_violations
+    assert [v.field for v in violations] == ["students[2].email"]
+    assert "students[0] (Anna Berg)" in violations[0].description and "Anna Lind" in violations[0].description
+    roster = await cms.stub.ListClassStudents(
+        cms_pb2.ListClassStudentsRequest(class_id=class_id), metadata=cms.as_("teacher-1")
+    )
+    assert list(roster.students) == []  # nothing of the refused request was stored

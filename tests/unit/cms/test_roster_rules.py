@@ -90,3 +90,12 @@ def test_decode_decisions() -> None:
     with pytest.raises(InvalidArgument) as caught:
         decode_decisions(cms_pb2.ValidateAssociationsRequest())
     assert {path for path, _ in caught.value.field_violations} == {"batch_id", "decisions"}
+
+
+def test_one_email_is_one_student_within_a_request() -> None:
+    errors = FieldErrors()
+    roster.new_students(errors, [("Anna", "Berg", "a@s.se"), ("anna", "BERG", "A@s.se"), ("Bo", "Ek", "b@s.se")])
+    assert errors.violations == []  # the same person twice is harmless
+    roster.new_students(errors, [("Anna", "Berg", "a@s.se"), ("Bo", "Ek", "b@s.se"), ("Anna", "Lind", "a@s.se")])
+    assert [path for path, _ in errors.violations] == ["students[2].email"]
+    assert "students[0] (Anna Berg)" in errors.violations[0][1] and "Anna Lind" in errors.violations[0][1]

@@ -100,18 +100,20 @@ class BatchTransition(_message.Message):
     def __init__(self, batch_id: _Optional[str] = ..., version: _Optional[int] = ..., from_status: _Optional[_Union[_common_pb2.BatchStatus, str]] = ..., to_status: _Optional[_Union[_common_pb2.BatchStatus, str]] = ..., cause: _Optional[str] = ..., actor: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., correlation_id: _Optional[str] = ..., reason: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RegisterBatchRequest(_message.Message):
-    __slots__ = ("expected_essay_count", "course_code", "class_id", "title", "idempotency_key")
+    __slots__ = ("expected_essay_count", "course_code", "class_id", "title", "idempotency_key", "allow_other_course")
     EXPECTED_ESSAY_COUNT_FIELD_NUMBER: _ClassVar[int]
     COURSE_CODE_FIELD_NUMBER: _ClassVar[int]
     CLASS_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_OTHER_COURSE_FIELD_NUMBER: _ClassVar[int]
     expected_essay_count: int
     course_code: _common_pb2.CourseCode
     class_id: str
     title: str
     idempotency_key: str
-    def __init__(self, expected_essay_count: _Optional[int] = ..., course_code: _Optional[_Union[_common_pb2.CourseCode, str]] = ..., class_id: _Optional[str] = ..., title: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    allow_other_course: bool
+    def __init__(self, expected_essay_count: _Optional[int] = ..., course_code: _Optional[_Union[_common_pb2.CourseCode, str]] = ..., class_id: _Optional[str] = ..., title: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., allow_other_course: _Optional[bool] = ...) -> None: ...
 
 class RegisterBatchResponse(_message.Message):
     __slots__ = ("batch",)

@@ -402,6 +402,13 @@ class RegisterBatchRequest(betterproto2.Message):
     Optional client key: repeating a registration with the same key returns the first batch.
     """
 
+    allow_other_course: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
+    """
+    A REGULAR batch's course must be its class's course (FAILED_PRECONDITION
+    CLASS_COURSE_MISMATCH otherwise); true registers it against a class of another course
+    on purpose.
+    """
+
 
 default_message_pool.register_message("essayflow.bos.v1", "RegisterBatchRequest", RegisterBatchRequest)
 
