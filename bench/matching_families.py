@@ -190,6 +190,9 @@ class _Batch:
                 continue
             self.add(given, surname)
 
+    def by_id(self, student_id: str) -> Person:
+        return next(p for p in self.roster if p.student_id == student_id)
+
     def unique_given(self, person: Person) -> bool:
         """Nobody else in the class has this given name, or a given name starting with it."""
         mine = ascii_fold(person.first_name.split()[0])
@@ -398,7 +401,7 @@ def short_forms(b: _Batch) -> None:
 
 def twins(b: _Batch) -> None:
     family = "twins_email"
-    plain_twin, accented_twin = [p for p in b.roster if p.student_id in b.twin_ids]
+    plain_twin, accented_twin = (b.by_id(i) for i in b.twin_ids)
     for twin in (plain_twin, accented_twin):
         text = f"Namn: {twin.full}\n{twin.email}\n\n{b.body()}"
         b.essay(family, "name_and_own_address", text, twin)
@@ -409,7 +412,7 @@ def twins(b: _Batch) -> None:
 
 def given_name_prefix(b: _Batch) -> None:
     family = "given_name_prefix"
-    short, long = [p for p in b.roster if p.student_id in b.prefix_ids]
+    short, long = (b.by_id(i) for i in b.prefix_ids)
     b.essay(family, "shared_first_given_name", f"Namn: {short.first_name}\n\n{b.body()}", None)
     b.essay(family, "both_given_names", f"Namn: {long.first_name}\n\n{b.body()}", long)
     b.essay(family, "full_name_short_entry", f"Namn: {short.full}\n\n{b.body()}", short)
