@@ -72,14 +72,14 @@ _AUTHOR_LABELS = (
     "students name", "full name", "fullstandigt namn", "ditt namn", "your name", "forfattare", "author",
     "authors", "av", "by", "written by", "skriven av", "skrivet av", "skribent", "inlamnad av",
     "submitted by", "pupil", "pupil name", "deltagare", "elever", "students", "gruppmedlemmar",
-    "group members", "medforfattare",
+    "group members", "medforfattare", "fran", "from", "avsandare", "sender",
 )  # fmt: skip
 # Labels whose value is someone or something other than the author: their names must never count.
 _OTHER_LABELS = (
     "larare", "teacher", "handledare", "mentor", "examinator", "bedomare", "rattad av", "bedomd av",
     "betygsatt av", "kurs", "course", "klass", "class", "datum", "date", "amne", "subject", "titel",
     "title", "skola", "school", "grupp", "group", "uppgift", "assignment", "tema", "topic", "theme",
-    "mottagare", "till", "to", "fran", "from", "betyg", "grade", "kommentar", "comment", "ord", "words",
+    "mottagare", "till", "to", "betyg", "grade", "kommentar", "comment", "ord", "words",
     "antal ord", "word count", "version", "program", "termin", "term", "kalla", "kallor", "sources",
     "rubrik", "heading", "instructor", "tutor", "supervisor", "professor", "e-post", "epost", "email",
     "e-mail", "mail", "telefon", "phone", "personnummer", "id",
@@ -93,8 +93,13 @@ _OTHER_ROLES = (
     "reviewer", "graded", "marked", "supervised", "corrected", "checked", "assessed", "inspirerad",
     "inspired", "oversatt", "translated", "edited", "redigerad", "illustrerad", "illustrated",
     "foraldr", "parent", "mamma", "pappa", "mother", "father", "vardnadshavar", "guardian", "opponent",
-    "klasskamrat", "classmate", "kompis", "friend", "peer",
+    "klasskamrat", "classmate", "kompis", "friend", "peer", "kommentar", "comment", "feedback", "respons",
+    "kamratrespons", "anteckning", "meddelande", "note", "message",
 )  # fmt: skip
+# The first word of a letter's greeting: the name after it is the addressee's, never the author's.
+_GREETINGS = frozenset(
+    {"hej", "hejsan", "halla", "tjena", "tja", "hi", "hello", "hey", "dear", "kara", "basta", "hallo", "god"}
+)
 _HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "herr", "fru", "froken", "magister", "lektor"})
 _PLURAL_AUTHOR_LABELS = frozenset({"authors", "elever", "students", "gruppmedlemmar", "group members", "deltagare"})
 _ALL_LABELS = _AUTHOR_LABELS + _GIVEN_NAME_LABELS + _SURNAME_LABELS + _OTHER_LABELS
@@ -114,9 +119,12 @@ _BYLINE = re.compile(
     re.IGNORECASE,
 )
 _SIGN_OFF = re.compile(
-    r"^(?:med vänliga hälsningar|vänliga hälsningar|varma hälsningar|hälsningar|hälsning|mvh|"
+    r"^(?:(?:med vänliga hälsningar|vänliga hälsningar|varma hälsningar|många hälsningar|hälsningar från|"
+    r"hälsningar|hälsning|mvh|kramar från|kram från|många kramar|kramar|kram|puss och kram|"
     r"best regards|kind regards|warm regards|regards|yours sincerely|sincerely|best wishes|cheers|"
-    r"tack för mig|/+|[-\u2013\u2014~]+)[\s,:!.]*",
+    r"love from|lots of love|love|from|från|din vän|er vän|your friend|yours|tack för mig)(?![^\W\d_])"
+    r"(?:\s++(?:från|from)(?![^\W\d_]))?"
+    r"|(?:/+|[-\u2013\u2014~]+))[\s,:!.]*",
     re.IGNORECASE,
 )
 _SELF_INTRO = re.compile(
@@ -129,6 +137,8 @@ _PLURAL_INTRO = frozenset({"vi heter", "we are", "our names are", "våra namn ä
 # two or more spaces, a tab, a bar, or a single space before 'Label:'. The field ends where the first
 # such run starts, and a run that starts none of these is a single space, so only run starts are tried.
 _NEXT_FIELD = re.compile(r"(?<!\s)(?:\s{2}|\t|\s\|\s|\s(?=[^\W\d_][\w-]{1,20}\s?:))")
+# Between the fields of a header row ('Namn | Klass | Kurs', tab-separated columns).
+_FIELD_SEPARATOR = re.compile(r"\s\|\s|\t|(?<!\s)\s{2}")
 _LABELLED_LINE = re.compile(r"^\s*+(?P<label>[^\W\d_][^:;]{0,28}?)\s*+[:;]\s*+(?P<value>.*)$")
 # An address starts where a run of address characters starts: without the look-behind every
 # position inside a long run without '@' (a pasted blob, a line of underscores) is retried, which is
@@ -150,12 +160,15 @@ _YEAR_OR_PAGE = re.compile(r"\d{3}")
 _ADDRESS_WORD_SEPARATOR = re.compile(r"[._+\-'\d]++")
 _CASE_CHANGE = re.compile(r"(?<=[a-zåäöé])(?=[A-ZÅÄÖÉ])")
 _FILE_NAME_SEPARATOR = re.compile(r"[\s_.+\-,()\[\]]++")
+_SEPARATOR_MARKS = frozenset("-\u2013\u2014|/&+")
 # Particles that may stay lower-case inside a name ('Ludwig van Beethoven').
 _PARTICLES = frozenset({"af", "al", "av", "bin", "da", "de", "del", "der", "di", "du", "el", "la", "le", "van", "von"})
 
 # Two or three lower-case words and nothing else.
 _LOWER_CASE_NAME_LINE = re.compile(r"[^\W\d_A-ZÅÄÖ]+(?:[- ][^\W\d_A-ZÅÄÖ]+){1,2}")
 _HEADER_LINES = 8
+# At most this many lines of prose above the header are a note (a parent's, a reviewer's) over it.
+_NOTE_LINES = 2
 _FOOTER_LINES = 3
 _MAX_NAME_WORDS = 5
 # A header line this long is prose: the body has started.
@@ -192,14 +205,32 @@ def extract_candidates(text: str, file_name: str) -> Extraction:
 
 def _header_lines(lines: list[str]) -> list[str]:
     header: list[str] = []
-    for line in lines[:_HEADER_LINES]:
+    top = lines[:_HEADER_LINES]
+    notes = 0
+    while notes < min(_NOTE_LINES, len(top) - 1) and _is_prose(top[notes]) and not _LABELLED_LINE.match(top[notes]):
+        notes += 1
+    if notes and len(top[notes]) <= MAX_LINE_CHARACTERS and not _is_prose(top[notes]):
+        # A note above the header ('Hej! Ebba har varit sjuk ...', then 'Ebba Lindqvist-Berg'): someone
+        # else's words, not read, and the header goes on under it.
+        top = top[notes:]
+    for line in top:
         if len(line) > MAX_LINE_CHARACTERS:
             break
-        words = len(line.split())
-        if words >= _PROSE_WORDS or (words >= _SENTENCE_WORDS and line.endswith((".", "!", "?"))):
+        if _is_prose(line) and not _LABELLED_LINE.match(line):
+            # A labelled line is a header field however long its value: a reviewer's comment
+            # ('Kommentar från Ali: ...') or a note to the teacher above the author's line.
             break
         header.append(line)
     return header
+
+
+def _is_prose(line: str) -> bool:
+    """A line of running text, not a header line; fields ('Anna Lind | 9B | Svenska 2') count apart."""
+    if "|" in line or "\t" in line or "  " in line:
+        words = max(len(field.split()) for field in _FIELD_SEPARATOR.split(line))
+    else:
+        words = len(line.split())
+    return words >= _PROSE_WORDS or (words >= _SENTENCE_WORDS and line.endswith((".", "!", "?")))
 
 
 def _region_candidates(lines: list[str], *, in_header: bool) -> list[Candidate]:
@@ -213,6 +244,17 @@ def _region_candidates(lines: list[str], *, in_header: bool) -> list[Candidate]:
             skip_next = False
             continue
         labelled = _LABELLED_LINE.match(line)
+        if labelled and labelled["value"] and not any(ch.isalnum() for ch in labelled["value"]):
+            # 'Anna :)' is a name and a smiley, not a label.
+            labelled = None
+        columns = _table_columns(line, lines[position + 1] if position + 1 < len(lines) else "")
+        if columns is not None:
+            # A row of labels and the row of values under it: each value is read by its column's label.
+            skip_next = True
+            for label, value in columns:
+                if label in _AUTHOR_LABELS:
+                    found.extend(_names_in(Signal.HEADER_LABEL, value, need_capitals=False))
+            continue
         if not labelled or _EMAIL.fullmatch(line):
             found.extend(_line_candidates(line, in_header=in_header))
             continue
@@ -233,6 +275,20 @@ def _region_candidates(lines: list[str], *, in_header: bool) -> list[Candidate]:
     return found
 
 
+def _table_columns(line: str, next_line: str) -> list[tuple[str | None, str]] | None:
+    """('Namn | Klass', 'Anna Lind | 9B') -> [('namn', 'Anna Lind'), ('klass', '9B')]; None if not a table."""
+    if "|" not in line and "\t" not in line:
+        return None
+    labels = [field.strip(" :") for field in _FIELD_SEPARATOR.split(line)]
+    values = [field.strip() for field in _FIELD_SEPARATOR.split(next_line)]
+    if len(labels) < 2 or len(values) != len(labels) or any(len(label) > 30 for label in labels):
+        return None
+    known = [_classify_label(label) if label else None for label in labels]
+    if any(label is None for label in known):
+        return None
+    return list(zip(known, values, strict=True))
+
+
 def _first_field(value: str) -> str:
     gap = _NEXT_FIELD.search(value)
     return (value[: gap.start()] if gap else value).strip()
@@ -242,10 +298,14 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
     """Candidates on one unlabelled header or footer line."""
     if "@" in line:
         return []
-    first_word = fold(line.split()[0]).strip(".,:;")
+    first_word = fold(line.split()[0]).strip(".,:;!")
     if first_word in _OTHER_LABELS or first_word in _HONORIFICS:
         # 'Lärare Eva Ek', 'Klass 9B': a label written without its colon; 'Ms. Berg' is the teacher.
         return []
+    if first_word in _GREETINGS:
+        # 'Hej Ludwig!', 'Dear Anna,': a letter's addressee; its author signs at the end.
+        return []
+    lower_case = _without_codes(line)
 
     signature_kind = Signal.HEADER_LABEL if in_header else Signal.SIGNATURE
     byline = _BYLINE.match(line)
@@ -261,20 +321,38 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
         signed = _SIGN_OFF.match(line)
         if signed:
             return _names_in(Signal.SIGNATURE, line[signed.end() :], need_capitals=True)
+        if _LOWER_CASE_NAME_LINE.fullmatch(lower_case):
+            return [Candidate(signal=Signal.SIGNATURE, span=line, words=tuple(name_words(lower_case)))]
         # References and closing sentences carry years, page numbers or full stops; signatures do not.
-        if _YEAR_OR_PAGE.search(line) or "(" in line or line.endswith((".", "!", "?")):
+        if _YEAR_OR_PAGE.search(line) or "(" in line or _ends_sentence(line):
             return []
         return _names_in(Signal.SIGNATURE, line, need_capitals=True, whole=True)
 
-    if _LOWER_CASE_NAME_LINE.fullmatch(line):
-        # A name typed without capitals ('anna lind'); the roster decides whether it is one.
-        return [Candidate(signal=Signal.FIRST_LINE, span=line, words=tuple(name_words(line)))]
+    if _LOWER_CASE_NAME_LINE.fullmatch(lower_case):
+        # A name typed without capitals ('anna lind', 'anna lind 9b'); the roster decides whether it is one.
+        return [Candidate(signal=Signal.FIRST_LINE, span=line, words=tuple(name_words(lower_case)))]
     parts = [p for p in _TITLE_SEPARATOR.split(line) if p and p.strip(" ,.-")]
     kind = Signal.TITLE if len(parts) > 1 else Signal.FIRST_LINE
     found: list[Candidate] = []
     for part in parts:
         found.extend(_names_in(kind, part, need_capitals=True, whole=True))
     return found
+
+
+def _ends_sentence(line: str) -> bool:
+    """A full stop after a word, not after an initial or an abbreviation ('Anna L.', 'E.L.', 'Amina Huss.')."""
+    if line.endswith(("!", "?")):
+        return True
+    if not line.endswith("."):
+        return False
+    last = line.split()[-1].rstrip(".")
+    return len(last.replace(".", "")) > 4
+
+
+def _without_codes(line: str) -> str:
+    """The line without class and course codes ('anna lind, 9b' -> 'anna lind')."""
+    words = [w.strip(",;") for w in line.split()]
+    return " ".join(w for w in words if w and not (len(w) <= 4 and any(ch.isdigit() for ch in w)))
 
 
 def _mentions_group(text: str) -> bool:
@@ -316,7 +394,10 @@ def _names_in(
     kind: Signal, value: str, *, need_capitals: bool, plural: bool = False, whole: bool = False
 ) -> list[Candidate]:
     """The person names written in a value; several names mark the value as shared authorship."""
-    value = _EMAIL.sub(" ", value).strip(" \t,.:;-\u2013\u2014")
+    value = _EMAIL.sub(" ", value).replace("<", " ").replace(">", " ").strip(" \t,:;-\u2013\u2014")
+    if _ends_sentence(value.rstrip("!?")) or value.startswith("."):
+        # A full stop after a word ends a sentence; after an initial or an abbreviation it is part of it.
+        value = value.strip(".")
     if not value:
         return []
     people = [p for p in _NAME_SEPARATOR.split(value) if p.strip()]
@@ -324,7 +405,10 @@ def _names_in(
     for person in people:
         spans.extend(_comma_separated(person, need_capitals=need_capitals, whole=whole))
     spans = [s for s in spans if s[1]]
-    shared = plural or len(spans) > 1
+    # On a line of its own 'och'/'and' usually joins the words of a title ('TRÄNING OCH HÄLSA',
+    # 'Technology and Learning'): only two or more full names there are several people.
+    named = sum(len(name) >= 2 for _, name, _ in spans) if whole else len(spans)
+    shared = plural or named > 1
     return [
         Candidate(signal=kind, span=span, words=tuple(words), surname_first=surname_first, shared_authorship=shared)
         for span, words, surname_first in spans[:MAX_PEOPLE_PER_SPAN]
@@ -353,10 +437,17 @@ def _leading_name(text: str, *, need_capitals: bool, whole: bool = False) -> lis
     standing on its own is a name line only if nothing else is written on it.
     """
     words: list[str] = []
-    for raw in text.split():
+    for raw in _split_glued(text).split():
+        if not any(ch.isalnum() or ch in _SEPARATOR_MARKS for ch in raw):
+            # A smiley or an emoji after a signature (':)', '😊'); a dash or a bar separates fields.
+            continue
         parsed = name_words(raw)
         if whole and not parsed and any(ch.isdigit() for ch in raw):
             continue
+        if len(parsed) > 1 and all(is_initial(w) for w in parsed[:-1]):
+            # Initials written without spaces ('E.L.', 'A.Lind').
+            words.extend(parsed[:-1])
+            parsed = parsed[-1:]
         if len(parsed) != 1:
             if whole:
                 return []
@@ -377,6 +468,25 @@ def _leading_name(text: str, *, need_capitals: bool, whole: bool = False) -> lis
     while words and words[-1].casefold() in _PARTICLES:
         words.pop()
     return words
+
+
+def _split_glued(text: str) -> str:
+    """Words glued at a change from lower to upper case are split ('NilsTervo' -> 'Nils Tervo')."""
+    return " ".join(_split_glued_word(word) for word in text.split())
+
+
+def _split_glued_word(word: str) -> str:
+    rest = word[1:]
+    if rest.lower() == rest or word.isupper():
+        return word
+    out: list[str] = []
+    previous = ""
+    for ch in word:
+        if ch.isupper() and previous.islower():
+            out.append(" ")
+        out.append(ch)
+        previous = ch
+    return "".join(out)
 
 
 def _self_introductions(text: str) -> list[Candidate]:
