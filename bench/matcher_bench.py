@@ -30,6 +30,7 @@ DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "matching_families.jso
 DEFAULT_DEV_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "matching" / "dev.jsonl"
 SPEED_ROSTER_SIZE = 30
 _MIN_SPEED_SECONDS = 1.0
+_MIN_SPEED_PASSES = 3
 
 _LEVELS = common_pb2.AssociationConfidenceLevel
 
@@ -174,21 +175,26 @@ def measure_speed(batches: list[dict[str, Any]]) -> dict[str, Any]:
         essays = [(e["text"], e.get("file_name", "")) for e in batch["essays"]]
         workloads.append((roster, essays))
 
+    # Whole passes over the data until a second has gone by (at least three): the fastest pass is the
+    # figure, since other work on a shared machine only ever slows a pass down.
     processed = 0
-    started = time.perf_counter()
-    elapsed = 0.0
-    while elapsed < _MIN_SPEED_SECONDS or processed == 0:
+    passes: list[float] = []
+    per_pass = sum(len(essays) for _, essays in workloads)
+    while sum(passes) < _MIN_SPEED_SECONDS or len(passes) < _MIN_SPEED_PASSES:
+        started = time.perf_counter()
         for roster, essays in workloads:
             index = RosterIndex.build(roster)
             for text, file_name in essays:
                 match_essay(index, text, file_name)
-            processed += len(essays)
-        elapsed = time.perf_counter() - started
+        passes.append(time.perf_counter() - started)
+        processed += per_pass
+    elapsed = sum(passes)
     return {
         "roster_size": SPEED_ROSTER_SIZE,
         "essays": processed,
         "seconds": round(elapsed, 3),
-        "essays_per_second": round(processed / elapsed, 1),
+        "essays_per_second": round(per_pass / min(passes), 1),
+        "mean_essays_per_second": round(processed / elapsed, 1),
     }
 
 
@@ -271,7 +277,8 @@ def render(figures: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         f"speed: {speed['essays_per_second']:.0f} essays/s with a {speed['roster_size']}-student roster "
-        f"({speed['essays']} essays in {speed['seconds']} s)"
+        f"(fastest pass; {speed['mean_essays_per_second']:.0f} essays/s over {speed['essays']} essays in "
+        f"{speed['seconds']} s)"
     )
     hostile = ", ".join(f"{kind} {ms:g} ms" for kind, ms in figures["hostile_extraction_ms"].items())
     lines.append(f"extraction of {LONGEST_ESSAY:,}-character hostile essays: {hostile}")

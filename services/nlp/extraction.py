@@ -305,7 +305,8 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
     if first_word in _GREETINGS:
         # 'Hej Ludwig!', 'Dear Anna,': a letter's addressee; its author signs at the end.
         return []
-    lower_case = _without_codes(line)
+    # A name typed without capitals starts with a lower-case letter ('anna lind 9b').
+    lower_case = _without_codes(line) if line[:1].islower() else ""
 
     signature_kind = Signal.HEADER_LABEL if in_header else Signal.SIGNATURE
     byline = _BYLINE.match(line)

@@ -16,6 +16,7 @@ Scoring in three steps:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,8 @@ _SHORT_FORM_SHARED_SURNAME = 0.62
 _SURNAME_PART = 0.9
 _EXTRA_WORD_PENALTY = 0.01
 _UNEXPECTED_ORDER_PENALTY = 0.02
+
+_HYPHEN = re.compile(r"[-\u2010\u2011\u2012\u2013\u2014]")
 
 _GROUP_WORK_CAP = 0.5
 # Softmax temperature of the competition between students: a lead of 0.05 keeps ~96 % of the score.
@@ -401,19 +404,21 @@ def _glued_evidence(
 
 
 def _tokens(words: Sequence[str]) -> list[_Token]:
-    singles = [_Token(i, i + 1, compact(w)) for i, w in enumerate(words) if not is_initial(w)]
+    forms = [compact(w) for w in words]
+    initial = [is_initial(w) for w in words]
+    singles = [_Token(i, i + 1, forms[i]) for i in range(len(words)) if not initial[i]]
     pairs = [
-        _Token(i, i + 2, compact(words[i]) + compact(words[i + 1]))
+        _Token(i, i + 2, forms[i] + forms[i + 1])
         for i in range(len(words) - 1)
-        if not is_initial(words[i]) and not is_initial(words[i + 1])
+        if not initial[i] and not initial[i + 1]
     ]
     # A double name written where the roster has one half of it ('Anna Lind-Berg' for 'Anna Lind').
-    halves = [
-        _Token(i, i + 1, part, _SURNAME_PART)
-        for i, w in enumerate(words)
-        for part in word_parts(w)
-        if len(part) >= 3 and len(word_parts(w)) > 1
-    ]
+    halves: list[_Token] = []
+    for i, word in enumerate(words):
+        if _HYPHEN.search(word):
+            parts = word_parts(word)
+            if len(parts) > 1:
+                halves.extend(_Token(i, i + 1, part, _SURNAME_PART) for part in parts if len(part) >= 3)
     return [t for t in singles + pairs + halves if t.form]
 
 
