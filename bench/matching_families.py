@@ -303,6 +303,20 @@ def author_below_other_lines(b: _Batch) -> None:
             f"Name: {author.full}\n\n{b.body(True)}"
         )
         b.essay(family, "peer_feedback_full_name", text, author)
+    author, peer = b.plain(), b.plain()
+    if peer is not author:
+        text = (
+            f"Kamratrespons ({peer.first_name}):\nDu skriver tydligt och har bra exempel, men slutsatsen "
+            f"kommer för snabbt.\nNamn: {author.full}\n\n{b.body()}"
+        )
+        b.essay(family, "peer_comment_label_alone", text, author)
+    author = b.plain()
+    note = (
+        f"Hej! Jag är {author.first_name}s mamma och vill bara säga att hen har varit sjuk länge.\n"
+        "Därför blev texten kortare än uppgiften sa, vi har pratat med mentorn om det.\n"
+        "Hoppas att det går bra ändå och tack för att ni har haft tålamod med oss!\n"
+    )
+    b.essay(family, "long_parent_note", f"{note}Namn: {author.full}\n\n{b.body()}", author)
 
 
 def letters(b: _Batch) -> None:
@@ -323,6 +337,11 @@ def letters(b: _Batch) -> None:
     friend = b.pick(avoid=(author,))
     text = f"Hej {friend.first_name.split()[0]}!\n\n{b.body()}\n\nMvh {author.full}"
     b.essay(family, "greeting_and_mvh", text, author)
+    author = b.plain()
+    friend = b.pick(avoid=(author,))
+    closing = b.rng.choice(("Vi ses snart!", "Ha det så bra!", "Hej då!", "Tack för att du läste."))
+    text = f"Hallå {friend.first_name.split()[0]}!\n\n{b.body()}\n\n{closing} {author.full}"
+    b.essay(family, "closing_sentence_and_name", text, author)
     friend = b.pick()
     text = f"Hej {friend.full}!\n\n{b.body()}\n\nMånga kramar"
     b.essay(family, "greeting_only", text, None)
@@ -435,6 +454,10 @@ def file_name_conflicts(b: _Batch) -> None:
     if author is not other:
         file_name = f"{ascii_fold(other.first_name)}_{ascii_fold(other.last_name)}_uppsats.docx"
         b.essay(family, "file_names_another", f"Namn: {author.full}\n\n{b.body()}", None, file_name)
+    author, other = b.plain(), b.plain()
+    if author is not other:
+        file_name = f"{ascii_fold(other.first_name)}.docx"
+        b.essay(family, "file_names_another_given_name", f"Namn: {author.full}\n\n{b.body()}", None, file_name)
     author = b.plain()
     file_name = f"{author.first_name}{author.last_name.replace(' ', '')}.docx"
     b.essay(family, "file_and_text_agree", f"Namn: {author.full}\n\n{b.body()}", author, file_name)

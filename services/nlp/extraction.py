@@ -96,12 +96,39 @@ _OTHER_ROLES = (
     "klasskamrat", "classmate", "kompis", "friend", "peer", "kommentar", "comment", "feedback", "respons",
     "kamratrespons", "anteckning", "meddelande", "note", "message",
 )  # fmt: skip
+# 'Jag är Kevins pappa': who says so is not the author.
+_RELATIVES = (
+    *_OTHER_ROLES, "bror", "syster", "brother", "sister", "mom", "dad", "mum", "mormor", "farmor", "morfar",
+    "farfar", "lillebror", "storebror", "lillasyster", "storasyster", "van", "kusin", "cousin",
+)  # fmt: skip
 # The first word of a letter's greeting: the name after it is the addressee's, never the author's.
 _GREETINGS = frozenset(
-    {"hej", "hejsan", "halla", "tjena", "tja", "hi", "hello", "hey", "dear", "kara", "basta", "hallo", "god"}
+    {
+        "hej",
+        "hejsan",
+        "hejhej",
+        "halla",
+        "hallo",
+        "tjena",
+        "tjenare",
+        "tja",
+        "morsning",
+        "hi",
+        "hello",
+        "hey",
+        "dear",
+        "dearest",
+        "kara",
+        "kare",
+        "basta",
+        "god",
+        "goddag",
+        "greetings",
+    }
 )
 _HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "herr", "fru", "froken", "magister", "lektor"})
 _PLURAL_AUTHOR_LABELS = frozenset({"authors", "elever", "students", "gruppmedlemmar", "group members", "deltagare"})
+_SINGLE_AUTHOR_LABELS = frozenset({"namn", "name", "elev", "elevens namn", "elevnamn", "student", "student name"})
 _ALL_LABELS = _AUTHOR_LABELS + _GIVEN_NAME_LABELS + _SURNAME_LABELS + _OTHER_LABELS
 _AUTHOR_LABEL_WORDS = ("namn", "name", "elev", "student", "forfattare", "author", "skribent", "pupil")
 _LABEL_MIN_SCORE = 75.0
@@ -122,7 +149,8 @@ _SIGN_OFF = re.compile(
     r"^(?:(?:med vänliga hälsningar|vänliga hälsningar|varma hälsningar|många hälsningar|hälsningar från|"
     r"hälsningar|hälsning|mvh|kramar från|kram från|många kramar|kramar|kram|puss och kram|"
     r"best regards|kind regards|warm regards|regards|yours sincerely|sincerely|best wishes|cheers|"
-    r"love from|lots of love|love|from|från|din vän|er vän|your friend|yours|tack för mig)(?![^\W\d_])"
+    r"love from|lots of love|love|from|från|din vän|er vän|your friend|yours|tack för mig|hej då|hejdå|"
+    r"ha det bra|ha det så bra|vi ses|vi hörs|take care|see you)(?![^\W\d_])"
     r"(?:\s++(?:från|from)(?![^\W\d_]))?"
     r"|(?:/+|[-\u2013\u2014~]+))[\s,:!.]*",
     re.IGNORECASE,
@@ -169,6 +197,10 @@ _LOWER_CASE_NAME_LINE = re.compile(r"[^\W\d_A-ZÅÄÖ]+(?:[- ][^\W\d_A-ZÅÄÖ]+
 _HEADER_LINES = 8
 # At most this many lines of prose above the header are a note (a parent's, a reviewer's) over it.
 _NOTE_LINES = 2
+# 'Vi ses! Kevin Ek': a name this short after a closing sentence on the last lines is a signature.
+_SIGNATURE_AFTER_SENTENCE_WORDS = 3
+# A line labelled with the author's name ('Namn: ...') counts this far down, under a longer note.
+_AUTHOR_LINE_LINES = 12
 _FOOTER_LINES = 3
 _MAX_NAME_WORDS = 5
 # A header line this long is prose: the body has started.
@@ -186,13 +218,14 @@ MAX_PEOPLE_PER_SPAN = 8
 def extract_candidates(text: str, file_name: str) -> Extraction:
     """All places in the essay and its file name that may name the author."""
     lines = essay_lines(text)
-    header = _header_lines(lines)
+    header, end = _header_lines(lines)
     # A line too long to be a name line is prose: not read for a signature.
-    footer = [line for line in lines[len(header) :][-_FOOTER_LINES:] if len(line) <= MAX_LINE_CHARACTERS]
+    footer = [line for line in lines[end:][-_FOOTER_LINES:] if len(line) <= MAX_LINE_CHARACTERS]
     candidates: list[Candidate] = []
     group_work = any(_mentions_group(line) for line in header + footer)
 
     candidates.extend(_region_candidates(header, in_header=True))
+    candidates.extend(_region_candidates(_author_lines_below(lines[end:_AUTHOR_LINE_LINES]), in_header=True))
     candidates.extend(_region_candidates(footer, in_header=False))
     candidates.extend(_self_introductions("\n".join(lines)))
     candidates.extend(_emails(lines))
@@ -203,7 +236,8 @@ def extract_candidates(text: str, file_name: str) -> Extraction:
     return Extraction(candidates=candidates, group_work=group_work)
 
 
-def _header_lines(lines: list[str]) -> list[str]:
+def _header_lines(lines: list[str]) -> tuple[list[str], int]:
+    """The header lines, and the index of the first line after them."""
     header: list[str] = []
     top = lines[:_HEADER_LINES]
     notes = 0
@@ -213,15 +247,33 @@ def _header_lines(lines: list[str]) -> list[str]:
         # A note above the header ('Hej! Ebba har varit sjuk ...', then 'Ebba Lindqvist-Berg'): someone
         # else's words, not read, and the header goes on under it.
         top = top[notes:]
+    else:
+        notes = 0
+    label_alone = False
     for line in top:
         if len(line) > MAX_LINE_CHARACTERS:
             break
-        if _is_prose(line) and not _LABELLED_LINE.match(line):
+        labelled = _LABELLED_LINE.match(line)
+        if _is_prose(line) and not labelled and not label_alone:
             # A labelled line is a header field however long its value: a reviewer's comment
-            # ('Kommentar från Ali: ...') or a note to the teacher above the author's line.
+            # ('Kommentar från Ali: ...') or a note to the teacher above the author's line, also
+            # with the label alone and the comment on the next line.
             break
+        label_alone = bool(labelled) and not labelled["value"]
         header.append(line)
-    return header
+    return header, notes + len(header)
+
+
+def _author_lines_below(lines: list[str]) -> list[str]:
+    """Lines labelled with the author's name under a note or a comment that ended the header."""
+    found: list[str] = []
+    for line in lines:
+        if len(line) > MAX_LINE_CHARACTERS // 10:
+            continue
+        labelled = _LABELLED_LINE.match(line)
+        if labelled and labelled["value"] and _classify_label(labelled["label"]) in _SINGLE_AUTHOR_LABELS:
+            found.append(line)
+    return found
 
 
 def _is_prose(line: str) -> bool:
@@ -302,7 +354,7 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
     if first_word in _OTHER_LABELS or first_word in _HONORIFICS:
         # 'Lärare Eva Ek', 'Klass 9B': a label written without its colon; 'Ms. Berg' is the teacher.
         return []
-    if first_word in _GREETINGS:
+    if in_header and first_word in _GREETINGS:
         # 'Hej Ludwig!', 'Dear Anna,': a letter's addressee; its author signs at the end.
         return []
     # A name typed without capitals starts with a lower-case letter ('anna lind 9b').
@@ -321,9 +373,15 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
     if not in_header:
         signed = _SIGN_OFF.match(line)
         if signed:
-            return _names_in(Signal.SIGNATURE, line[signed.end() :], need_capitals=True)
+            names = _names_in(Signal.SIGNATURE, line[signed.end() :], need_capitals=True)
+            if names or signed.end() == len(line):
+                return names
         if _LOWER_CASE_NAME_LINE.fullmatch(lower_case):
             return [Candidate(signal=Signal.SIGNATURE, span=line, words=tuple(name_words(lower_case)))]
+        after = max(line.rfind("! "), line.rfind(". "), line.rfind("? "))
+        if after > 0 and 0 < len(line[after + 2 :].split()) <= _SIGNATURE_AFTER_SENTENCE_WORDS:
+            # 'Vi ses! Kevin', 'Tack för att du läste. /Kevin Ek': a closing sentence, then the name.
+            return _line_candidates(line[after + 2 :], in_header=False)
         # References and closing sentences carry years, page numbers or full stops; signatures do not.
         if _YEAR_OR_PAGE.search(line) or "(" in line or _ends_sentence(line):
             return []
@@ -439,7 +497,7 @@ def _leading_name(text: str, *, need_capitals: bool, whole: bool = False) -> lis
     """
     words: list[str] = []
     for raw in _split_glued(text).split():
-        if not any(ch.isalnum() or ch in _SEPARATOR_MARKS for ch in raw):
+        if not any(ch.isalnum() for ch in raw) and not all(ch in _SEPARATOR_MARKS for ch in raw):
             # A smiley or an emoji after a signature (':)', '😊'); a dash or a bar separates fields.
             continue
         parsed = name_words(raw)
@@ -500,7 +558,11 @@ def _self_introductions(text: str) -> list[Candidate]:
         if start > 0 and text[start - 1] in "\"'”“«»":
             continue
         plural = intro["phrase"].casefold() in _PLURAL_INTRO
-        names = _names_in(Signal.SELF_INTRO, _sentence_start(intro["value"]), need_capitals=True, plural=plural)
+        sentence = _sentence_start(intro["value"])
+        if any(w[:1].islower() and fold(w).startswith(_RELATIVES) for w in sentence.split()[:_MAX_NAME_WORDS]):
+            # 'Jag är Kevins pappa', 'I am Anna's friend': somebody else introduces themselves.
+            continue
+        names = _names_in(Signal.SELF_INTRO, sentence, need_capitals=True, plural=plural)
         found.update(dict.fromkeys(names))
     return list(found)
 

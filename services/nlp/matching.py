@@ -107,8 +107,9 @@ _CORROBORATION = 0.25
 # (the second signal, the third ...): evidence adds up, so a roster address beside a name that two
 # students share decides between them.
 _ADDED_EVIDENCE = (1.0, 0.5, 0.25, 0.125)
-# A place in the essay names a student when it gives them at least this, and nobody else close.
-_NAMES_STUDENT = 0.7
+# A place in the essay names a student when it gives them at least this, and nobody else close: a
+# given name alone that only one student has, even in a file name ('kevin.docx'), names them.
+_NAMES_STUDENT = 0.45
 _NAMES_STUDENT_LEAD = 0.1
 # Two places naming two different students: nobody can be suggested above LOW.
 _CONFLICT_CAP = 0.6

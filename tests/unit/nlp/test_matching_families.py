@@ -255,3 +255,37 @@ def test_file_name_and_text_that_agree_say_so() -> None:
     assert confidence_level(suggestions[0].confidence_score) == HIGH
     assert "agreement" in signals(suggestions[0])
     assert "conflict" not in signals(suggestions[0])
+
+
+# --- longer notes, closing sentences, first names in file names --------------------------------
+
+
+def test_a_comment_with_its_label_alone_above_the_author_line() -> None:
+    comment = "Bra text! Men du borde utveckla slutsatsen lite mer och kolla stavningen."
+    text = f"Kommentar från Ali:\n{comment}\nNamn: Kevin Ek{BODY}"
+    assert top(text) == ("s-kevin", HIGH)
+
+
+def test_a_labelled_author_line_under_a_note_of_several_lines() -> None:
+    note = (
+        "Hej! Jag är Amins pappa och vill bara säga att han har varit sjuk i två veckor nu.\n"
+        "Därför blev texten kortare än vad uppgiften sa, vi har pratat med mentorn om det.\n"
+        "Hoppas att det går bra ändå och tack för att ni har haft tålamod med oss!\n"
+    )
+    suggestions = match(f"{note}Namn: Kevin Ek{BODY}")
+    assert (suggestions[0].student_id, confidence_level(suggestions[0].confidence_score)) == ("s-kevin", HIGH)
+    assert "self_intro" not in signals(suggestions[0])  # 'Jag är Amins pappa' is not Amin
+
+
+@pytest.mark.parametrize("closing", ["Vi ses snart!", "Hej då!", "Tack för att du läste.", "Ha det så bra!"])
+def test_a_name_after_a_closing_sentence_is_a_signature(closing: str) -> None:
+    assert top(f"Hallå Ludwig!{BODY}\n{closing} Kevin Ek") == ("s-kevin", HIGH)
+
+
+def test_a_smiley_with_a_nose() -> None:
+    assert top(f"Min dag{BODY}\nKevin Ek :-)") == ("s-kevin", HIGH)
+
+
+def test_a_file_name_with_another_students_given_name_is_a_conflict() -> None:
+    assert top(f"Namn: Amina Hussein{BODY}", "kevin.docx") == ("s-amina", LOW)
+    assert top(f"Namn: Amina Hussein{BODY}", "svenska_uppsats_final.docx") == ("s-amina", HIGH)
