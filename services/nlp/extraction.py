@@ -259,7 +259,7 @@ def _header_lines(lines: list[str]) -> tuple[list[str], int]:
             # ('Kommentar från Ali: ...') or a note to the teacher above the author's line, also
             # with the label alone and the comment on the next line.
             break
-        label_alone = bool(labelled) and not labelled["value"]
+        label_alone = labelled is not None and not labelled["value"]
         header.append(line)
     return header, notes + len(header)
 
