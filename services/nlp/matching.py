@@ -346,7 +346,9 @@ def _name_evidence(roster: RosterIndex, candidate: Candidate) -> list[_Evidence]
             quality *= _NOISY_SINGLE_NAME
         elif candidate.signal in _UNLABELLED_LINES and kind in ("first_name", "last_name"):
             quality *= _UNLABELLED_SINGLE_NAME
-        score = min(_MAX_SCORE, weight * quality)
+        # Not capped yet: 'Anna Karin Svensson' fits Anna-Karin Svensson (1.0) better than Anna Svensson
+        # (0.99), and the competition must see it; only the confidence is capped.
+        score = weight * quality
         if candidate.shared_authorship:
             score = min(score, _GROUP_WORK_CAP)
         found.append(_Evidence(student, score, _reason(candidate, kind, score)))
@@ -358,7 +360,7 @@ def _name_evidence(roster: RosterIndex, candidate: Candidate) -> list[_Evidence]
 def _initials_evidence(roster: RosterIndex, candidate: Candidate, weight: float) -> list[_Evidence]:
     """'E.L.': the students with these initials, given name first and surname last."""
     first, last = compact(candidate.words[0])[:1], compact(candidate.words[-1])[:1]
-    score = min(_MAX_SCORE, weight * _INITIALS_ONLY)
+    score = weight * _INITIALS_ONLY
     if candidate.shared_authorship:
         score = min(score, _GROUP_WORK_CAP)
     return [
@@ -397,7 +399,7 @@ def _glued_evidence(
     """One word that is a student's given name and surname written together ('sagawallin')."""
     found: list[_Evidence] = []
     for student in roster.glued.get(form, []):
-        score = min(_MAX_SCORE, weight * _GLUED_FULL_NAME)
+        score = weight * _GLUED_FULL_NAME
         if candidate.shared_authorship:
             score = min(score, _GROUP_WORK_CAP)
         found.append(_Evidence(student, score, _reason(candidate, "full_name", score)))
@@ -514,7 +516,8 @@ def _written_initials(tokens: list[_Token], surname: _Token) -> set[str]:
 
 
 def _reason(candidate: Candidate, matched: str, score: float) -> dict[str, Any]:
-    return {"signal": candidate.signal.value, "matched": matched, "value": candidate.span, "score": round(score, 3)}
+    shown = round(min(_MAX_SCORE, score), 3)
+    return {"signal": candidate.signal.value, "matched": matched, "value": candidate.span, "score": shown}
 
 
 def _capped_for_group(evidence: _Evidence) -> _Evidence:
