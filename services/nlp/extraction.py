@@ -149,7 +149,7 @@ _SIGN_OFF = re.compile(
     r"^(?:(?:med vänliga hälsningar|vänliga hälsningar|varma hälsningar|många hälsningar|hälsningar från|"
     r"hälsningar|hälsning|mvh|kramar från|kram från|många kramar|kramar|kram|puss och kram|"
     r"best regards|kind regards|warm regards|regards|yours sincerely|sincerely|best wishes|cheers|"
-    r"love from|lots of love|love|from|från|din vän|er vän|your friend|yours|tack för mig|hej då|hejdå|"
+    r"love from|lots of love|with love|from|från|din vän|er vän|your friend|yours|tack för mig|hej då|hejdå|"
     r"ha det bra|ha det så bra|vi ses|vi hörs|take care|see you)(?![^\W\d_])"
     r"(?:\s++(?:från|from)(?![^\W\d_]))?"
     r"|(?:/+|[-\u2013\u2014~]+))[\s,:!.]*",
@@ -165,8 +165,9 @@ _PLURAL_INTRO = frozenset({"vi heter", "we are", "our names are", "våra namn ä
 # two or more spaces, a tab, a bar, or a single space before 'Label:'. The field ends where the first
 # such run starts, and a run that starts none of these is a single space, so only run starts are tried.
 _NEXT_FIELD = re.compile(r"(?<!\s)(?:\s{2}|\t|\s\|\s|\s(?=[^\W\d_][\w-]{1,20}\s?:))")
-# Between the fields of a header row ('Namn | Klass | Kurs', tab-separated columns).
-_FIELD_SEPARATOR = re.compile(r"\s\|\s|\t|(?<!\s)\s{2}")
+# Between the columns of a table row ('Namn | Klass | Kurs', or tab-separated); a double space inside
+# running text (a scan) is no column.
+_COLUMN_SEPARATOR = re.compile(r"\s\|\s|\t")
 _LABELLED_LINE = re.compile(r"^\s*+(?P<label>[^\W\d_][^:;]{0,28}?)\s*+[:;]\s*+(?P<value>.*)$")
 # An address starts where a run of address characters starts: without the look-behind every
 # position inside a long run without '@' (a pasted blob, a line of underscores) is retried, which is
@@ -278,8 +279,8 @@ def _author_lines_below(lines: list[str]) -> list[str]:
 
 def _is_prose(line: str) -> bool:
     """A line of running text, not a header line; fields ('Anna Lind | 9B | Svenska 2') count apart."""
-    if "|" in line or "\t" in line or "  " in line:
-        words = max(len(field.split()) for field in _FIELD_SEPARATOR.split(line))
+    if "|" in line or "\t" in line:
+        words = max(len(field.split()) for field in _COLUMN_SEPARATOR.split(line))
     else:
         words = len(line.split())
     return words >= _PROSE_WORDS or (words >= _SENTENCE_WORDS and line.endswith((".", "!", "?")))
@@ -331,8 +332,8 @@ def _table_columns(line: str, next_line: str) -> list[tuple[str | None, str]] | 
     """('Namn | Klass', 'Anna Lind | 9B') -> [('namn', 'Anna Lind'), ('klass', '9B')]; None if not a table."""
     if "|" not in line and "\t" not in line:
         return None
-    labels = [field.strip(" :") for field in _FIELD_SEPARATOR.split(line)]
-    values = [field.strip() for field in _FIELD_SEPARATOR.split(next_line)]
+    labels = [field.strip(" :") for field in _COLUMN_SEPARATOR.split(line)]
+    values = [field.strip() for field in _COLUMN_SEPARATOR.split(next_line)]
     if len(labels) < 2 or len(values) != len(labels) or any(len(label) > 30 for label in labels):
         return None
     known = [_classify_label(label) if label else None for label in labels]
@@ -378,13 +379,13 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
                 return names
         if _LOWER_CASE_NAME_LINE.fullmatch(lower_case):
             return [Candidate(signal=Signal.SIGNATURE, span=line, words=tuple(name_words(lower_case)))]
+        # References and closing sentences carry years, page numbers or full stops; signatures do not.
+        if _YEAR_OR_PAGE.search(line) or "(" in line or _ends_sentence(line):
+            return []
         after = max(line.rfind("! "), line.rfind(". "), line.rfind("? "))
         if after > 0 and 0 < len(line[after + 2 :].split()) <= _SIGNATURE_AFTER_SENTENCE_WORDS:
             # 'Vi ses! Kevin', 'Tack för att du läste. /Kevin Ek': a closing sentence, then the name.
             return _line_candidates(line[after + 2 :], in_header=False)
-        # References and closing sentences carry years, page numbers or full stops; signatures do not.
-        if _YEAR_OR_PAGE.search(line) or "(" in line or _ends_sentence(line):
-            return []
         return _names_in(Signal.SIGNATURE, line, need_capitals=True, whole=True)
 
     if _LOWER_CASE_NAME_LINE.fullmatch(lower_case):
