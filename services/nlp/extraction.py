@@ -189,6 +189,9 @@ _YEAR_OR_PAGE = re.compile(r"\d{3}")
 _ADDRESS_WORD_SEPARATOR = re.compile(r"[._+\-'\d]++")
 _CASE_CHANGE = re.compile(r"(?<=[a-zåäöé])(?=[A-ZÅÄÖÉ])")
 _FILE_NAME_SEPARATOR = re.compile(r"[\s_.+\-,()\[\]]++")
+_EMOTICON_LENGTH = 4
+_MAX_TRAILING_EMOTICONS = 8
+_LETTER_EMOTICONS = frozenset({"xd", "xdd", "<3", "<33", "xp"})
 _SEPARATOR_MARKS = frozenset("-\u2013\u2014|/&+")
 # Particles that may stay lower-case inside a name ('Ludwig van Beethoven').
 _PARTICLES = frozenset({"af", "al", "av", "bin", "da", "de", "del", "der", "di", "du", "el", "la", "le", "van", "von"})
@@ -292,14 +295,12 @@ def _region_candidates(lines: list[str], *, in_header: bool) -> list[Candidate]:
     given_name: str | None = None
     surname: str | None = None
     skip_next = False
+    lines = [_without_emoticons(line) for line in lines]
     for position, line in enumerate(lines):
         if skip_next:
             skip_next = False
             continue
         labelled = _LABELLED_LINE.match(line)
-        if labelled and labelled["value"] and not any(ch.isalnum() for ch in labelled["value"]):
-            # 'Anna :)' is a name and a smiley, not a label.
-            labelled = None
         columns = _table_columns(line, lines[position + 1] if position + 1 < len(lines) else "")
         if columns is not None:
             # A row of labels and the row of values under it: each value is read by its column's label.
@@ -498,8 +499,8 @@ def _leading_name(text: str, *, need_capitals: bool, whole: bool = False) -> lis
     """
     words: list[str] = []
     for raw in _split_glued(text).split():
-        if not any(ch.isalnum() for ch in raw) and not all(ch in _SEPARATOR_MARKS for ch in raw):
-            # A smiley or an emoji after a signature (':)', '😊'); a dash or a bar separates fields.
+        if _is_emoticon(raw):
+            # A smiley or an emoji after a signature (':)', ':D', '😊'); a dash or a bar separates fields.
             continue
         parsed = name_words(raw)
         if whole and not parsed and any(ch.isdigit() for ch in raw):
@@ -528,6 +529,32 @@ def _leading_name(text: str, *, need_capitals: bool, whole: bool = False) -> lis
     while words and words[-1].casefold() in _PARTICLES:
         words.pop()
     return words
+
+
+def _without_emoticons(line: str) -> str:
+    """The line without the smileys and emoji at its end ('Anna Lind :D', 'Anna:)', 'Anna 😊 😊')."""
+    end = len(line)
+    for _ in range(_MAX_TRAILING_EMOTICONS):
+        head = line[:end].rstrip()
+        start = max(head.rfind(" "), head.rfind("\t")) + 1
+        token = head[start:]
+        if _is_emoticon(token):
+            end = start
+            continue
+        marks = [i for i in (token.find(":"), token.find(";")) if i > 0]
+        if marks and _is_emoticon(token[min(marks) :]):
+            end = start + min(marks)
+        break
+    stripped = line[:end].rstrip()
+    return stripped or line
+
+
+def _is_emoticon(raw: str) -> bool:
+    if len(raw) < 2 and not (raw and not raw.isascii()):
+        return False
+    if not any(ch.isalnum() for ch in raw):
+        return not all(ch in _SEPARATOR_MARKS or ch in ":;,." for ch in raw)
+    return (len(raw) <= _EMOTICON_LENGTH and raw[0] in ":;=") or raw.casefold() in _LETTER_EMOTICONS
 
 
 def _split_glued(text: str) -> str:

@@ -289,3 +289,9 @@ def test_a_smiley_with_a_nose() -> None:
 def test_a_file_name_with_another_students_given_name_is_a_conflict() -> None:
     assert top(f"Namn: Amina Hussein{BODY}", "kevin.docx") == ("s-amina", LOW)
     assert top(f"Namn: Amina Hussein{BODY}", "svenska_uppsats_final.docx") == ("s-amina", HIGH)
+
+
+@pytest.mark.parametrize("smiley", [":D", ";P", "xD", "<3", ":-)", "🙂🙂"])
+def test_smileys_after_a_name(smiley: str) -> None:
+    assert top(f"Min dag{BODY}\nKevin Ek {smiley}") == ("s-kevin", HIGH)
+    assert top(f"Namn: Kevin Ek {smiley}{BODY}") == ("s-kevin", HIGH)
