@@ -126,6 +126,9 @@ _GREETINGS = frozenset(
         "greetings",
     }
 )
+_COMPANION_SEPARATORS = frozenset({"med", "with"})
+# A line of its own starting with one of these is about someone ('Om Kevin Ek', 'Intervju: ...').
+_ABOUT_WORDS = frozenset({"om", "about", "intervju", "interview", "portratt", "portrait", "biografi", "biography"})
 _HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "herr", "fru", "froken", "magister", "lektor"})
 _PLURAL_AUTHOR_LABELS = frozenset({"authors", "elever", "students", "gruppmedlemmar", "group members", "deltagare"})
 _SINGLE_AUTHOR_LABELS = frozenset({"namn", "name", "elev", "elevens namn", "elevnamn", "student", "student name"})
@@ -353,7 +356,7 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
     if "@" in line:
         return []
     first_word = fold(line.split()[0]).strip(".,:;!")
-    if first_word in _OTHER_LABELS or first_word in _HONORIFICS:
+    if first_word in _OTHER_LABELS or first_word in _HONORIFICS or first_word in _ABOUT_WORDS:
         # 'Lärare Eva Ek', 'Klass 9B': a label written without its colon; 'Ms. Berg' is the teacher.
         return []
     if in_header and first_word in _GREETINGS:
@@ -461,7 +464,7 @@ def _names_in(
         value = value.strip(".")
     if not value:
         return []
-    people = [p for p in _NAME_SEPARATOR.split(value) if p.strip()]
+    people = [p for p in (_people_on_a_line(value) if whole else _NAME_SEPARATOR.split(value)) if p.strip()]
     spans: list[tuple[str, list[str], bool]] = []
     for person in people:
         spans.extend(_comma_separated(person, need_capitals=need_capitals, whole=whole))
@@ -474,6 +477,22 @@ def _names_in(
         Candidate(signal=kind, span=span, words=tuple(words), surname_first=surname_first, shared_authorship=shared)
         for span, words, surname_first in spans[:MAX_PEOPLE_PER_SPAN]
     ]
+
+
+def _people_on_a_line(value: str) -> list[str]:
+    """The parts of a line of its own joined by 'och', '&' ...; after 'med'/'with' comes somebody the
+    author met or interviewed ('Intervju med Kevin Ek'), not an author."""
+    parts: list[str] = []
+    start = 0
+    companion = False
+    for separator in _NAME_SEPARATOR.finditer(value):
+        if not companion:
+            parts.append(value[start : separator.start()])
+        companion = separator.group().strip().casefold() in _COMPANION_SEPARATORS
+        start = separator.end()
+    if not companion:
+        parts.append(value[start:])
+    return parts
 
 
 def _comma_separated(text: str, *, need_capitals: bool, whole: bool) -> list[tuple[str, list[str], bool]]:

@@ -295,3 +295,9 @@ def test_a_file_name_with_another_students_given_name_is_a_conflict() -> None:
 def test_smileys_after_a_name(smiley: str) -> None:
     assert top(f"Min dag{BODY}\nKevin Ek {smiley}") == ("s-kevin", HIGH)
     assert top(f"Namn: Kevin Ek {smiley}{BODY}") == ("s-kevin", HIGH)
+
+
+@pytest.mark.parametrize("title", ["Intervju med Kevin Ek", "An interview with Kevin Ek", "Om Kevin Ek"])
+def test_a_title_about_a_classmate_does_not_name_the_author(title: str) -> None:
+    assert top(f"{title}{BODY}") == (None, NO_MATCH)
+    assert top(f"{title}\nNamn: Amina Hussein{BODY}") == ("s-amina", HIGH)
