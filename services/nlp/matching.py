@@ -296,8 +296,11 @@ def _email_evidence(roster: RosterIndex, candidate: Candidate) -> _Evidence | No
     address = candidate.email or candidate.span.casefold()
     if address in roster.emails:
         return _Evidence(roster.emails[address], _ROSTER_EMAIL, _reason(candidate, "email", _ROSTER_EMAIL))
-    owners = roster.email_local_parts.get(address.split("@", 1)[0], [])
-    if len(owners) == 1:
+    local_part = address.split("@", 1)[0]
+    owners = roster.email_local_parts.get(local_part, [])
+    # 'axel.jonsson@privat.example' is as much Axel Jönsson's private address as Axel Jonsson's.
+    as_name = compact("".join(ch for ch in local_part if ch.isalpha()))
+    if len(owners) == 1 and len(roster.glued.get(as_name, [])) <= 1:
         # Same mailbox name at another domain: most likely the student's private address.
         score = _ROSTER_EMAIL_LOCAL_PART
         return _Evidence(owners[0], score, _reason(candidate, "email_local_part", score))

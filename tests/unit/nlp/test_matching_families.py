@@ -301,3 +301,9 @@ def test_smileys_after_a_name(smiley: str) -> None:
 def test_a_title_about_a_classmate_does_not_name_the_author(title: str) -> None:
     assert top(f"{title}{BODY}") == (None, NO_MATCH)
     assert top(f"{title}\nNamn: Amina Hussein{BODY}") == ("s-amina", HIGH)
+
+
+def test_a_private_address_that_is_both_twins_name_does_not_decide() -> None:
+    suggestions = match(f"Namn: Axel Jonsson\naxel.jonsson@privat.example{BODY}")
+    assert confidence_level(suggestions[0].confidence_score) == LOW
+    assert top(f"Namn: Kevin Ek\nkevin.ek@privat.example{BODY}") == ("s-kevin", HIGH)
