@@ -142,6 +142,9 @@ _GROUP_MARKERS = (
     "co-author", "coauthor", "vi som skrivit", "skriven tillsammans", "written together",
 )  # fmt: skip
 
+# Literal alternatives only: one pass over the text, no backtracking.
+_GROUP_MARKER = re.compile("|".join(re.escape(marker) for marker in _GROUP_MARKERS))
+
 # "by"/"av" clauses and signature phrases; the name follows.
 _BYLINE = re.compile(
     r"^(?P<before>.*?)(?:^|\s)(?P<keyword>skriven av|skrivet av|written by|inlämnad av|submitted by|av|by)\s++"
@@ -420,8 +423,7 @@ def _without_codes(line: str) -> str:
 
 
 def _mentions_group(text: str) -> bool:
-    folded = fold(text)
-    return any(marker in folded for marker in _GROUP_MARKERS)
+    return _GROUP_MARKER.search(fold(text)) is not None
 
 
 def _classify_label(raw_label: str) -> str | None:
@@ -517,7 +519,7 @@ def _leading_name(text: str, *, need_capitals: bool, whole: bool = False) -> lis
     standing on its own is a name line only if nothing else is written on it.
     """
     words: list[str] = []
-    for raw in _split_glued(text).split():
+    for raw in (piece for word in text.split() for piece in _split_glued_word(word).split()):
         if _is_emoticon(raw):
             # A smiley or an emoji after a signature (':)', ':D', '😊'); a dash or a bar separates fields.
             continue
@@ -576,12 +578,8 @@ def _is_emoticon(raw: str) -> bool:
     return (len(raw) <= _EMOTICON_LENGTH and raw[0] in ":;=") or raw.casefold() in _LETTER_EMOTICONS
 
 
-def _split_glued(text: str) -> str:
-    """Words glued at a change from lower to upper case are split ('NilsTervo' -> 'Nils Tervo')."""
-    return " ".join(_split_glued_word(word) for word in text.split())
-
-
 def _split_glued_word(word: str) -> str:
+    """A word glued at a change from lower to upper case, split ('NilsTervo' -> 'Nils Tervo')."""
     rest = word[1:]
     if rest.lower() == rest or word.isupper():
         return word

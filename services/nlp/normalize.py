@@ -61,6 +61,9 @@ def repair_ocr(word: str) -> str:
     Only words with some lower-case letters are repaired: codes such as 'SV3' or '9B' are class and
     course labels, not damaged names.
     """
+    if word.isalpha():
+        # Nothing to repair (the common case, checked without a Python-level loop).
+        return word
     if sum(ch.islower() for ch in word) >= 2:
         return word.translate(_OCR_DIGITS)
     return word
