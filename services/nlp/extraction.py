@@ -203,7 +203,9 @@ _SEPARATOR_MARKS = frozenset("-\u2013\u2014|/&+")
 _PARTICLES = frozenset({"af", "al", "av", "bin", "da", "de", "del", "der", "di", "du", "el", "la", "le", "van", "von"})
 
 # Two or three lower-case words and nothing else.
-_LOWER_CASE_NAME_LINE = re.compile(r"[^\W\d_A-ZÅÄÖ]+(?:[- ][^\W\d_A-ZÅÄÖ]+){1,2}")
+# A word may hold an apostrophe ('o'brien'); the apostrophe is never a letter, so nothing backtracks.
+_LOWER_WORD = r"[^\W\d_A-ZÅÄÖ]+(?:['\u2019\u00b4`][^\W\d_A-ZÅÄÖ]+)?"
+_LOWER_CASE_NAME_LINE = re.compile(rf"{_LOWER_WORD}(?:[- ]{_LOWER_WORD}){{1,2}}")
 _HEADER_LINES = 8
 # At most this many lines of prose above the header are a note (a parent's, a reviewer's) over it.
 _NOTE_LINES = 2

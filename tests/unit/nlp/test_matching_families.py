@@ -165,6 +165,7 @@ def test_the_recipients_address_does_not() -> None:
         (f"Namn: Seán O\u00b4Brien{BODY}", ("s-sean", HIGH)),
         (f"Min dag{BODY}\nSeán O\u2019Brien", ("s-sean", HIGH)),
         (f"Min dag{BODY}\nSean O`Brien", ("s-sean", HIGH)),
+        (f"Min dag{BODY}\nsean o'brien, 9a", ("s-sean", HIGH)),
     ],
 )
 def test_signature_forms(text: str, expected: tuple[str, int]) -> None:
