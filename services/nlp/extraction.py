@@ -102,30 +102,10 @@ _RELATIVES = (
     "farfar", "lillebror", "storebror", "lillasyster", "storasyster", "van", "kusin", "cousin",
 )  # fmt: skip
 # The first word of a letter's greeting: the name after it is the addressee's, never the author's.
-_GREETINGS = frozenset(
-    {
-        "hej",
-        "hejsan",
-        "hejhej",
-        "halla",
-        "hallo",
-        "tjena",
-        "tjenare",
-        "tja",
-        "morsning",
-        "hi",
-        "hello",
-        "hey",
-        "dear",
-        "dearest",
-        "kara",
-        "kare",
-        "basta",
-        "god",
-        "goddag",
-        "greetings",
-    }
-)
+_GREETINGS = frozenset({
+    "hej", "hejsan", "hejhej", "halla", "hallo", "tjena", "tjenare", "tja", "morsning", "hi", "hello", "hey",
+    "dear", "dearest", "kara", "kare", "basta", "god", "goddag", "greetings",
+})  # fmt: skip
 _COMPANION_SEPARATORS = frozenset({"med", "with"})
 # A line of its own starting with one of these is about someone ('Om Kevin Ek', 'Intervju: ...').
 _ABOUT_WORDS = frozenset({"om", "about", "intervju", "interview", "portratt", "portrait", "biografi", "biography"})
@@ -488,14 +468,12 @@ def _people_on_a_line(value: str) -> list[str]:
     author met or interviewed ('Intervju med Kevin Ek'), not an author."""
     parts: list[str] = []
     start = 0
-    companion = False
     for separator in _NAME_SEPARATOR.finditer(value):
-        if not companion:
-            parts.append(value[start : separator.start()])
-        companion = separator.group().strip().casefold() in _COMPANION_SEPARATORS
+        parts.append(value[start : separator.start()])
+        if separator.group().strip().casefold() in _COMPANION_SEPARATORS:
+            return parts
         start = separator.end()
-    if not companion:
-        parts.append(value[start:])
+    parts.append(value[start:])
     return parts
 
 
