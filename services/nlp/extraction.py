@@ -584,12 +584,21 @@ def _self_introductions(text: str) -> list[Candidate]:
             continue
         plural = intro["phrase"].casefold() in _PLURAL_INTRO
         sentence = _sentence_start(intro["value"])
-        if any(w[:1].islower() and fold(w).startswith(_RELATIVES) for w in sentence.split()[:_MAX_NAME_WORDS]):
+        if _introduces_a_relative(sentence):
             # 'Jag är Kevins pappa', 'I am Anna's friend': somebody else introduces themselves.
             continue
         names = _names_in(Signal.SELF_INTRO, sentence, need_capitals=True, plural=plural)
         found.update(dict.fromkeys(names))
     return list(found)
+
+
+def _introduces_a_relative(sentence: str) -> bool:
+    """The first word after the name says whose relative or friend is speaking ('Kevins pappa')."""
+    words = sentence.split()[: _MAX_NAME_WORDS + 1]
+    if not words or not words[0][:1].isupper():
+        return False
+    after = next((w for w in words if not w[:1].isupper()), "")
+    return bool(after) and fold(after).startswith(_RELATIVES)
 
 
 def _sentence_start(text: str) -> str:

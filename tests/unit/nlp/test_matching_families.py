@@ -308,3 +308,15 @@ def test_a_private_address_that_is_both_twins_name_does_not_decide() -> None:
     suggestions = match(f"Namn: Axel Jonsson\naxel.jonsson@privat.example{BODY}")
     assert confidence_level(suggestions[0].confidence_score) == LOW
     assert top(f"Namn: Kevin Ek\nkevin.ek@privat.example{BODY}") == ("s-kevin", HIGH)
+
+
+@pytest.mark.parametrize(
+    ("intro", "expected"),
+    [
+        ("Jag är Kevins pappa och skriver för att han har varit sjuk.", (None, NO_MATCH)),
+        ("I am Kevin's friend and I am writing this for him.", (None, NO_MATCH)),
+        ("Jag heter Kevin Ek och min pappa är lärare.", ("s-kevin", HIGH)),
+    ],
+)
+def test_a_relative_introducing_themselves_is_not_the_author(intro: str, expected: tuple[str | None, int]) -> None:
+    assert top(f"{intro}{BODY}") == expected
