@@ -5,12 +5,14 @@ Scoring in three steps:
    alignment so a swapped letter is one typo). How much of the student's name it accounts for decides
    the kind of match: full name, initial and surname, a single name that only one student has, or a
    surname whose given name disagrees. The kind and the place the candidate was found give a score.
-2. Evidence for the same student from several places is combined; a second independent place adds a
-   little, never more than the stronger one leaves open.
-3. Students compete: when another student is nearly as plausible (two students could be meant, or
-   two places name different students) the leading score is scaled down by its share of the
-   plausibility, so ambiguity lowers confidence instead of guessing. Group work caps every score
-   below MEDIUM, since no single author can be named.
+2. Evidence for the same student from several places adds up: the strongest piece of each signal, each
+   further signal counting half as much as the one before, is the student's weight of evidence.
+3. Students compete on that weight: when another student is nearly as plausible (two students could be
+   meant) the leading score is scaled down by its share of the plausibility, so ambiguity lowers
+   confidence instead of guessing, and a tie stays a tie. When two places each clearly name a different
+   student (the file name one, the text another) the evidence conflicts and no suggestion is above LOW.
+   Group work caps every score below MEDIUM, since no single author can be named. The reasons say which
+   signals agreed, which conflicted and who the rivals are.
 """
 
 from __future__ import annotations
@@ -356,7 +358,7 @@ def _name_evidence(roster: RosterIndex, candidate: Candidate) -> list[_Evidence]
             score = min(score, _GROUP_WORK_CAP)
         found.append(_Evidence(student, score, _reason(candidate, kind, score)))
     if len(words) == 1:
-        found.extend(_glued_evidence(roster, candidate, tokens[0].form if tokens else "", weight, students))
+        found.extend(_glued_evidence(roster, candidate, tokens[0].form if tokens else "", weight))
     return found
 
 
@@ -396,9 +398,7 @@ def _abbreviated_reading(
     return best
 
 
-def _glued_evidence(
-    roster: RosterIndex, candidate: Candidate, form: str, weight: float, already: set[int]
-) -> list[_Evidence]:
+def _glued_evidence(roster: RosterIndex, candidate: Candidate, form: str, weight: float) -> list[_Evidence]:
     """One word that is a student's given name and surname written together ('sagawallin')."""
     found: list[_Evidence] = []
     for student in roster.glued.get(form, []):
@@ -538,7 +538,8 @@ def _rank(roster: RosterIndex, evidence: list[_Evidence], *, group_work: bool) -
         return []
     combined = {student: _combine(items) for student, items in by_student.items()}
     weight = {student: _weight_of_evidence(items) for student, items in by_student.items()}
-    named = _named_students(evidence)
+    # Several names in group work are the group, not a conflict (group work has its own reason and cap).
+    named = {} if group_work else _named_students(evidence)
 
     suggestions: list[Suggestion] = []
     for student, score in combined.items():
