@@ -189,6 +189,8 @@ _LOWER_CASE_NAME_LINE = re.compile(rf"{_LOWER_WORD}(?:[- ]{_LOWER_WORD}){{1,2}}"
 _HEADER_LINES = 8
 # At most this many lines of prose above the header are a note (a parent's, a reviewer's) over it.
 _NOTE_LINES = 2
+# A header row has a few columns; a line of a thousand bars is not read as one.
+_MAX_COLUMNS = 12
 # 'Vi ses! Kevin Ek': a name this short after a closing sentence on the last lines is a signature.
 _SIGNATURE_AFTER_SENTENCE_WORDS = 3
 # A line labelled with the author's name ('Namn: ...') counts this far down, under a longer note.
@@ -323,11 +325,13 @@ def _table_columns(line: str, next_line: str) -> list[tuple[str | None, str]] | 
         return None
     labels = [field.strip(" :") for field in _COLUMN_SEPARATOR.split(line)]
     values = [field.strip() for field in _COLUMN_SEPARATOR.split(next_line)]
-    if len(labels) < 2 or len(values) != len(labels) or any(len(label) > 30 for label in labels):
+    if not 2 <= len(labels) <= _MAX_COLUMNS or len(values) != len(labels) or any(len(x) > 30 for x in labels):
         return None
-    known = [_classify_label(label) if label else None for label in labels]
-    if any(label is None for label in known):
-        return None
+    known: list[str | None] = []
+    for label in labels:
+        known.append(_classify_label(label) if label else None)
+        if known[-1] is None:
+            return None
     return list(zip(known, values, strict=True))
 
 
