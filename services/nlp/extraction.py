@@ -237,7 +237,10 @@ def _header_lines(lines: list[str]) -> tuple[list[str], int]:
     notes = 0
     while notes < min(_NOTE_LINES, len(top) - 1) and _is_prose(top[notes]) and not _LABELLED_LINE.match(top[notes]):
         notes += 1
-    if notes and len(top[notes]) <= MAX_LINE_CHARACTERS and not _is_prose(top[notes]):
+    # Only above a header that has a body under it: in a short essay a name line after the prose is the
+    # signature.
+    under_a_note = notes and notes < len(lines) - _FOOTER_LINES
+    if under_a_note and len(top[notes]) <= MAX_LINE_CHARACTERS and not _is_prose(top[notes]):
         # A note above the header ('Hej! Ebba har varit sjuk ...', then 'Ebba Lindqvist-Berg'): someone
         # else's words, not read, and the header goes on under it.
         top = top[notes:]
@@ -362,7 +365,9 @@ def _line_candidates(line: str, *, in_header: bool) -> list[Candidate]:
             # 'Rättad av Eva Ek', 'Reviewed by ...': someone else's part in the essay.
             return []
         kind = signature_kind if not before or _mentions_group(before) else Signal.TITLE
-        return _names_in(kind, byline["value"], need_capitals=True)
+        # 'av amina hussein 9b': a short line typed all in lower case is read without capitals.
+        typed_lower = line.islower() and len(line.split()) <= _MAX_NAME_WORDS + 1
+        return _names_in(kind, byline["value"], need_capitals=not typed_lower)
 
     if not in_header:
         signed = _SIGN_OFF.match(line)

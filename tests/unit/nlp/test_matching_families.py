@@ -320,3 +320,11 @@ def test_a_private_address_that_is_both_twins_name_does_not_decide() -> None:
 )
 def test_a_relative_introducing_themselves_is_not_the_author(intro: str, expected: tuple[str | None, int]) -> None:
     assert top(f"{intro}{BODY}") == expected
+
+
+def test_in_a_short_essay_the_name_after_the_prose_is_a_signature() -> None:
+    assert top(f"{BODY}\n//Kevin") == ("s-kevin", MEDIUM)
+
+
+def test_a_byline_typed_in_lower_case() -> None:
+    assert top(f"av kevin ek 9b{BODY}") == ("s-kevin", HIGH)
