@@ -66,6 +66,12 @@ def bylines(size: int = LONGEST_ESSAY) -> str:
     return _fill("Titel " + (unit * (size // len(unit)))[: size - 1_000] + "\n", size)
 
 
+def table_rows(size: int = LONGEST_ESSAY) -> str:
+    """Header rows of hundreds of labelled columns, each ending in a smiley, line after line."""
+    line = " | ".join(["Namn :)"] * 300)[:1_990] + "\n"
+    return (line * (size // len(line) + 1))[:size]
+
+
 HOSTILE_ESSAYS: dict[str, Callable[[int], str]] = {
     "header_spaces": header_spaces,
     "whitespace_runs": whitespace_runs,
@@ -74,4 +80,5 @@ HOSTILE_ESSAYS: dict[str, Callable[[int], str]] = {
     "no_spaces": no_spaces,
     "many_lines": many_lines,
     "bylines": bylines,
+    "table_rows": table_rows,
 }

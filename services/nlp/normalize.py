@@ -18,8 +18,9 @@ _OCR_DIGITS = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "
 
 # The combining diacritical mark blocks that NFKD leaves behind the base letter.
 _COMBINING_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-_WORD_JOINERS = re.compile(r"[-\u2010\u2011\u2012\u2013\u2014'\u2019`\u00b4.]")
-_NAME_WORD = re.compile(r"[^\W_]+(?:[-\u2010\u2011'\u2019][^\W_]+)*\.?", re.UNICODE)
+# Hyphens and apostrophes, typographic ones included (U+2019, U+02BC, the acute accent U+00B4, the grave).
+_WORD_JOINERS = re.compile(r"[-\u2010\u2011\u2012\u2013\u2014'\u2019\u02bc`\u00b4.]")
+_NAME_WORD = re.compile(r"[^\W_]+(?:[-\u2010\u2011'\u2019\u02bc`\u00b4][^\W_]+)*\.?", re.UNICODE)
 
 # A line longer than this is prose: nobody writes their name on it. Every span the extraction reads
 # names in is at most this long, which bounds the work of any pattern on it.
@@ -60,6 +61,9 @@ def repair_ocr(word: str) -> str:
     Only words with some lower-case letters are repaired: codes such as 'SV3' or '9B' are class and
     course labels, not damaged names.
     """
+    if word.isalpha():
+        # Nothing to repair (the common case, checked without a Python-level loop).
+        return word
     if sum(ch.islower() for ch in word) >= 2:
         return word.translate(_OCR_DIGITS)
     return word
