@@ -100,12 +100,15 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@{LOCALHOST}:{self.port}/postgres"
 
     def _run(self, binary: str, *args: str) -> None:
+        # A session of its own: the server pg_ctl starts never sees a terminal's Ctrl-C, so
+        # whoever started it stops it, after the services that use it.
         subprocess.run(
             [str(POSTGRES_BIN_PATH / binary), *args],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             cwd="/",
+            start_new_session=True,
             **_as_postgres_user(),
         )
 
@@ -131,6 +134,15 @@ class EmbeddedPostgres:
         )
         _wait_for_port(self.port, 30)
         return self
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid (first line of ``postmaster.pid``), None when none runs."""
+        try:
+            first = (self.data_dir / "pgdata" / "postmaster.pid").read_text().splitlines()[0]
+            return int(first)
+        except (OSError, ValueError, IndexError):
+            return None
 
     @property
     def running(self) -> bool:
@@ -207,6 +219,9 @@ class EmbeddedNats:
             [self.binary, "-a", LOCALHOST, "-p", str(self.port), "-c", str(config)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            # Its own session: a terminal's Ctrl-C reaches the services, which drain over NATS,
+            # and not nats-server, which its starter stops after them.
+            start_new_session=True,
         )
         log_file.close()
         _wait_for_port(self.port, 20, self.process)

@@ -119,8 +119,8 @@ async def start_service(
 
 
 def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
-    """Entry point of a service process."""
-    settings = load_settings()
+    """Entry point of a service process (configured explicitly: it never reads a stack file)."""
+    settings = load_settings(discover=False)
     configure_logging(settings, name)
     if not settings.nats_url or (with_database and not settings.database_url):
         sys.exit(f"{name}: ESSAYFLOW_NATS_URL{' and ESSAYFLOW_DATABASE_URL' if with_database else ''} must be set")
@@ -131,7 +131,7 @@ def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
         # Refused (UnsafeExposure) before anything listens: the metrics port opens after.
         service = await start_service(name, settings, build, port=port, with_database=with_database)
         if settings.metrics_enabled:
-            serve_metrics(settings.metrics_base_port + METRICS_OFFSETS[name], settings.host)
+            serve_metrics(settings.metrics_base_port + METRICS_OFFSETS[name], settings.host, name)
         print(f"{name} serving on {settings.host}:{service.port}", flush=True)
         await stop.wait()
         log.info("shutting down")
