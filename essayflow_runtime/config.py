@@ -173,15 +173,14 @@ def _coerce(raw: str, default: Any) -> Any:
     return raw
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, *, discover: bool | None = None, **overrides: Any
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from ``ESSAYFLOW_<FIELD>`` variables, then keyword overrides, over what the
     running stack recorded in ``<data_dir>/stack.json``.
 
     ``discover`` (default: only when reading the process environment) reads the stack file;
     an explicit ``environ`` mapping is the whole configuration unless ``discover=True``.
     Services never discover: they are configured explicitly."""
+    discover: bool | None = overrides.pop("discover", None)
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for f in fields(Settings):
