@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
+from essayflow_runtime import stackfile
+
 with warnings.catch_warnings():
     # The wheel's package init asks platformdirs for a runtime dir we never use.
     warnings.simplefilter("ignore")
@@ -302,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-port", type=int, default=54329)
     parser.add_argument("--nats-port", type=int, default=42229)
     args = parser.parse_args(argv)
+    try:  # the data directory's lock, as `make run` takes it: never two servers on one directory
+        lock = stackfile.DataDirLock(args.data).acquire()
+    except stackfile.StackLocked as locked:
+        print(f"refused: {locked}", file=sys.stderr)
+        return 1
     with infrastructure(args.data, postgres_port=args.postgres_port, nats_port=args.nats_port) as infra:
         print(f"ESSAYFLOW_DATABASE_URL={infra.database_url}", flush=True)
         print(f"ESSAYFLOW_NATS_URL={infra.nats_url}", flush=True)
@@ -315,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, _stop)
         while not stop:
             signal.pause()
+    lock.release()
     return 0
 
 
