@@ -13,6 +13,7 @@ stops them in that order. A second run reuses the data; ``essayflow stack reset`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -176,6 +177,46 @@ class Stack:
             self.lock.release()
 
 
+def _leftover(pid: int, name: str) -> bool:
+    """Whether ``pid`` still runs the process a stack file recorded under ``name``."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    marker = "nats-server" if name == "nats-server" else f"services.{name}.main"
+    return marker in command
+
+
+def reap_leftovers(data_dir: Path, out: IO[str]) -> None:
+    """Stop what a supervisor that was killed (no clean stop) left running on this data
+    directory: the services and nats-server it recorded in stack.json. Runs under the lock,
+    so none of them belongs to a live supervisor. (A leftover PostgreSQL is stopped by its
+    starter, which owns its pid file.)"""
+    try:
+        recorded = json.loads((data_dir / stackfile.STACK_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    left = {
+        name: int(pid)
+        for name, pid in (recorded.get("processes") or {}).items()
+        if name != "postgres" and _leftover(int(pid), name)
+    }
+    # The services first (they drain over NATS), then nats-server.
+    for phase in ([n for n in left if n != "nats-server"], [n for n in left if n == "nats-server"]):
+        for name in phase:
+            out.write(f"stopping {name} (pid {left[name]}), left running by a stack that did not stop cleanly\n")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(left[name], signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name in phase:
+            while _leftover(left[name], name) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _leftover(left[name], name):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(left[name], signal.SIGKILL)
+    stackfile.remove(data_dir)
+
+
 def _pump(name: str, process: subprocess.Popen[bytes], out: IO[str]) -> None:
     assert process.stdout is not None
     for raw in process.stdout:
@@ -197,6 +238,7 @@ def start_stack(
     data_dir = Path(settings.data_dir) if data_root is None else data_root
     lock = DataDirLock(data_dir).acquire()
     try:
+        reap_leftovers(data_dir, log or sys.stdout)
         infra = start_infrastructure(data_dir, postgres_port=settings.postgres_port, nats_port=settings.nats_port)
     except BaseException:
         lock.release()
@@ -325,7 +367,7 @@ def status(data_dir: Path, as_json: bool = False) -> int:
         print(json.dumps(recorded, indent=2))
         return EXIT_OK
     print(f"essayflow stack on {data_dir}: pid {recorded['pid']}, since {recorded.get('started_at', '?')}")
-    for name in SERVICES:
+    for name in ("bos", "els", "cms", "nlp"):
         print(f"  {name.upper():<4} {recorded.get(name, '?')}")
     print(f"  NATS {recorded.get('nats_url', '?')}")
     print(f"  PostgreSQL {recorded.get('database_url', '?')}")
@@ -360,7 +402,8 @@ def reset(data_dir: Path, *, yes: bool) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        # A PostgreSQL left running by a supervisor that was killed still holds the files.
+        # What a supervisor that was killed left running still holds the files.
+        reap_leftovers(data_dir, sys.stdout)
         leftover = EmbeddedPostgres(data_dir.resolve() / "postgres", port=0)
         if leftover.running:
             leftover.stop()

@@ -160,8 +160,10 @@ def _group_members(groups: set[int]) -> list[int]:
     return members
 
 
-@pytest.fixture(scope="module")
-def supervisor() -> Iterator[Supervisor]:
+@contextlib.contextmanager
+def launched() -> Iterator[Supervisor]:
+    """A supervisor on a data directory of its own and free ports; whatever it started is
+    stopped afterwards, by pid."""
     # Outside pytest's 0700 temp dir: the postgres user (tests as root) must traverse it.
     workdir = Path(tempfile.mkdtemp(prefix="essayflow-run-"))
     metrics_base = _free_run(4)
@@ -178,10 +180,10 @@ def supervisor() -> Iterator[Supervisor]:
     }
     running = Supervisor(workdir, env)
     running.start()
+    started: dict[str, int] = {}
     try:
         yield running
     finally:
-        started: dict[str, int] = {}
         with contextlib.suppress(OSError, ValueError):
             started = dict(running.recorded().get("processes", {}))
         process = running.process
@@ -196,6 +198,12 @@ def supervisor() -> Iterator[Supervisor]:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def supervisor() -> Iterator[Supervisor]:
+    with launched() as running:
+        yield running
 
 
 def test_the_banner_comes_once_every_service_serves_and_records_the_endpoints(supervisor: Supervisor) -> None:
@@ -408,3 +416,26 @@ def test_ctrl_c_stops_the_services_then_nats_then_postgres_and_leaves_nothing(su
     assert not left, f"still running after the stop: {left}"
     assert not _group_members(service_groups), "a service's child process outlived it"
     assert not (supervisor.data_dir / "stack.json").exists()
+
+
+def test_what_a_killed_supervisor_left_running_the_next_run_stops_first() -> None:
+    with launched() as first:
+        first.wait_for(BANNER, timeout_s=120)
+        left: dict[str, int] = first.recorded()["processes"]
+        assert first.process is not None
+        first.process.kill()  # kill -9: no clean stop, stack.json stays
+        first.process.wait()
+        assert all(_alive(pid) for pid in left.values()), "its processes outlive it"
+
+        again = Supervisor(first.workdir, first.env)
+        again.start()
+        try:
+            again.wait_for(BANNER, timeout_s=120)
+            assert "left running by a stack that did not stop cleanly" in again.output()
+            assert not [name for name, pid in left.items() if _alive(pid)], "a leftover is still running"
+            settings = again.settings()
+            assert again.process is not None and again.recorded()["pid"] == again.process.pid
+            assert asyncio.run(is_serving(settings, f"127.0.0.1:{settings.bos_port}"))
+        finally:
+            first.process = again.process  # launched() stops this one, and what it recorded
+            first.lines = again.lines
