@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -177,6 +178,40 @@ class Stack:
             self.lock.release()
 
 
+class PortsInUse(Exception):
+    """A port the stack needs is taken by something else."""
+
+
+def _taken(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def ports_in_use(settings: Settings, data_dir: Path) -> list[str]:
+    """The ports the stack would listen on that something already listens on."""
+    wanted = {
+        f"{name.upper()} {settings.host}:{getattr(settings, f'{name}_port')}": (
+            settings.host,
+            getattr(settings, f"{name}_port"),
+        )
+        for name in SERVICES
+    }
+    if settings.metrics_enabled:
+        for offset, name in enumerate(("bos", "els", "cms", "nlp")):
+            port = settings.metrics_base_port + offset
+            wanted[f"{name} metrics {settings.host}:{port}"] = (settings.host, port)
+    if not os.environ.get("ESSAYFLOW_NATS_URL"):
+        wanted[f"NATS 127.0.0.1:{settings.nats_port}"] = ("127.0.0.1", settings.nats_port)
+    # A PostgreSQL left by a killed run on this directory holds its port; its starter stops it.
+    if (
+        not os.environ.get("ESSAYFLOW_DATABASE_URL")
+        and not (data_dir / "postgres" / "pgdata" / "postmaster.pid").exists()
+    ):
+        wanted[f"PostgreSQL 127.0.0.1:{settings.postgres_port}"] = ("127.0.0.1", settings.postgres_port)
+    return [label for label, (host, port) in wanted.items() if _taken(host, port)]
+
+
 def _leftover(pid: int, name: str) -> bool:
     """Whether ``pid`` still runs the process a stack file recorded under ``name``."""
     try:
@@ -239,6 +274,9 @@ def start_stack(
     lock = DataDirLock(data_dir).acquire()
     try:
         reap_leftovers(data_dir, log or sys.stdout)
+        taken = ports_in_use(settings, data_dir)
+        if taken:
+            raise PortsInUse(f"{', '.join(taken)} in use by another process (set other ports, see the README)")
         infra = start_infrastructure(data_dir, postgres_port=settings.postgres_port, nats_port=settings.nats_port)
     except BaseException:
         lock.release()

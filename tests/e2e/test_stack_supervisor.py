@@ -439,3 +439,26 @@ def test_what_a_killed_supervisor_left_running_the_next_run_stops_first() -> Non
         finally:
             first.process = again.process  # launched() stops this one, and what it recorded
             first.lines = again.lines
+
+
+def test_a_port_in_use_is_one_line_before_anything_starts() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="essayflow-run-"))
+    try:
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", 0))
+            squatter.listen()
+            port = squatter.getsockname()[1]
+            env = {**_plain_environment(), "ESSAYFLOW_BOS_PORT": str(port), "ESSAYFLOW_METRICS_ENABLED": "0"}
+            refused = subprocess.run(
+                [sys.executable, "-m", "essayflow_cli.main", "stack", "up"],
+                cwd=workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert f"BOS 127.0.0.1:{port} in use" in refused.stderr and "Traceback" not in refused.stderr
+        assert not (workdir / ".data" / "postgres").exists(), "it started something"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
