@@ -191,7 +191,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             default = Settings.__dataclass_fields__[f.name].default
             values[f.name] = _coerce(raw, default)
     values.update(overrides)
-    if discover if discover is not None else environ is None:
+    if environ is None if discover is None else discover:
         recorded = stackfile.read(Path(values.get("data_dir", Settings.data_dir)))
         if recorded is not None:
             values = {**stackfile.settings_from(recorded), **values}
