@@ -399,7 +399,11 @@ def status(data_dir: Path, as_json: bool = False) -> int:
     """``essayflow stack status``: what ``stack.json`` says, or that no stack runs."""
     recorded = stackfile.read(data_dir)
     if recorded is None:
-        print(f"no stack running on {data_dir}", file=sys.stderr)
+        starting = stackfile.lock_holder(data_dir)
+        if starting:
+            print(f"a stack is starting on {data_dir} (pid {starting}): not SERVING yet", file=sys.stderr)
+        else:
+            print(f"no stack running on {data_dir}", file=sys.stderr)
         return EXIT_UNREACHABLE
     if as_json:
         print(json.dumps(recorded, indent=2))

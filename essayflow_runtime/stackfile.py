@@ -95,6 +95,16 @@ def settings_from(recorded: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def lock_holder(data_dir: Path) -> int:
+    """The pid written in the lock file when that process still runs (a supervisor starting
+    or running), else 0. Reads only: it never takes the lock."""
+    try:
+        pid = int((data_dir / LOCK_FILE).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+    return pid if pid_alive(pid) else 0
+
+
 class StackLocked(Exception):
     """Another supervisor holds the data directory."""
 

@@ -223,6 +223,8 @@ def test_the_banner_comes_once_every_service_serves_and_records_the_endpoints(su
     assert recorded["database_url"] == f"postgresql://postgres@127.0.0.1:{env['ESSAYFLOW_POSTGRES_PORT']}/postgres"
     assert set(recorded["processes"]) == {*SERVICES, "nats-server", "postgres"}
 
+    status = cli(supervisor.workdir, "stack", "status", "--output", "json")
+    assert status.returncode == 0 and json.loads(status.stdout) == recorded, status.stderr
     settings = supervisor.settings()
     assert (settings.bos_port, settings.nats_url) == (int(env["ESSAYFLOW_BOS_PORT"]), recorded["nats_url"])
     for name in SERVICES:
@@ -412,10 +414,18 @@ def test_ctrl_c_stops_the_services_then_nats_then_postgres_and_leaves_nothing(su
     assert marks[0] < min(marks[1:5]) and max(marks[1:5]) < marks[5] < marks[6] < marks[7], output[-3000:]
     assert "Traceback" not in output[output.index(BANNER) :]
 
-    left = {name: pid for name, pid in processes.items() if _alive(pid)}
+    deadline = time.monotonic() + 5  # a process that has just exited is reaped in a moment
+    while True:
+        left = {name: pid for name, pid in processes.items() if _alive(pid)}
+        stragglers = _group_members(service_groups)
+        if not left and not stragglers or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert not left, f"still running after the stop: {left}"
-    assert not _group_members(service_groups), "a service's child process outlived it"
+    assert not stragglers, f"a service's child process outlived it: {stragglers}"
     assert not (supervisor.data_dir / "stack.json").exists()
+    status = cli(supervisor.workdir, "stack", "status")
+    assert status.returncode == 3 and "no stack running" in status.stderr, status.stdout + status.stderr
 
 
 def test_what_a_killed_supervisor_left_running_the_next_run_stops_first() -> None:
