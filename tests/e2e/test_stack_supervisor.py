@@ -418,7 +418,7 @@ def test_ctrl_c_stops_the_services_then_nats_then_postgres_and_leaves_nothing(su
     while True:
         left = {name: pid for name, pid in processes.items() if _alive(pid)}
         stragglers = _group_members(service_groups)
-        if not left and not stragglers or time.monotonic() > deadline:
+        if (not left and not stragglers) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     assert not left, f"still running after the stop: {left}"
