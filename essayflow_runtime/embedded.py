@@ -102,8 +102,8 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@{LOCALHOST}:{self.port}/postgres"
 
     def _run(self, binary: str, *args: str) -> None:
-        # A session of its own: the server pg_ctl starts never sees a terminal's Ctrl-C, so
-        # whoever started it stops it, after the services that use it.
+        # A process group of its own (start_new_session): a terminal's Ctrl-C never reaches the
+        # server pg_ctl starts; whoever started it stops it, after the services that use it.
         subprocess.run(
             [str(POSTGRES_BIN_PATH / binary), *args],
             check=True,
@@ -221,8 +221,8 @@ class EmbeddedNats:
             [self.binary, "-a", LOCALHOST, "-p", str(self.port), "-c", str(config)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            # Its own session: a terminal's Ctrl-C reaches the services, which drain over NATS,
-            # and not nats-server, which its starter stops after them.
+            # A process group of its own (start_new_session): a terminal's Ctrl-C never reaches
+            # nats-server; whoever started it stops it, after the services that drain over it.
             start_new_session=True,
         )
         log_file.close()
