@@ -8,13 +8,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BASELINE := proto-baseline/essayflow.binpb
 
-.PHONY: help venv run demo test test-unit test-contract test-integration test-e2e lint typecheck \
+.PHONY: help venv run demo reset test test-unit test-contract test-integration test-e2e lint typecheck \
         proto proto-check proto-baseline subjects bench clean
 
 help:
 	@echo "make run            serve BOS, ELS, CMS and NLP on localhost (embedded PostgreSQL + NATS)"
 	@echo "make test           set up and run every test tier"
 	@echo "make demo           drive a REGULAR and a GUEST batch to READY against the running stack"
+	@echo "make reset          delete the local stack's data in .data/ (refused while make run runs)"
 	@echo "make bench          run the benchmarks, write bench/results/latest.json"
 	@echo "make proto          regenerate gen/ from proto/"
 	@echo "make proto-check    buf lint, buf breaking against the baseline, gen/ and subject-table drift"
@@ -33,6 +34,9 @@ run: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m essayflow_cli.main demo
+
+reset: $(STAMP)
+	$(PY) -m essayflow_cli.main stack reset --yes
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -19,11 +19,13 @@ from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
 from essayflow_cli.client import Clients
 from essayflow_cli.main import associations_table, console, history_table
+from essayflow_cli.output import EXIT_REFUSED
 from essayflow_cli.stack import start_stack
 from essayflow_cli.waits import wait_associations, wait_status
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.grpc_client import is_serving, wait_until_serving
+from essayflow_runtime.stackfile import StackLocked
 
 # One labelled class of 25 students and their 25 essays, kept with the CLI so the demo needs
 # nothing outside the repository.
@@ -137,10 +139,16 @@ def main() -> int:
     settings = load_settings()
     started = None
     if not asyncio.run(is_serving(settings, f"{settings.host}:{settings.bos_port}")):
-        log_path = Path(".data") / "demo-services.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        console.print(f"no stack running: starting one (stopped when the demo ends; logs in {log_path})")
-        started = start_stack(Path(".data"), log=log_path.open("a", encoding="utf-8"))
+        data_dir = Path(settings.data_dir)
+        log_path = data_dir / "demo-services.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            # The data directory's lock first: nothing is touched if another stack holds it.
+            started = start_stack(data_dir, log=log_path.open("a", encoding="utf-8"))
+        except StackLocked as locked:
+            console.print(f"[red]refused[/red]: {locked}; wait until it serves (its banner), then run the demo again")
+            return EXIT_REFUSED
+        console.print(f"no stack running: started one (stopped when the demo ends; logs in {log_path})")
         settings = started.settings
     try:
         asyncio.run(wait_until_serving(settings, service_addresses(settings), timeout_s=90))

@@ -28,7 +28,7 @@ from essayflow_cli import tail as tail_module
 from essayflow_cli import tokens as tokens_module
 from essayflow_cli.associations import associations_table
 from essayflow_cli.batch import history_table
-from essayflow_cli.output import console, err_console
+from essayflow_cli.output import EXIT_UNREACHABLE, console, err_console
 from essayflow_runtime.config import load_settings
 
 # Never print a crash's local variables: they hold settings, and settings hold secrets.
@@ -51,22 +51,61 @@ for sub, name in (
 __all__ = ["app", "associations_table", "console", "history_table"]
 
 
+DataOpt = Annotated[
+    Path | None, typer.Option("--data", help="Data directory (default: $ESSAYFLOW_DATA_DIR or .data)")
+]
+
+
+def _data_dir(data: Path | None) -> Path:
+    return data if data is not None else Path(load_settings(discover=False).data_dir)
+
+
 @stack_app.command("up")
-def stack_up(data: Annotated[Path, typer.Option(help="Data directory")] = Path(".data")) -> None:
-    """Start PostgreSQL, NATS and the four services; Ctrl-C stops everything."""
-    raise typer.Exit(stack_module.run_stack_forever(data))
+def stack_up(data: DataOpt = None) -> None:
+    """Start PostgreSQL, NATS and the four services; Ctrl-C stops everything (services first).
+
+    One stack per data directory: a second one refuses (exit 1) and names the running one."""
+    raise typer.Exit(stack_module.run_stack_forever(_data_dir(data)))
+
+
+@stack_app.command("status")
+def stack_status(
+    data: DataOpt = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+) -> None:
+    """Where the running stack is (its stack.json); exit 3 when none runs on the data directory."""
+    raise typer.Exit(stack_module.status(_data_dir(data), as_json=output == "json"))
+
+
+@stack_app.command("reset")
+def stack_reset(
+    data: DataOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: every batch, class and event is deleted")] = False,
+) -> None:
+    """Delete the local stack's data (PostgreSQL, NATS, logs). Refuses while a stack runs on it
+    (exit 1); without --yes only says what would be deleted (exit 2)."""
+    raise typer.Exit(stack_module.reset(_data_dir(data), yes=yes))
 
 
 @events_app.command("tail")
 def events_tail(
     subject: Annotated[str, typer.Argument(help="Subject filter, e.g. 'essayflow.bos.>'")] = ">",
     dlq: Annotated[bool, typer.Option("--dlq", help="Tail the dead letters instead")] = False,
-    from_start: Annotated[bool, typer.Option("--from-start", help="Replay the stream first")] = False,
-    limit: Annotated[int | None, typer.Option(help="Stop after this many messages")] = None,
+    from_start: Annotated[bool, typer.Option("--from-start", help="Replay what the stream holds first")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Stop after this many messages")] = None,
 ) -> None:
-    """Print every event on the bus as JSON, decoded through the proto descriptors."""
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(tail_module.tail(load_settings(), subject, dead_letters=dlq, from_start=from_start, limit=limit))
+    """Print every event on the bus as one JSON line, decoded through the proto descriptors.
+
+    What it is doing (waiting, NATS lost and retried) goes to stderr, one line each. Exit 0
+    (--limit reached or Ctrl-C), 3 when no NATS is configured and no stack runs here."""
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(
+                tail_module.tail(load_settings(), subject, dead_letters=dlq, from_start=from_start, limit=limit)
+            )
+    except tail_module.NoNats as missing:
+        err_console.print(f"[red]{missing}[/red]")
+        raise typer.Exit(EXIT_UNREACHABLE) from None
 
 
 @events_app.command("redrive")

@@ -32,16 +32,9 @@ from essayflow_runtime.logs import get_logger
 log = get_logger(__name__)
 
 
-async def connect(settings: Settings, name: str) -> NATS:
-    """A client that reconnects forever: consumers and relays resume after an outage."""
-    options: dict[str, Any] = {
-        "servers": [settings.nats_url],
-        "name": f"essayflow-{name}",
-        "max_reconnect_attempts": -1,
-        "reconnect_time_wait": 0.5,
-        "connect_timeout": 5,
-        "allow_reconnect": True,
-    }
+def credentials(settings: Settings) -> dict[str, Any]:
+    """nats.connect options for the configured credentials and TLS (none in development)."""
+    options: dict[str, Any] = {}
     if settings.nats_creds_file:
         options["user_credentials"] = settings.nats_creds_file
     if settings.nats_user:
@@ -52,6 +45,20 @@ async def connect(settings: Settings, name: str) -> NATS:
     if settings.nats_tls_ca_file:
         context = ssl.create_default_context(cafile=settings.nats_tls_ca_file)
         options["tls"] = context
+    return options
+
+
+async def connect(settings: Settings, name: str) -> NATS:
+    """A client that reconnects forever: consumers and relays resume after an outage."""
+    options: dict[str, Any] = {
+        "servers": [settings.nats_url],
+        "name": f"essayflow-{name}",
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 5,
+        "allow_reconnect": True,
+        **credentials(settings),
+    }
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats error", error=str(exc))

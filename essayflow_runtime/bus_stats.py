@@ -1,5 +1,6 @@
-"""Gauges of the bus: each stream's fill, the dead letters per service, and a durable
-consumer's backlog with the age of its oldest unprocessed event.
+"""Gauges of the bus: each stream's fill, the dead letters per service, and each durable
+consumer's backlog (pending, of it acknowledgement-pending and redelivered) with the age of
+its oldest unprocessed event.
 
 Every service with a consumer runs one :class:`BusStats` (service.start_service adds it),
 reporting both streams and every declared durable consumer, not only its own: a stopped
@@ -22,8 +23,10 @@ from essayflow_runtime import contracts
 from essayflow_runtime.config import Settings
 from essayflow_runtime.logs import get_logger
 from essayflow_runtime.metrics import (
+    CONSUMER_ACK_PENDING,
     CONSUMER_OLDEST_AGE,
     CONSUMER_PENDING,
+    CONSUMER_REDELIVERED,
     DEAD_LETTERS,
     STREAM_BYTES,
     STREAM_FILL,
@@ -48,15 +51,19 @@ def fill_ratio(info: StreamInfo) -> float:
 class Backlog:
     pending: int
     oldest_age_s: float
+    # Of ``pending``: delivered and not yet acknowledged, and of those, delivered more than once.
+    ack_pending: int = 0
+    redelivered: int = 0
 
 
 async def consumer_backlog(js: JetStreamContext, stream: str, durable: str, now: datetime) -> Backlog:
     """Events not yet processed by ``durable`` and how long the oldest has waited: the
     first message on one of its subjects after its acknowledgement floor."""
     info = await js.consumer_info(stream, durable)
-    pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
+    ack_pending, redelivered = info.num_ack_pending or 0, info.num_redelivered or 0
+    pending = (info.num_pending or 0) + ack_pending
     if not pending:
-        return Backlog(0, 0.0)
+        return Backlog(0, 0.0, 0, redelivered)
     floor = info.ack_floor.stream_seq if info.ack_floor else 0
     subjects = info.config.filter_subjects or ([info.config.filter_subject] if info.config.filter_subject else [">"])
     times = []
@@ -66,7 +73,7 @@ async def consumer_backlog(js: JetStreamContext, stream: str, durable: str, now:
             if message.time is not None:
                 times.append(message.time)
     oldest = min(times, default=now)
-    return Backlog(pending, max(0.0, (now - oldest).total_seconds()))
+    return Backlog(pending, max(0.0, (now - oldest).total_seconds()), ack_pending, redelivered)
 
 
 class BusStats:
@@ -103,6 +110,8 @@ class BusStats:
             backlog = await consumer_backlog(self._js, settings.stream_name, durable, now)
             CONSUMER_PENDING.labels(durable).set(backlog.pending)
             CONSUMER_OLDEST_AGE.labels(durable).set(backlog.oldest_age_s)
+            CONSUMER_ACK_PENDING.labels(durable).set(backlog.ack_pending)
+            CONSUMER_REDELIVERED.labels(durable).set(backlog.redelivered)
 
     def _report_stream(self, stream: str, info: StreamInfo) -> None:
         ratio = fill_ratio(info)

@@ -1,12 +1,19 @@
 """The one configuration loader: every setting comes from an ``ESSAYFLOW_*``
-environment variable, with a default that works on a developer machine."""
+environment variable, with a default that works on a developer machine.
+
+Precedence, highest first: keyword overrides (the CLI's flags), ``ESSAYFLOW_*`` variables,
+the running stack's ``<data dir>/stack.json`` (written by ``make run``; see
+:mod:`essayflow_runtime.stackfile`), the defaults below."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
+
+from essayflow_runtime import stackfile
 
 # The development signing secret: fine on 127.0.0.1, and a service refuses to listen
 # beyond loopback with it (essayflow_runtime.exposure). Production sets ESSAYFLOW_JWT_SECRET
@@ -23,6 +30,12 @@ class Settings:
     els_port: int = 50052
     cms_port: int = 50053
     nlp_port: int = 50054
+    # The data directory of the local stack (``make run``): embedded PostgreSQL and NATS
+    # data, logs, the lock and stack.json. Relative paths are relative to the working directory.
+    data_dir: str = ".data"
+    # Ports of the embedded PostgreSQL and nats-server the local stack starts.
+    postgres_port: int = 54329
+    nats_port: int = 42229
     # Prometheus metrics: each service serves on metrics_base_port + its offset (0..3).
     metrics_base_port: int = 9461
     metrics_enabled: bool = True
@@ -161,7 +174,13 @@ def _coerce(raw: str, default: Any) -> Any:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from ``ESSAYFLOW_<FIELD>`` variables, then keyword overrides."""
+    """Settings from ``ESSAYFLOW_<FIELD>`` variables, then keyword overrides, over what the
+    running stack recorded in ``<data_dir>/stack.json``.
+
+    ``discover`` (default: only when reading the process environment) reads the stack file;
+    an explicit ``environ`` mapping is the whole configuration unless ``discover=True``.
+    Services never discover: they are configured explicitly."""
+    discover: bool | None = overrides.pop("discover", None)
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for f in fields(Settings):
@@ -172,4 +191,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             default = Settings.__dataclass_fields__[f.name].default
             values[f.name] = _coerce(raw, default)
     values.update(overrides)
+    if environ is None if discover is None else discover:
+        recorded = stackfile.read(Path(values.get("data_dir", Settings.data_dir)))
+        if recorded is not None:
+            values = {**stackfile.settings_from(recorded), **values}
     return Settings(**values)

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
+from essayflow_runtime import stackfile
+
 with warnings.catch_warnings():
     # The wheel's package init asks platformdirs for a runtime dir we never use.
     warnings.simplefilter("ignore")
@@ -100,12 +102,15 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@{LOCALHOST}:{self.port}/postgres"
 
     def _run(self, binary: str, *args: str) -> None:
+        # A process group of its own (start_new_session): a terminal's Ctrl-C never reaches the
+        # server pg_ctl starts; whoever started it stops it, after the services that use it.
         subprocess.run(
             [str(POSTGRES_BIN_PATH / binary), *args],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             cwd="/",
+            start_new_session=True,
             **_as_postgres_user(),
         )
 
@@ -131,6 +136,15 @@ class EmbeddedPostgres:
         )
         _wait_for_port(self.port, 30)
         return self
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid (first line of ``postmaster.pid``), None when none runs."""
+        try:
+            first = (self.data_dir / "pgdata" / "postmaster.pid").read_text().splitlines()[0]
+            return int(first)
+        except (OSError, ValueError, IndexError):
+            return None
 
     @property
     def running(self) -> bool:
@@ -212,6 +226,9 @@ class EmbeddedNats:
             [self.binary, "-a", LOCALHOST, "-p", str(self.port), "-c", str(config)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            # A process group of its own (start_new_session): a terminal's Ctrl-C never reaches
+            # nats-server; whoever started it stops it, after the services that drain over it.
+            start_new_session=True,
         )
         log_file.close()
         _wait_for_port(self.port, 20, self.process)
@@ -292,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-port", type=int, default=54329)
     parser.add_argument("--nats-port", type=int, default=42229)
     args = parser.parse_args(argv)
+    try:  # the data directory's lock, as `make run` takes it: never two servers on one directory
+        lock = stackfile.DataDirLock(args.data).acquire()
+    except stackfile.StackLocked as locked:
+        print(f"refused: {locked}", file=sys.stderr)
+        return 1
     with infrastructure(args.data, postgres_port=args.postgres_port, nats_port=args.nats_port) as infra:
         print(f"ESSAYFLOW_DATABASE_URL={infra.database_url}", flush=True)
         print(f"ESSAYFLOW_NATS_URL={infra.nats_url}", flush=True)
@@ -305,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, _stop)
         while not stop:
             signal.pause()
+    lock.release()
     return 0
 
 

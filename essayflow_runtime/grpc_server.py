@@ -33,7 +33,7 @@ from essayflow_runtime.auth import Principal, Role, principal_from_metadata, set
 from essayflow_runtime.config import Settings
 from essayflow_runtime.errors import DomainError, Internal, InvalidArgument, PermissionDenied, Unavailable
 from essayflow_runtime.logs import get_logger
-from essayflow_runtime.metrics import RPC_LATENCY
+from essayflow_runtime.metrics import RPC_LATENCY, RPC_STREAMS, RPC_STREAMS_OPEN
 
 log = get_logger(__name__)
 
@@ -126,10 +126,15 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return principal
 
         @contextlib.asynccontextmanager
-        async def served(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        async def served(
+            request: Any, context: grpc.aio.ServicerContext, *, streaming: bool = False
+        ) -> AsyncIterator[None]:
             """Around one call of either kind: authenticate and check the request first; answer
-            every failure with a status that says what happened; count the call."""
+            every failure with a status that says what happened; count the call (a unary call
+            in the latency histogram, a stream as open and then ended)."""
             started, code = time.perf_counter(), "OK"
+            if streaming:
+                RPC_STREAMS_OPEN.labels(label, method).inc()
             try:
                 set_current_principal(authorize())
                 input_rules.check_request(request)
@@ -137,7 +142,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except DomainError as error:
                 code = error.code.name
                 await _abort(context, error)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, GeneratorExit):  # GeneratorExit: a stream's client went away
                 code = "CANCELLED"
                 raise
             except Exception as exc:
@@ -149,7 +154,11 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 await _abort(context, mapped)
             finally:
                 set_current_principal(None)
-                RPC_LATENCY.labels(label, method, code).observe(time.perf_counter() - started)
+                if streaming:
+                    RPC_STREAMS_OPEN.labels(label, method).dec()
+                    RPC_STREAMS.labels(label, method, code).inc()
+                else:
+                    RPC_LATENCY.labels(label, method, code).observe(time.perf_counter() - started)
 
         if handler.unary_unary is not None:
             inner = handler.unary_unary
@@ -168,7 +177,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             inner_stream = handler.unary_stream
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                async with served(request, context):
+                async with served(request, context, streaming=True):
                     async for item in inner_stream(request, context):
                         yield item
 

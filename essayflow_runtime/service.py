@@ -145,8 +145,8 @@ async def until_available(settings: Settings, dependency: str, step: Callable[[]
 
 
 def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
-    """Entry point of a service process."""
-    settings = load_settings()
+    """Entry point of a service process (configured explicitly: it never reads a stack file)."""
+    settings = load_settings(discover=False)
     configure_logging(settings, name)
     if not settings.nats_url or (with_database and not settings.database_url):
         sys.exit(f"{name}: ESSAYFLOW_NATS_URL{' and ESSAYFLOW_DATABASE_URL' if with_database else ''} must be set")
@@ -168,7 +168,7 @@ def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
         stopping.cancel()
         service = starting.result()
         if settings.metrics_enabled:
-            serve_metrics(settings.metrics_base_port + METRICS_OFFSETS[name], settings.host)
+            serve_metrics(settings.metrics_base_port + METRICS_OFFSETS[name], settings.host, name)
         print(f"{name} serving on {settings.host}:{service.port}", flush=True)
         await stop.wait()
         log.info("shutting down")

@@ -28,6 +28,10 @@ from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.db import plain_dsn
 from essayflow_runtime.embedded import EmbeddedNats, EmbeddedPostgres
 
+# A developer's running `make run` records itself in .data/stack.json, which the config loader
+# reads; the tests never find it (a data directory that does not exist, unless a test sets one).
+os.environ["ESSAYFLOW_DATA_DIR"] = str(Path(tempfile.gettempdir()) / f"essayflow-tests-no-stack-{os.getpid()}")
+
 
 @pytest.fixture(scope="session")
 def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
