@@ -16,7 +16,7 @@ help:
 	@echo "make test           set up and run every test tier"
 	@echo "make demo           drive a REGULAR and a GUEST batch to READY against the running stack"
 	@echo "make bench          run the benchmarks, write bench/results/latest.json"
-	@echo "make proto          regenerate gen/ from proto/"
+	@echo "make proto          regenerate gen/, docs/api.md, docs/subjects.md and docs/field-limits.md from proto/"
 	@echo "make proto-check    buf lint, buf breaking against the baseline, gen/ and subject-table drift"
 	@echo "make lint typecheck ruff and mypy"
 
@@ -50,6 +50,7 @@ proto: $(STAMP)
 	PY=$(PY) tools/gen_proto.sh gen
 	$(PY) -m essayflow_cli.subjects > docs/subjects.md
 	$(PY) -m essayflow_cli.limits > docs/field-limits.md
+	$(PY) -m essayflow_cli.apidoc > docs/api.md
 
 proto-check: $(STAMP)
 	PY=$(PY) tools/proto_check.sh

@@ -3,7 +3,7 @@
 #   1. buf lint (STANDARD)
 #   2. buf breaking (FILE) against the committed baseline of released contracts
 #   3. gen/ differs from what proto/ generates now
-#   4. the subject table in docs/subjects.md differs from the proto declarations
+#   4. docs/subjects.md, docs/field-limits.md or docs/api.md differ from what proto/ generates
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -37,3 +37,10 @@ if ! diff -q docs/subjects.md "$tmp/subjects.md" >/dev/null; then
   exit 1
 fi
 echo "docs/subjects.md matches proto/"
+
+"$PY" -m essayflow_cli.apidoc > "$tmp/api.md"
+if ! diff -q docs/api.md "$tmp/api.md" >/dev/null; then
+  echo "docs/api.md is stale: run 'make proto' and commit the result" >&2
+  exit 1
+fi
+echo "docs/api.md matches proto/"

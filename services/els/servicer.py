@@ -6,8 +6,9 @@ from typing import Any
 
 from essayflow.els.v1 import els_pb2, els_pb2_grpc
 from essayflow_runtime import enums
-from essayflow_runtime.auth import Principal, Role, current_principal
+from essayflow_runtime.auth import Principal, current_principal
 from essayflow_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from essayflow_runtime.grpc_server import roles_from_proto
 from essayflow_runtime.ids import is_uuid
 from services.els import content_rules, slots
 from services.els.content_store import ContentStore
@@ -16,8 +17,7 @@ from services.els.slots import Outcome, Tracker, Upload
 from services.els.store import SlotStore, Versioned
 
 SERVICE_NAME = "essayflow.els.v1.EssayLifecycleService"
-ANYONE = frozenset({Role.TEACHER, Role.SERVICE, Role.ADMIN})
-METHOD_ROLES = {"ProvisionEssay": ANYONE, "GetBatchSlots": ANYONE}
+METHOD_ROLES = roles_from_proto(els_pb2.DESCRIPTOR.services_by_name["EssayLifecycleService"])
 
 _OUTCOMES = {
     Outcome.BOUND: els_pb2.PROVISION_OUTCOME_BOUND,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import grpc
 
 from essayflow.nlp.v1 import nlp_pb2, nlp_pb2_grpc
-from essayflow_runtime.auth import Role
 from essayflow_runtime.errors import FieldErrors
-from essayflow_runtime.grpc_server import ServiceBinding
+from essayflow_runtime.grpc_server import ServiceBinding, roles_from_proto
 from services.nlp.pool import EssayMatcher
 from services.nlp.suggestions import EssayToMatch, count_top_levels
 
@@ -16,7 +15,7 @@ MAX_ESSAYS = 500
 MAX_TEXT_CHARACTERS = 50_000
 MAX_FILE_NAME_CHARACTERS = 255
 
-METHOD_ROLES = {"MatchAuthors": frozenset({Role.TEACHER, Role.SERVICE, Role.ADMIN})}
+METHOD_ROLES = roles_from_proto(nlp_pb2.DESCRIPTOR.services_by_name["StudentMatcherService"])
 
 
 def check_match_request(request: nlp_pb2.MatchAuthorsRequest) -> None:

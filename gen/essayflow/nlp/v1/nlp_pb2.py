@@ -26,7 +26,7 @@ from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_co
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ssayflow/nlp/v1/nlp.proto\x12\x10\x65ssayflow.nlp.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"W\n\tEssayText\x12\x16\n\x08\x65ssay_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x02 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x18\n\x04text\x18\x03 \x01(\tB\n\xc8\xc1\x18\xe0\xd4\x03\xd8\xc1\x18\x01\"~\n\x13MatchAuthorsRequest\x12\x33\n\x06roster\x18\x01 \x03(\x0b\x32\x1c.essayflow.common.v1.StudentB\x05\xd0\xc1\x18\xe8\x07\x12\x32\n\x06\x65ssays\x18\x02 \x03(\x0b\x32\x1b.essayflow.nlp.v1.EssayTextB\x05\xd0\xc1\x18\xf4\x03\"U\n\x14MatchAuthorsResponse\x12=\n\x07results\x18\x01 \x03(\x0b\x32%.essayflow.common.v1.EssayMatchResultB\x05\xd0\xc1\x18\xf4\x03\x32v\n\x15StudentMatcherService\x12]\n\x0cMatchAuthors\x12%.essayflow.nlp.v1.MatchAuthorsRequest\x1a&.essayflow.nlp.v1.MatchAuthorsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ssayflow/nlp/v1/nlp.proto\x12\x10\x65ssayflow.nlp.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"W\n\tEssayText\x12\x16\n\x08\x65ssay_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x02 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x18\n\x04text\x18\x03 \x01(\tB\n\xc8\xc1\x18\xe0\xd4\x03\xd8\xc1\x18\x01\"~\n\x13MatchAuthorsRequest\x12\x33\n\x06roster\x18\x01 \x03(\x0b\x32\x1c.essayflow.common.v1.StudentB\x05\xd0\xc1\x18\xe8\x07\x12\x32\n\x06\x65ssays\x18\x02 \x03(\x0b\x32\x1b.essayflow.nlp.v1.EssayTextB\x05\xd0\xc1\x18\xf4\x03\"U\n\x14MatchAuthorsResponse\x12=\n\x07results\x18\x01 \x03(\x0b\x32%.essayflow.common.v1.EssayMatchResultB\x05\xd0\xc1\x18\xf4\x03\x32\x97\x01\n\x15StudentMatcherService\x12~\n\x0cMatchAuthors\x12%.essayflow.nlp.v1.MatchAuthorsRequest\x1a&.essayflow.nlp.v1.MatchAuthorsResponse\"\x1f\xea\xc7\x18\x07teacher\xea\xc7\x18\x07service\xea\xc7\x18\x05\x61\x64minb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,12 +45,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MATCHAUTHORSREQUEST'].fields_by_name['essays']._serialized_options = b'\320\301\030\364\003'
   _globals['_MATCHAUTHORSRESPONSE'].fields_by_name['results']._loaded_options = None
   _globals['_MATCHAUTHORSRESPONSE'].fields_by_name['results']._serialized_options = b'\320\301\030\364\003'
+  _globals['_STUDENTMATCHERSERVICE'].methods_by_name['MatchAuthors']._loaded_options = None
+  _globals['_STUDENTMATCHERSERVICE'].methods_by_name['MatchAuthors']._serialized_options = b'\352\307\030\007teacher\352\307\030\007service\352\307\030\005admin'
   _globals['_ESSAYTEXT']._serialized_start=117
   _globals['_ESSAYTEXT']._serialized_end=204
   _globals['_MATCHAUTHORSREQUEST']._serialized_start=206
   _globals['_MATCHAUTHORSREQUEST']._serialized_end=332
   _globals['_MATCHAUTHORSRESPONSE']._serialized_start=334
   _globals['_MATCHAUTHORSRESPONSE']._serialized_end=419
-  _globals['_STUDENTMATCHERSERVICE']._serialized_start=421
-  _globals['_STUDENTMATCHERSERVICE']._serialized_end=539
+  _globals['_STUDENTMATCHERSERVICE']._serialized_start=422
+  _globals['_STUDENTMATCHERSERVICE']._serialized_end=573
 # @@protoc_insertion_point(module_scope)
