@@ -16,7 +16,8 @@ echo "buf breaking against $BASELINE"; "$BUF" breaking --against "$BASELINE"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 PY="$PY" tools/gen_proto.sh "$tmp" 
 if ! diff -r -x __pycache__ gen/essayflow "$tmp/essayflow" >/dev/null \
-   || ! diff -r -x __pycache__ gen/essayflow_models "$tmp/essayflow_models" >/dev/null; then
+   || ! diff -r -x __pycache__ gen/essayflow_models "$tmp/essayflow_models" >/dev/null \
+   || ! diff -r -x __pycache__ gen/buf "$tmp/buf" >/dev/null; then
   echo "gen/ is stale: run 'make proto' and commit the result" >&2
   diff -r -q -x __pycache__ gen "$tmp" >&2 || true
   exit 1
