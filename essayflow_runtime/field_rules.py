@@ -1,10 +1,11 @@
-"""The rules each field declares in proto, in words (for docs/api.md and docs/field-limits.md)."""
+"""The rules each field declares in proto, in words (for docs/api.md)."""
 
 from __future__ import annotations
 
-from google.protobuf import descriptor_pool
+from google.protobuf import descriptor_pool, text_format
 from google.protobuf.descriptor import FieldDescriptor
 
+from buf.validate import validate_pb2
 from essayflow_runtime import input_rules
 
 
@@ -13,15 +14,15 @@ def _field(message: str, name: str) -> FieldDescriptor:
 
 
 def describe(message: str, name: str) -> list[str]:
-    """What ``message.name`` must hold, one phrase per rule."""
+    """What ``message.name`` must hold: its buf.validate rules as declared (text format), then the
+    text rule every string follows."""
     field = _field(message, name)
-    rule = input_rules.rule_of(field)
     found = []
-    if rule.max_items:
-        found.append(f"at most {rule.max_items:,} items")
-    if rule.max_length:
-        unit = "bytes" if field.type == FieldDescriptor.TYPE_BYTES else "characters"
-        found.append(f"at most {rule.max_length:,} {unit}" + (" each" if field.is_repeated else ""))
+    rules = field.GetOptions().Extensions[validate_pb2.field]
+    if rules.ByteSize():
+        found.append("`" + text_format.MessageToString(rules, as_one_line=True) + "`")
     if field.type == FieldDescriptor.TYPE_STRING:
-        found.append("free text (tab, LF, CR allowed)" if rule.multiline else "no control characters")
+        found.append(
+            "free text (tab, LF, CR allowed)" if input_rules.rule_of(field).multiline else "no control characters"
+        )
     return found

@@ -19,34 +19,17 @@ METHOD_ROLES = roles_from_proto(nlp_pb2.DESCRIPTOR.services_by_name["StudentMatc
 
 
 def check_match_request(request: nlp_pb2.MatchAuthorsRequest) -> None:
-    """INVALID_ARGUMENT naming every bad field, or nothing."""
+    """INVALID_ARGUMENT naming every student or essay id given twice, or nothing. The field rules
+    (1..1000 students with an id and a name, 1..500 essays with an id, their lengths) are in
+    nlp.proto and common.proto."""
     errors = FieldErrors()
-    errors.check(1 <= len(request.roster) <= MAX_STUDENTS, "roster", f"must list 1 to {MAX_STUDENTS} students")
-    errors.check(1 <= len(request.essays) <= MAX_ESSAYS, "essays", f"must list 1 to {MAX_ESSAYS} essays")
     student_ids: set[str] = set()
-    for i, student in enumerate(request.roster[:MAX_STUDENTS]):
-        errors.check(bool(student.student_id), f"roster[{i}].student_id", "is required")
+    for i, student in enumerate(request.roster):
         errors.check(student.student_id not in student_ids, f"roster[{i}].student_id", "is repeated")
-        errors.check(
-            bool(student.first_name.strip() or student.last_name.strip()),
-            f"roster[{i}]",
-            "needs a first_name or a last_name",
-        )
         student_ids.add(student.student_id)
     essay_ids: set[str] = set()
-    for i, essay in enumerate(request.essays[:MAX_ESSAYS]):
-        errors.check(bool(essay.essay_id), f"essays[{i}].essay_id", "is required")
+    for i, essay in enumerate(request.essays):
         errors.check(essay.essay_id not in essay_ids, f"essays[{i}].essay_id", "is repeated")
-        errors.check(
-            len(essay.text) <= MAX_TEXT_CHARACTERS,
-            f"essays[{i}].text",
-            f"is {len(essay.text)} characters, at most {MAX_TEXT_CHARACTERS} allowed",
-        )
-        errors.check(
-            len(essay.file_name) <= MAX_FILE_NAME_CHARACTERS,
-            f"essays[{i}].file_name",
-            f"is longer than {MAX_FILE_NAME_CHARACTERS} characters",
-        )
         essay_ids.add(essay.essay_id)
     errors.raise_if_any("the match request is invalid")
 

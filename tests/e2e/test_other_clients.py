@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import nats
@@ -64,9 +65,9 @@ def old_flows(old: Path, env: dict[str, str]) -> dict[str, str]:
     return flows
 
 
-async def old_decode(old: Path, env: dict[str, str], batch_ids: list[str], until: set[str]) -> list[dict]:
+async def old_decode(old: Path, env: dict[str, str], batch_ids: list[str], until: set[str]) -> list[dict[str, Any]]:
     """The old subscriber's report on the batches' events, once the ones in ``until`` are on the stream."""
-    report: list[dict] = []
+    report: list[dict[str, Any]] = []
     for _ in range(100):
         run = await asyncio.to_thread(stubs.run_old_client, old, env, "decode", *batch_ids)
         assert run.returncode == 0, run.stdout + run.stderr
