@@ -11,10 +11,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import grpc
 import nats
 import pytest
 from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
+from essayflow.bos.v1 import bos_pb2
+from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import envelope_pb2
 from essayflow_runtime import contracts
 from essayflow_runtime.auth import Role, mint_token
@@ -54,6 +59,18 @@ def node(script: Path, env: dict[str, str], *args: str) -> subprocess.CompletedP
     )
 
 
+def server_fields(error: grpc.aio.AioRpcError) -> set[str]:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    fields = set()
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields |= {v.field for v in bad.field_violations}
+    return fields
+
+
 async def python_view(stack: E2EStack, seqs: list[int]) -> dict[int, dict[str, object]]:
     """The same stream messages as Python decodes them, in proto3 JSON."""
     client = await nats.connect(stack.settings.nats_url)
@@ -87,8 +104,21 @@ async def test_typescript_client_runs_both_flows_and_its_subscriber_decodes_ever
     assert flows.returncode == 0, flows.stdout + flows.stderr
     result = json.loads(flows.stdout)
     flows_s = time.monotonic() - started
-    # The client's own check of the proto rules names the fields the server would.
+    # The client's own check of the proto rules names the fields the server does.
     assert {"expected_essay_count", "class_id"} <= set(result["refusedLocally"])
+    teacher = stack_ready.clients("teacher-typescript")
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await teacher.bos.RegisterBatch(
+                bos_pb2.RegisterBatchRequest(
+                    expected_essay_count=0, course_code=common_pb2.COURSE_CODE_SV1, class_id="not-a-uuid"
+                ),
+                metadata=teacher.metadata,
+            )
+    finally:
+        await teacher.close()
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(result["refusedLocally"]) == server_fields(refused.value)
 
     batch_ids = [result["guest"], result["regular"]]
     decoded: list[dict[str, object]] = []
@@ -107,5 +137,7 @@ async def test_typescript_client_runs_both_flows_and_its_subscriber_decodes_ever
     python = await python_view(stack_ready, [int(d["seq"]) for d in decoded])  # type: ignore[call-overload]
     for line in decoded:
         assert line["envelope"] == python[int(line["seq"])], line  # type: ignore[call-overload]
-    print(f"typescript flows {flows_s:.1f}s ({result['ms']} ms in node), subscriber {subscribe_s:.1f}s, "
-          f"{len(decoded)} events compared")
+    print(
+        f"typescript flows {flows_s:.1f}s ({result['ms']} ms in node), subscriber {subscribe_s:.1f}s, "
+        f"{len(decoded)} events compared"
+    )
