@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -50,8 +51,8 @@ def built_client() -> Path:
 
 def node(script: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["node", str(script), *args],
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", **env},
+        [shutil.which("node") or "node", str(script), *args],
+        env={"PATH": os.environ.get("PATH", ""), **env},
         cwd=PACKAGE,
         capture_output=True,
         text=True,
