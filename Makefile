@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 BASELINE := proto-baseline/essayflow.binpb
 
 .PHONY: help venv run demo reset test test-unit test-contract test-integration test-e2e lint typecheck \
-        proto proto-check proto-baseline subjects bench clean
+        proto proto-check proto-baseline subjects bench ts-client clean
 
 help:
 	@echo "make run            serve BOS, ELS, CMS and NLP on localhost (embedded PostgreSQL + NATS)"
@@ -17,9 +17,10 @@ help:
 	@echo "make demo           drive a REGULAR and a GUEST batch to READY against the running stack"
 	@echo "make reset          delete the local stack's data in .data/ (refused while make run runs)"
 	@echo "make bench          run the benchmarks, write bench/results/latest.json"
-	@echo "make proto          regenerate gen/ from proto/"
+	@echo "make proto          regenerate gen/, docs/api.md, docs/subjects.md and docs/field-limits.md from proto/"
 	@echo "make proto-check    buf lint, buf breaking against the baseline, gen/ and subject-table drift"
 	@echo "make lint typecheck ruff and mypy"
+	@echo "make ts-client      install, generate and build the TypeScript client (make test runs it)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,7 @@ proto: $(STAMP)
 	PY=$(PY) tools/gen_proto.sh gen
 	$(PY) -m essayflow_cli.subjects > docs/subjects.md
 	$(PY) -m essayflow_cli.limits > docs/field-limits.md
+	$(PY) -m essayflow_cli.apidoc > docs/api.md
 
 proto-check: $(STAMP)
 	PY=$(PY) tools/proto_check.sh
@@ -61,6 +63,11 @@ proto-check: $(STAMP)
 proto-baseline: $(STAMP)
 	mkdir -p $(dir $(BASELINE))
 	$(VENV)/bin/buf build -o $(BASELINE)
+
+# The TypeScript client (clients/typescript): pinned packages, TypeScript generated from proto/, compiled.
+ts-client: $(STAMP)
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error \
+	  && BUF=$(CURDIR)/$(VENV)/bin/buf npm run --silent generate && npm run --silent build
 
 bench: $(STAMP)
 	$(PY) -m bench.run

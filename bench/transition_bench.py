@@ -93,6 +93,36 @@ async def direct_transition(pool: asyncpg.Pool, batch_id: str) -> None:
         assert await store.record_transition(conn, transition, event, unchanged_since=row["xmin"])
 
 
+def request_rules_cost(samples: int = 20000) -> dict[str, float]:
+    """What the interceptor's request check costs one TransitionBatch call, in microseconds: the
+    buf.validate rules (protovalidate, one validator per process, its rules compiled on first use)
+    with the text rule, next to the text rule alone and to a validator made afresh for each call."""
+    import protovalidate
+
+    from essayflow_runtime import input_rules
+
+    request = bos_pb2.TransitionBatchRequest(
+        batch_id=str(uuid.uuid4()),
+        expected_status=ACV,
+        target_status=CANCELLED,
+        idempotency_key=str(uuid.uuid4()),
+        reason="bench",
+    )
+
+    def per_call(check: Any, n: int) -> float:
+        check(request)  # the first call compiles the message's rules
+        started = time.perf_counter()
+        for _ in range(n):
+            check(request)
+        return (time.perf_counter() - started) / n * 1e6
+
+    return {
+        "check_request_us": per_call(input_rules.check_request, samples),
+        "text_rule_only_us": per_call(lambda r: input_rules.violations(r, limits=False), samples),
+        "fresh_validator_us": per_call(lambda r: protovalidate.Validator().collect_violations(r), samples // 20),
+    }
+
+
 async def drive(batch_ids: list[str], concurrency: int, call: Any) -> dict[str, float]:
     queue: asyncio.Queue[str] = asyncio.Queue()
     for batch_id in batch_ids:
@@ -167,6 +197,7 @@ async def measure(calls: int, rounds: int, levels: tuple[int, ...] = CONCURRENCY
                         [g["per_s"] / d["per_s"] for g, d in zip(grpc_rounds, direct_rounds, strict=True)]
                     ),
                 }
+            results["request_rules"] = request_rules_cost()
             return results
         finally:
             await channel.close()
@@ -180,11 +211,26 @@ def render(figures: dict[str, Any]) -> str:
         f"  {'conc':>4} | {'gRPC/s':>8} {'p50':>7} {'p99':>7} | {'asyncpg/s':>9} {'p50':>7} {'p99':>7} | ratio"
     )
     for key, row in figures.items():
+        if not key.startswith("concurrency_"):
+            continue
         lines.append(
             f"  {key.removeprefix('concurrency_'):>4} | {row['grpc_per_s']['median']:8.0f} "
             f"{row['grpc_p50_ms']['median']:6.2f}ms {row['grpc_p99_ms']['median']:6.2f}ms | "
             f"{row['asyncpg_per_s']['median']:9.0f} {row['asyncpg_p50_ms']['median']:6.2f}ms "
             f"{row['asyncpg_p99_ms']['median']:6.2f}ms | {row['grpc_to_asyncpg_ratio']['median']:.2f}"
+        )
+    rules = figures.get("request_rules")
+    if rules:
+        base = figures.get("concurrency_1", {}).get("grpc_p50_ms", {}).get("median")
+        share = (
+            f" = {rules['check_request_us'] / (base * 1000) * 100:.1f}% of the call's p50 at concurrency 1"
+            if base
+            else ""
+        )
+        lines.append(
+            "  request rules (buf.validate + text rule, in the interceptor): "
+            f"{rules['check_request_us']:.1f} µs/call{share}; text rule alone {rules['text_rule_only_us']:.1f} µs; "
+            f"a validator made per call {rules['fresh_validator_us']:.0f} µs"
         )
     return "\n".join(lines)
 

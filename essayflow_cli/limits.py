@@ -1,8 +1,9 @@
-"""Prints the table of every field limit, generated from the proto field options.
+"""Prints the table of every field limit, generated from the proto field rules.
 
 ``make proto`` writes it to docs/field-limits.md and ``make proto-check`` fails when
-that file drifts from proto/. The limits themselves live next to the fields in proto
-(``max_length``, ``max_items``, ``multiline`` in essayflow/common/v1/options.proto)."""
+that file drifts from proto/. The limits themselves live next to the fields in proto: the
+``max_len`` and ``max_items`` of their ``buf.validate`` rules, and ``multiline``
+(essayflow/common/v1/options.proto) for free text."""
 
 from __future__ import annotations
 
@@ -56,12 +57,13 @@ def limits_table() -> str:
     lines = [
         "# Field limits",
         "",
-        "Generated from the `max_length`, `max_items` and `multiline` field options in `proto/` by",
-        "`make proto`; do not edit. A request breaking one is INVALID_ARGUMENT with a BadRequest naming",
-        "each field (checked before the handler runs); a consumed event breaking one is dead-lettered",
-        "with reason `INVALID_CONTENT`. No string holds a control character (C0, DEL, C1) except the",
-        "free-text ones, which keep tab, line feed and carriage return. Enum numbers a request names",
-        "must be defined. Services check their own rules (UUIDs, ranges) after these.",
+        "Generated from the `max_len` and `max_items` of the `buf.validate` rules and the `multiline`",
+        "option in `proto/` by `make proto`; do not edit. A request breaking one is INVALID_ARGUMENT with",
+        "a BadRequest naming each field (checked before the handler runs, with the request's other",
+        "buf.validate rules: UUIDs, ranges, required fields, patterns; see docs/api.md); a consumed",
+        "event breaking one is dead-lettered with reason `INVALID_CONTENT`. No string holds a control",
+        "character (C0, DEL, C1) except the free-text ones, which keep tab, line feed and carriage",
+        "return. Enum numbers a request names must be defined.",
         "",
         f"A sealed event is at most the NATS server's max_payload less {contracts.HEADER_ROOM} bytes of",
         "header room: a request that would produce a larger one is INVALID_ARGUMENT `EVENT_TOO_LARGE`.",

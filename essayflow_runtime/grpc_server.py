@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from essayflow_runtime import failures, input_rules
+from essayflow.common.v1 import options_pb2
+from essayflow_runtime import failures, input_rules, reflection_source
 from essayflow_runtime.auth import Principal, Role, principal_from_metadata, set_current_principal
 from essayflow_runtime.config import Settings
 from essayflow_runtime.errors import DomainError, Internal, InvalidArgument, PermissionDenied, Unavailable
@@ -52,6 +54,14 @@ class ServiceBinding:
     servicer: Any
     # Roles allowed per method name; a method missing here is refused to everyone.
     method_roles: Mapping[str, frozenset[Role]]
+
+
+def roles_from_proto(service: ServiceDescriptor) -> dict[str, frozenset[Role]]:
+    """Who may call each method of ``service``, as its proto declares (``allowed_roles``)."""
+    return {
+        method.name: frozenset(Role(r) for r in method.GetOptions().Extensions[options_pb2.allowed_roles])
+        for method in service.methods
+    }
 
 
 def _split(method: str) -> tuple[str, str]:
@@ -252,9 +262,8 @@ async def start_server(
     for binding in bindings:
         binding.register(binding.servicer, server)
     names = tuple(b.full_name for b in bindings)
-    reflection.enable_server_reflection(
-        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
+    reflection_source.enable(
+        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
     address = f"{settings.host}:{port}"
     if settings.grpc_tls_enabled:

@@ -1,12 +1,17 @@
-"""The rules every string, bytes and repeated field obeys, read from proto.
+"""The rules every field obeys, read from proto.
 
-Each field declares its limits next to its definition (``essayflow.common.v1.max_length``,
-``max_items``, ``multiline`` in options.proto). :func:`violations` walks any message by
-its descriptor — nested messages, repeated fields, maps — and names every field that
-breaks them, as paths like ``essays[3].file_name``. The gRPC interceptor refuses such a
-request before its handler runs, and the consumer dead-letters such an event before its
-handler runs: text that PostgreSQL cannot store (NUL) or that a display cannot show
-safely never gets further than the edge.
+A request is checked against every ``buf.validate`` rule its proto declares (lengths, ranges,
+UUIDs, required fields, repeated bounds, patterns) by protovalidate, and against the one rule
+protovalidate has no way to make the default of every string: no control character (C0, DEL,
+C1), except tab, line feed and carriage return in a field marked ``multiline``
+(options.proto). :func:`check_request` names every field that breaks one, as paths like
+``essays[3].file_name``; the gRPC interceptor refuses such a request before its handler runs.
+
+A consumed event is held to its fields' limits (the ``max_len`` and ``max_items`` of their
+``buf.validate`` rules) and the text rule: :func:`violations` walks any message by its
+descriptor — nested messages, repeated fields, maps — and the consumer dead-letters such an
+event before its handler runs. Text that PostgreSQL cannot store (NUL) or that a display cannot
+show safely never gets further than the edge.
 
 Pure: no I/O.
 """
@@ -18,9 +23,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
+import protovalidate
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from buf.validate import validate_pb2
 from essayflow.common.v1 import options_pb2
 from essayflow_runtime.errors import InvalidArgument
 
@@ -48,14 +55,28 @@ class FieldRule:
         return bool(self.max_length or self.max_items)
 
 
+# One validator for the process: it compiles a message type's rules once, on first use.
+_VALIDATOR = protovalidate.Validator()
+
+
+def _max_len(rules: validate_pb2.FieldRules) -> int:
+    if rules.HasField("string"):
+        return rules.string.max_len
+    if rules.HasField("bytes"):
+        return rules.bytes.max_len
+    return 0
+
+
 @cache
 def rule_of(field: FieldDescriptor) -> FieldRule:
+    """A field's limits (from its buf.validate rules) and text rule (from ``multiline``)."""
     options = field.GetOptions()
-    return FieldRule(
-        max_length=options.Extensions[options_pb2.max_length],
-        max_items=options.Extensions[options_pb2.max_items],
-        multiline=options.Extensions[options_pb2.multiline],
-    )
+    rules = options.Extensions[validate_pb2.field]
+    if field.is_repeated:
+        max_items, max_length = rules.repeated.max_items, _max_len(rules.repeated.items)
+    else:
+        max_items, max_length = 0, _max_len(rules)
+    return FieldRule(max_length=max_length, max_items=max_items, multiline=options.Extensions[options_pb2.multiline])
 
 
 def control_character(text: str, *, multiline: bool) -> int:
@@ -64,14 +85,15 @@ def control_character(text: str, *, multiline: bool) -> int:
     return found.start() if found else -1
 
 
-def violations(message: Message, *, check_enums: bool = True) -> list[Violation]:
-    """Every field of ``message`` that breaks its declared rules, as (path, description).
+def violations(message: Message, *, check_enums: bool = True, limits: bool = True) -> list[Violation]:
+    """Every field of ``message`` that breaks its limits or the text rule, as (path, description).
 
     ``check_enums``: also refuse enum numbers the proto does not define. Requests do;
     events do not, so that a producer may start sending a newly added value before every
-    consumer knows it."""
+    consumer knows it. ``limits``: also the lengths and item counts (requests leave those to
+    protovalidate, with the rest of their buf.validate rules)."""
     found: list[Violation] = []
-    for violation in _walk(message, "", check_enums):
+    for violation in _walk(message, "", check_enums, limits):
         found.append(violation)
         if len(found) >= MAX_REPORTED:
             break
@@ -90,9 +112,30 @@ def describe(found: list[Violation]) -> str:
     return "; ".join(f"{path}: {text}" for path, text in found)
 
 
+def _path(violation: protovalidate.Violation) -> str:
+    path = ""
+    field = violation.proto.field
+    for element in field.elements if field is not None else ():
+        path += ("." if path else "") + element.field_name
+        subscript = element.subscript
+        if subscript is not None:
+            key = subscript.value
+            path += f"[{key[:40]!r}]" if isinstance(key, str) else f"[{key}]"
+    return path
+
+
+def request_violations(request: Message) -> list[Violation]:
+    """Every field of a request that breaks a buf.validate rule or the text rule; one finding per
+    field (the first), in field order of the rules."""
+    found = [(_path(v), v.proto.message) for v in _VALIDATOR.collect_violations(request)]
+    named = {path for path, _ in found}
+    found += [v for v in violations(request, limits=False) if v[0] not in named]
+    return found[:MAX_REPORTED]
+
+
 def check_request(request: Message) -> None:
     """Raise INVALID_ARGUMENT with a BadRequest naming every field that breaks its rules."""
-    found = violations(request)
+    found = request_violations(request)
     if found:
         raise InvalidArgument(
             "the request is invalid: " + describe(found[:3]),
@@ -101,10 +144,10 @@ def check_request(request: Message) -> None:
         )
 
 
-def _walk(message: Message, prefix: str, check_enums: bool) -> Iterator[Violation]:
+def _walk(message: Message, prefix: str, check_enums: bool, limits: bool = True) -> Iterator[Violation]:
     for field, value in message.ListFields():
         path = f"{prefix}{field.name}"
-        rule = rule_of(field)
+        rule = rule_of(field) if limits else FieldRule(multiline=rule_of(field).multiline)
         if _is_map(field):
             if rule.max_items and len(value) > rule.max_items:
                 yield path, f"must have at most {rule.max_items} entries"
@@ -113,32 +156,34 @@ def _walk(message: Message, prefix: str, check_enums: bool) -> Iterator[Violatio
             key_field = field.message_type.fields_by_name["key"]
             for key, item in value.items():
                 if isinstance(key, str):
-                    yield from _check_scalar(key_field, rule_of(key_field), key, f"{path}[{key[:40]!r}]", check_enums)
+                    yield from _check_scalar(
+                        key_field, rule_of(key_field), key, f"{path}[{key[:40]!r}]", check_enums, limits
+                    )
                 item_path = f"{path}[{key!r}]" if not isinstance(key, str) else f"{path}[{key[:40]!r}]"
-                yield from _check_value(value_field, rule_of(value_field), item, item_path, check_enums)
+                yield from _check_value(value_field, rule_of(value_field), item, item_path, check_enums, limits)
             continue
         if field.is_repeated:
             if rule.max_items and len(value) > rule.max_items:
                 yield path, f"must have at most {rule.max_items} items (has {len(value)})"
                 continue
             for index, item in enumerate(value):
-                yield from _check_value(field, rule, item, f"{path}[{index}]", check_enums)
+                yield from _check_value(field, rule, item, f"{path}[{index}]", check_enums, limits)
             continue
-        yield from _check_value(field, rule, value, path, check_enums)
+        yield from _check_value(field, rule, value, path, check_enums, limits)
 
 
 def _check_value(
-    field: FieldDescriptor, rule: FieldRule, value: object, path: str, check_enums: bool
+    field: FieldDescriptor, rule: FieldRule, value: object, path: str, check_enums: bool, limits: bool = True
 ) -> Iterator[Violation]:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         assert isinstance(value, Message)
-        yield from _walk(value, f"{path}.", check_enums)
+        yield from _walk(value, f"{path}.", check_enums, limits)
         return
     yield from _check_scalar(field, rule, value, path, check_enums)
 
 
 def _check_scalar(
-    field: FieldDescriptor, rule: FieldRule, value: object, path: str, check_enums: bool
+    field: FieldDescriptor, rule: FieldRule, value: object, path: str, check_enums: bool, limits: bool = True
 ) -> Iterator[Violation]:
     if isinstance(value, str):
         if rule.max_length and len(value) > rule.max_length:

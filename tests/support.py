@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.rpc import status_pb2
@@ -109,3 +109,12 @@ async def watching_health(
             asking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asking
+
+
+def checked(parse: Callable[[Any], T], request: Any) -> T:
+    """What a server does with a request: its proto field rules first (the interceptor), then the
+    service's own reading of it."""
+    from essayflow_runtime import input_rules
+
+    input_rules.check_request(request)
+    return parse(request)

@@ -12,30 +12,16 @@ import asyncpg
 import grpc
 
 from essayflow.bos.v1 import bos_pb2, bos_pb2_grpc
-from essayflow_runtime.auth import Role, current_principal
+from essayflow_runtime.auth import current_principal
 from essayflow_runtime.contracts import timestamp
-from essayflow_runtime.grpc_server import ServiceBinding
+from essayflow_runtime.grpc_server import ServiceBinding, roles_from_proto
 from services.bos import commands, encoding, purge, reconcile, validation, watch
 from services.bos.directory import ClassDirectory
 from services.bos.state_machine import EDGES, INITIAL_STATUS, TERMINAL_STATUSES
 
-TEACHER, SERVICE, ADMIN = Role.TEACHER, Role.SERVICE, Role.ADMIN
-
-METHOD_ROLES: dict[str, frozenset[Role]] = {
-    "RegisterBatch": frozenset({TEACHER, ADMIN}),
-    "GetBatch": frozenset({TEACHER, SERVICE, ADMIN}),
-    "ListBatches": frozenset({TEACHER, SERVICE, ADMIN}),
-    "ListBatchTransitions": frozenset({TEACHER, SERVICE, ADMIN}),
-    "WatchBatch": frozenset({TEACHER, SERVICE, ADMIN}),
-    "TransitionBatch": frozenset({SERVICE, ADMIN}),
-    "RequestPipeline": frozenset({TEACHER, ADMIN}),
-    "CancelBatch": frozenset({TEACHER, ADMIN}),
-    "DescribeStateMachine": frozenset({TEACHER, SERVICE, ADMIN}),
-    # An operator's tool: it makes every service re-emit, so neither teachers nor services.
-    "ReconcileBatch": frozenset({ADMIN}),
-    # Deletes texts and personal data in every service: an administrator's decision only.
-    "PurgeBatch": frozenset({ADMIN}),
-}
+# Who may call what is declared in proto (allowed_roles); which batches a teacher may see is
+# decided in ``commands``.
+METHOD_ROLES = roles_from_proto(bos_pb2.DESCRIPTOR.services_by_name["BatchOrchestratorService"])
 
 
 def describe_state_machine() -> bos_pb2.DescribeStateMachineResponse:

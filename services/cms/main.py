@@ -4,9 +4,8 @@ deadline sweep, over one PostgreSQL pool and one NATS connection."""
 from __future__ import annotations
 
 from essayflow.cms.v1 import cms_pb2, cms_pb2_grpc
-from essayflow_runtime.auth import Role
 from essayflow_runtime.consumer import Consumer
-from essayflow_runtime.grpc_server import ServiceBinding
+from essayflow_runtime.grpc_server import ServiceBinding, roles_from_proto
 from essayflow_runtime.outbox import OutboxRelay
 from essayflow_runtime.service import Connections, ServiceParts, run_service
 from services.cms.handlers import build_handlers
@@ -15,20 +14,9 @@ from services.cms.sweep import DeadlineSweep
 
 SERVICE = "cms"
 
-_TEACHER_ADMIN = frozenset({Role.TEACHER, Role.ADMIN})
-_ANY = frozenset({Role.TEACHER, Role.SERVICE, Role.ADMIN})
-
-# Who may call what; a teacher is further limited to their own classes in the servicer.
-METHOD_ROLES = {
-    "CreateClass": _TEACHER_ADMIN,
-    "GetClass": _ANY,
-    "ListClasses": _TEACHER_ADMIN,
-    "AddStudents": _TEACHER_ADMIN,
-    "ListClassStudents": _ANY,
-    "ListBatchAssociations": _TEACHER_ADMIN,
-    "ValidateAssociations": _TEACHER_ADMIN,
-    "GetBatchValidation": _TEACHER_ADMIN,
-}
+# Who may call what is declared in proto (allowed_roles); a teacher is further limited to their
+# own classes in the servicer.
+METHOD_ROLES = roles_from_proto(cms_pb2.DESCRIPTOR.services_by_name["ClassManagementService"])
 
 
 async def build_parts(connections: Connections) -> ServiceParts:

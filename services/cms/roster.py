@@ -6,24 +6,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from essayflow.common.v1 import common_pb2
 from essayflow_runtime.errors import FieldErrors, InvalidArgument
-from essayflow_runtime.ids import canonical_uuid
 
-MAX_CLASS_NAME = 100
-MAX_PERSON_NAME = 100
-MAX_EMAIL = 254
-MAX_STUDENTS_PER_CALL = 1000
 DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
 
-# Deliberately loose: one @, no spaces, a dot in the domain. Deliverability is not ours to judge.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 
 @dataclass(frozen=True)
@@ -33,76 +23,41 @@ class NewStudent:
     email: str  # normalised: stripped, lower-cased
 
 
-def check_class(errors: FieldErrors, name: str, course_code: int) -> None:
-    stripped = name.strip()
-    errors.check(
-        1 <= len(stripped) <= MAX_CLASS_NAME, "name", f"must be 1..{MAX_CLASS_NAME} characters (not only spaces)"
-    )
-    errors.check(
-        course_code != common_pb2.COURSE_CODE_UNSPECIFIED and course_code in common_pb2.CourseCode.values(),
-        "course_code",
-        "must be a known course code",
-    )
-
-
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def is_valid_email(email: str) -> bool:
-    return len(email) <= MAX_EMAIL and _EMAIL.match(email) is not None
+def new_students(raw: list[tuple[str, str, str]]) -> list[NewStudent]:
+    """(first name, last name, e-mail) triples as CMS stores them: stripped, the e-mail lower-cased.
+    Their field rules (1..1000 students, names not blank, an e-mail address) are in cms.proto;
+    the rule across students, one e-mail one student, is :func:`one_student_per_email`."""
+    return [NewStudent(first.strip(), last.strip(), normalize_email(email)) for first, last, email in raw]
 
 
-def new_students(errors: FieldErrors, raw: list[tuple[str, str, str]], path: str = "students") -> list[NewStudent]:
-    """Check and normalise (first name, last name, e-mail) triples."""
-    errors.check(1 <= len(raw) <= MAX_STUDENTS_PER_CALL, path, f"must hold 1..{MAX_STUDENTS_PER_CALL} students")
-    students: list[NewStudent] = []
-    # The first index of each e-mail: one e-mail is one student, so a second, different
-    # person under it is refused naming both (a repeat of the same person is harmless).
+def one_student_per_email(students: list[NewStudent], path: str = "students") -> None:
+    """Refuse a second, different person under an e-mail earlier in the same request,
+    naming both (the same person twice is harmless: it is stored once)."""
+    errors = FieldErrors()
     first_with: dict[str, int] = {}
-    for i, (first, last, email) in enumerate(raw[:MAX_STUDENTS_PER_CALL]):
-        first, last, email = first.strip(), last.strip(), normalize_email(email)
-        errors.check(1 <= len(first) <= MAX_PERSON_NAME, f"{path}[{i}].first_name", "must be 1..100 characters")
-        errors.check(1 <= len(last) <= MAX_PERSON_NAME, f"{path}[{i}].last_name", "must be 1..100 characters")
-        errors.check(is_valid_email(email), f"{path}[{i}].email", "must be an e-mail address")
-        student = NewStudent(first, last, email)
-        earlier = first_with.setdefault(email, i)
-        if earlier != i and not same_person(students[earlier], student):
-            other = students[earlier]
+    for i, student in enumerate(students):
+        earlier = first_with.setdefault(student.email, i)
+        other = students[earlier]
+        if earlier != i and not same_person(other, student):
             errors.add(
                 f"{path}[{i}].email",
-                f"{email} is already {path}[{earlier}] ({other.first_name} {other.last_name}) in this request, "
-                f"not {first} {last}: one e-mail is one student",
+                f"{student.email} is already {path}[{earlier}] ({other.first_name} {other.last_name}) in this "
+                f"request, not {student.first_name} {student.last_name}: one e-mail is one student",
             )
-        students.append(student)
-    return students
+    errors.raise_if_any()
 
 
 def same_person(a: NewStudent, b: NewStudent) -> bool:
     return (a.first_name.casefold(), a.last_name.casefold()) == (b.first_name.casefold(), b.last_name.casefold())
 
 
-def parse_uuid(errors: FieldErrors, value: str, path: str) -> str:
-    """The canonical form of an id this service issued; an error naming the field otherwise."""
-    canonical = canonical_uuid(value)
-    if canonical is None:
-        errors.add(path, "must be a UUID")
-        return value
-    return canonical
-
-
-
-
 def page_size(requested: int) -> int:
-    if requested == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= requested <= MAX_PAGE_SIZE:
-        raise InvalidArgument(
-            "page_size is out of range",
-            reason="INVALID_ARGUMENT",
-            field_violations=[("page_size", f"must be 1..{MAX_PAGE_SIZE}, or 0 for {DEFAULT_PAGE_SIZE}")],
-        )
-    return requested
+    """0 means the default; the range (0..200) is a rule in cms.proto."""
+    return requested or DEFAULT_PAGE_SIZE
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ runtime's interceptor; ownership is checked here, once the class is known."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
@@ -16,8 +17,6 @@ from essayflow_runtime.auth import Principal, Role, current_principal
 from essayflow_runtime.errors import FieldErrors
 from essayflow_runtime.ids import canonical_uuid
 from services.cms import access, review, roster, store, validation
-
-MAX_DECISIONS = 500
 
 
 class ClassManagementServicer:
@@ -32,9 +31,6 @@ class ClassManagementServicer:
         self, request: cms_pb2.CreateClassRequest, context: grpc.aio.ServicerContext
     ) -> cms_pb2.CreateClassResponse:
         principal = current_principal()
-        errors = FieldErrors()
-        roster.check_class(errors, request.name, request.course_code)
-        errors.raise_if_any()
         async with self._pool.acquire() as conn:
             created = await store.create_class(
                 conn, principal.subject, request.name.strip(), request.course_code, request.auto_confirm_high_confidence
@@ -67,10 +63,8 @@ class ClassManagementServicer:
         self, request: cms_pb2.AddStudentsRequest, context: grpc.aio.ServicerContext
     ) -> cms_pb2.AddStudentsResponse:
         principal = current_principal()
-        errors = FieldErrors()
-        errors.check(bool(request.class_id), "class_id", "is required")
-        students = roster.new_students(errors, [(s.first_name, s.last_name, s.email) for s in request.students])
-        errors.raise_if_any()
+        students = roster.new_students([(s.first_name, s.last_name, s.email) for s in request.students])
+        roster.one_student_per_email(students)
         found = await self._class(principal, request.class_id)
         async with self._pool.acquire() as conn, conn.transaction():
             stored = await store.add_students(conn, found.class_id, found.owner_id, students)
@@ -91,9 +85,6 @@ class ClassManagementServicer:
         return cms_pb2.ListClassStudentsResponse(students=[encode_student(s) for s in students])
 
     async def _class(self, principal: Principal, class_id: str, *, allow_service: bool = False) -> store.ClassRecord:
-        errors = FieldErrors()
-        errors.check(bool(class_id), "class_id", "is required")
-        errors.raise_if_any()
         # An id that is not a UUID names no class: NOT_FOUND, as callers such as BOS expect.
         canonical = canonical_uuid(class_id)
         found = None
@@ -110,7 +101,6 @@ class ClassManagementServicer:
     async def ListBatchAssociations(
         self, request: cms_pb2.ListBatchAssociationsRequest, context: grpc.aio.ServicerContext
     ) -> cms_pb2.ListBatchAssociationsResponse:
-        _require_batch_id(request.batch_id)
         batch, views = await review.associations(self._pool, current_principal(), request.batch_id)
         return cms_pb2.ListBatchAssociationsResponse(
             batch_id=batch.batch_id,
@@ -134,7 +124,6 @@ class ClassManagementServicer:
     async def GetBatchValidation(
         self, request: cms_pb2.GetBatchValidationRequest, context: grpc.aio.ServicerContext
     ) -> cms_pb2.GetBatchValidationResponse:
-        _require_batch_id(request.batch_id)
         batch, counts = await review.counts(self._pool, current_principal(), request.batch_id)
         statuses = [v.number for v in common_pb2.StudentAssociationStatus.DESCRIPTOR.values if v.number]
         return cms_pb2.GetBatchValidationResponse(
@@ -148,21 +137,14 @@ class ClassManagementServicer:
         )
 
 
-def _require_batch_id(batch_id: str) -> None:
-    errors = FieldErrors()
-    errors.check(bool(batch_id), "batch_id", "is required")
-    errors.raise_if_any()
-
-
 def decode_decisions(request: cms_pb2.ValidateAssociationsRequest) -> list[validation.Decision]:
+    """The decisions of a request whose field rules hold (cms.proto); one essay decided twice is
+    refused here, as it takes more than one field to see."""
     errors = FieldErrors()
-    errors.check(bool(request.batch_id), "batch_id", "is required")
-    errors.check(1 <= len(request.decisions) <= MAX_DECISIONS, "decisions", f"must hold 1..{MAX_DECISIONS} decisions")
     decisions: list[validation.Decision] = []
     seen: set[str] = set()
-    for i, raw in enumerate(request.decisions[:MAX_DECISIONS]):
+    for i, raw in enumerate(request.decisions):
         path = f"decisions[{i}]"
-        errors.check(bool(raw.essay_id), f"{path}.essay_id", "is required")
         errors.check(raw.essay_id not in seen, f"{path}.essay_id", "is decided twice in this request")
         seen.add(raw.essay_id)
         kind = raw.WhichOneof("decision")
@@ -171,10 +153,8 @@ def decode_decisions(request: cms_pb2.ValidateAssociationsRequest) -> list[valid
         elif kind == "reject":
             decisions.append(validation.Decision(raw.essay_id, validation.DecisionKind.REJECT))
         elif kind == "override":
-            student_id = roster.parse_uuid(errors, raw.override.student_id, f"{path}.override.student_id")
+            student_id = str(uuid.UUID(raw.override.student_id))
             decisions.append(validation.Decision(raw.essay_id, validation.DecisionKind.OVERRIDE, student_id))
-        else:
-            errors.add(f"{path}.decision", "one of confirm, reject or override is required")
     errors.raise_if_any()
     return decisions
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from essayflow.common.v1 import common_pb2
 from essayflow_runtime.errors import FieldErrors
-from essayflow_runtime.ids import is_uuid
 from essayflow_runtime.input_rules import control_character
 
 MIN_CHARACTERS = 50
@@ -56,20 +55,12 @@ def display_file_name(raw: str) -> str:
     return "" if name in (".", "..") else name[:MAX_FILE_NAME_CHARACTERS]
 
 
-def check_upload_request(batch_id: str, file_name: str, content_size: int) -> None:
-    """Raise INVALID_ARGUMENT naming every malformed field."""
+def check_upload_request(file_name: str) -> None:
+    """Raise INVALID_ARGUMENT when nothing is left of the file name once it is shown as ELS keeps it
+    (:func:`display_file_name`). The request's field rules (batch_id a UUID, file_name 1..255
+    characters, content at most MAX_CONTENT_BYTES) are in els.proto."""
     errors = FieldErrors()
-    errors.check(is_uuid(batch_id), "batch_id", "must be a UUID")
-    errors.check(
-        1 <= len(file_name) <= MAX_FILE_NAME_CHARACTERS,
-        "file_name",
-        f"must be 1..{MAX_FILE_NAME_CHARACTERS} characters",
-    )
-    errors.check(
-        content_size <= MAX_CONTENT_BYTES,
-        "content",
-        f"must be at most {MAX_CONTENT_BYTES} bytes",
-    )
+    errors.check(bool(file_name), "file_name", f"must be 1..{MAX_FILE_NAME_CHARACTERS} characters once shown")
     errors.raise_if_any()
 
 

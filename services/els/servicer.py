@@ -6,9 +6,9 @@ from typing import Any
 
 from essayflow.els.v1 import els_pb2, els_pb2_grpc
 from essayflow_runtime import enums
-from essayflow_runtime.auth import Principal, Role, current_principal
+from essayflow_runtime.auth import Principal, current_principal
 from essayflow_runtime.errors import FailedPrecondition, InvalidArgument, NotFound
-from essayflow_runtime.ids import is_uuid
+from essayflow_runtime.grpc_server import roles_from_proto
 from services.els import content_rules, slots
 from services.els.content_store import ContentStore
 from services.els.provisioning import Provisioned, Provisioner
@@ -16,8 +16,7 @@ from services.els.slots import Outcome, Tracker, Upload
 from services.els.store import SlotStore, Versioned
 
 SERVICE_NAME = "essayflow.els.v1.EssayLifecycleService"
-ANYONE = frozenset({Role.TEACHER, Role.SERVICE, Role.ADMIN})
-METHOD_ROLES = {"ProvisionEssay": ANYONE, "GetBatchSlots": ANYONE}
+METHOD_ROLES = roles_from_proto(els_pb2.DESCRIPTOR.services_by_name["EssayLifecycleService"])
 
 _OUTCOMES = {
     Outcome.BOUND: els_pb2.PROVISION_OUTCOME_BOUND,
@@ -46,7 +45,7 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
 
     async def ProvisionEssay(self, request: Any, context: Any) -> els_pb2.ProvisionEssayResponse:
         file_name = content_rules.display_file_name(request.file_name)
-        content_rules.check_upload_request(request.batch_id, file_name, len(request.content))
+        content_rules.check_upload_request(file_name)
         principal = current_principal()
         seen: Versioned | None = None
         if not principal.is_privileged:
@@ -84,12 +83,6 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
 
     async def GetBatchSlots(self, request: Any, context: Any) -> els_pb2.GetBatchSlotsResponse:
         principal = current_principal()
-        if not is_uuid(request.batch_id):
-            raise InvalidArgument(
-                "the request is invalid",
-                reason="INVALID_ARGUMENT",
-                field_violations=[("batch_id", "must be a UUID")],
-            )
         tracker = await self._store.get(request.batch_id)
         pending = await self._store.pending(request.batch_id)
         if tracker is None and pending and principal.is_privileged:

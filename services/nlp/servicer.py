@@ -5,9 +5,8 @@ from __future__ import annotations
 import grpc
 
 from essayflow.nlp.v1 import nlp_pb2, nlp_pb2_grpc
-from essayflow_runtime.auth import Role
 from essayflow_runtime.errors import FieldErrors
-from essayflow_runtime.grpc_server import ServiceBinding
+from essayflow_runtime.grpc_server import ServiceBinding, roles_from_proto
 from services.nlp.pool import EssayMatcher
 from services.nlp.suggestions import EssayToMatch, count_top_levels
 
@@ -16,38 +15,21 @@ MAX_ESSAYS = 500
 MAX_TEXT_CHARACTERS = 50_000
 MAX_FILE_NAME_CHARACTERS = 255
 
-METHOD_ROLES = {"MatchAuthors": frozenset({Role.TEACHER, Role.SERVICE, Role.ADMIN})}
+METHOD_ROLES = roles_from_proto(nlp_pb2.DESCRIPTOR.services_by_name["StudentMatcherService"])
 
 
 def check_match_request(request: nlp_pb2.MatchAuthorsRequest) -> None:
-    """INVALID_ARGUMENT naming every bad field, or nothing."""
+    """INVALID_ARGUMENT naming every student or essay id given twice, or nothing. The field rules
+    (1..1000 students with an id and a name, 1..500 essays with an id, their lengths) are in
+    nlp.proto and common.proto."""
     errors = FieldErrors()
-    errors.check(1 <= len(request.roster) <= MAX_STUDENTS, "roster", f"must list 1 to {MAX_STUDENTS} students")
-    errors.check(1 <= len(request.essays) <= MAX_ESSAYS, "essays", f"must list 1 to {MAX_ESSAYS} essays")
     student_ids: set[str] = set()
-    for i, student in enumerate(request.roster[:MAX_STUDENTS]):
-        errors.check(bool(student.student_id), f"roster[{i}].student_id", "is required")
+    for i, student in enumerate(request.roster):
         errors.check(student.student_id not in student_ids, f"roster[{i}].student_id", "is repeated")
-        errors.check(
-            bool(student.first_name.strip() or student.last_name.strip()),
-            f"roster[{i}]",
-            "needs a first_name or a last_name",
-        )
         student_ids.add(student.student_id)
     essay_ids: set[str] = set()
-    for i, essay in enumerate(request.essays[:MAX_ESSAYS]):
-        errors.check(bool(essay.essay_id), f"essays[{i}].essay_id", "is required")
+    for i, essay in enumerate(request.essays):
         errors.check(essay.essay_id not in essay_ids, f"essays[{i}].essay_id", "is repeated")
-        errors.check(
-            len(essay.text) <= MAX_TEXT_CHARACTERS,
-            f"essays[{i}].text",
-            f"is {len(essay.text)} characters, at most {MAX_TEXT_CHARACTERS} allowed",
-        )
-        errors.check(
-            len(essay.file_name) <= MAX_FILE_NAME_CHARACTERS,
-            f"essays[{i}].file_name",
-            f"is longer than {MAX_FILE_NAME_CHARACTERS} characters",
-        )
         essay_ids.add(essay.essay_id)
     errors.raise_if_any("the match request is invalid")
 

@@ -70,7 +70,7 @@ def test_editing_a_proto_without_regenerating_fails(checkout: Path) -> None:
 
 
 def test_deleting_a_field_is_breaking(checkout: Path) -> None:
-    title = "  string title = 13 [(essayflow.common.v1.max_length) = 200];\n"
+    title = "  string title = 13 [(buf.validate.field).string.max_len = 200];\n"
     edit(checkout / "proto/essayflow/bos/v1/bos.proto", title, "")
     result = proto_check(checkout)
     assert result.returncode != 0

@@ -93,8 +93,8 @@ async def test_calls_without_a_valid_token_are_unauthenticated(channel: grpc.aio
 
 
 async def test_a_malformed_upload_names_each_bad_field(service_caller: Caller) -> None:
-    # The limits declared in proto are checked before the handler runs, ELS's own rules after.
-    for content, fields in ((b"x" * 200_001, ["content"]), (b"x", ["batch_id", "file_name"])):
+    # Every field rule declared in proto is checked before the handler runs, each bad field named.
+    for content, fields in ((b"x" * 200_001, ["batch_id", "file_name", "content"]), (b"x", ["batch_id", "file_name"])):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await service_caller.provision("batch-7", "", content)
         status = rpc_status.from_call(refused.value)

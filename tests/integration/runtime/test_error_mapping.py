@@ -4,6 +4,7 @@ refuses, INTERNAL with an error id (which the logged traceback carries) for a bu
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,10 +17,16 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from essayflow.bos.v1 import bos_pb2, bos_pb2_grpc
+from essayflow.common.v1 import common_pb2
 from essayflow.nlp.v1 import nlp_pb2, nlp_pb2_grpc
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.grpc_server import RunningServer, ServiceBinding, start_server
+
+# A request its field rules accept, so the call reaches the handler under test.
+VALID_MATCH = nlp_pb2.MatchAuthorsRequest(
+    roster=[common_pb2.Student(student_id="s1", first_name="Ann")], essays=[nlp_pb2.EssayText(essay_id="e1")]
+)
 
 
 class Raising(nlp_pb2_grpc.StudentMatcherServiceServicer):  # type: ignore[misc]
@@ -89,7 +96,7 @@ async def call_unary(server: Any, settings: Settings, exc: BaseException) -> grp
     unary.raise_ = lambda: exc
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await nlp_pb2_grpc.StudentMatcherServiceStub(channel).MatchAuthors(
-            nlp_pb2.MatchAuthorsRequest(), metadata=metadata(settings)
+            VALID_MATCH, metadata=metadata(settings)
         )
     return raised.value
 
@@ -100,7 +107,7 @@ async def call_stream(server: Any, settings: Settings, exc: BaseException) -> gr
     received = []
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         call = bos_pb2_grpc.BatchOrchestratorServiceStub(channel).WatchBatch(
-            bos_pb2.WatchBatchRequest(batch_id="x"), metadata=metadata(settings)
+            bos_pb2.WatchBatchRequest(batch_id=str(uuid.uuid4())), metadata=metadata(settings)
         )
         async for item in call:
             received.append(item)

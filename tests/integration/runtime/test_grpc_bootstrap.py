@@ -14,6 +14,7 @@ from grpc_status import rpc_status
 
 from essayflow.bos.v1 import bos_pb2, bos_pb2_grpc
 from essayflow.cms.v1 import cms_pb2, cms_pb2_grpc
+from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2, els_pb2_grpc
 from essayflow.nlp.v1 import nlp_pb2, nlp_pb2_grpc
 from essayflow_runtime.auth import Role, mint_token
@@ -28,7 +29,7 @@ SKELETONS: list[tuple[str, Any, Any, Any, str, Any]] = [
         bos_pb2_grpc.BatchOrchestratorServiceServicer(),
         bos_pb2_grpc.BatchOrchestratorServiceStub,
         "GetBatch",
-        bos_pb2.GetBatchRequest(batch_id="x"),
+        bos_pb2.GetBatchRequest(batch_id="6f1c1b2e-5d0e-4c55-9a43-6a1f0c9e7d21"),
     ),
     (
         "essayflow.els.v1.EssayLifecycleService",
@@ -36,7 +37,7 @@ SKELETONS: list[tuple[str, Any, Any, Any, str, Any]] = [
         els_pb2_grpc.EssayLifecycleServiceServicer(),
         els_pb2_grpc.EssayLifecycleServiceStub,
         "GetBatchSlots",
-        els_pb2.GetBatchSlotsRequest(batch_id="x"),
+        els_pb2.GetBatchSlotsRequest(batch_id="6f1c1b2e-5d0e-4c55-9a43-6a1f0c9e7d21"),
     ),
     (
         "essayflow.cms.v1.ClassManagementService",
@@ -52,7 +53,9 @@ SKELETONS: list[tuple[str, Any, Any, Any, str, Any]] = [
         nlp_pb2_grpc.StudentMatcherServiceServicer(),
         nlp_pb2_grpc.StudentMatcherServiceStub,
         "MatchAuthors",
-        nlp_pb2.MatchAuthorsRequest(),
+        nlp_pb2.MatchAuthorsRequest(
+            roster=[common_pb2.Student(student_id="s1", first_name="Ann")], essays=[nlp_pb2.EssayText(essay_id="e1")]
+        ),
     ),
 ]
 

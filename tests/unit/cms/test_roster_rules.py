@@ -6,54 +6,66 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from google.protobuf.message import Message
 
 from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2
+from essayflow_runtime import input_rules
 from essayflow_runtime.auth import Principal, Role
-from essayflow_runtime.errors import FieldErrors, InvalidArgument
+from essayflow_runtime.errors import InvalidArgument
 from services.cms import access, roster
 from services.cms.servicer import decode_decisions
 from services.cms.validation import DecisionKind
 
 
+def refused(request: Message) -> set[str]:
+    """The fields the server's field rules (cms.proto) refuse in ``request``."""
+    return {path for path, _ in input_rules.request_violations(request)}
+
+
 def test_class_name_and_course_code() -> None:
-    errors = FieldErrors()
-    roster.check_class(errors, "8C", common_pb2.COURSE_CODE_ENG7)
-    assert errors.violations == []
-    for name, code in (("", common_pb2.COURSE_CODE_ENG7), ("x" * 101, 1), ("ok", 0), ("ok", 99)):
-        errors = FieldErrors()
-        roster.check_class(errors, name, code)
-        assert errors.violations
+    assert refused(cms_pb2.CreateClassRequest(name="8C", course_code=common_pb2.COURSE_CODE_ENG7)) == set()
+    for name, code in (("", common_pb2.COURSE_CODE_ENG7), ("  ", 1), ("x" * 101, 1), ("ok", 0), ("ok", 99)):
+        assert refused(cms_pb2.CreateClassRequest(name=name, course_code=code)), (name, code)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("email", ["a@b.se", "first.last+tag@sub.school.se", "ÅSA@skola.se"])
+def one_student(email: str) -> cms_pb2.AddStudentsRequest:
+    return cms_pb2.AddStudentsRequest(
+        class_id="c", students=[cms_pb2.NewStudent(first_name="A", last_name="B", email=email)]
+    )
+
+
+@pytest.mark.parametrize("email", ["a@b.se", "first.last+tag@sub.school.se", "ÅSA@skola.se", " a@b.se "])
 def test_valid_emails(email: str) -> None:
-    assert roster.is_valid_email(roster.normalize_email(email))
+    assert refused(one_student(email)) == set()
 
 
 @pytest.mark.parametrize(
     "email", ["", "a", "a@b", "a b@c.se", "a@@b.se", "@b.se", "a@.se", "a@b.", "x" * 250 + "@b.se"]
 )
 def test_invalid_emails(email: str) -> None:
-    assert not roster.is_valid_email(roster.normalize_email(email))
+    assert refused(one_student(email)) == {"students[0].email"}
 
 
 def test_new_students_normalise_and_name_bad_fields() -> None:
-    errors = FieldErrors()
-    students = roster.new_students(errors, [(" Anna ", "Berg", " Anna.Berg@School.SE "), ("", "X", "bad")])
+    students = roster.new_students([(" Anna ", "Berg", " Anna.Berg@School.SE ")])
     assert students[0] == roster.NewStudent("Anna", "Berg", "anna.berg@school.se")
-    assert {path for path, _ in errors.violations} == {"students[1].first_name", "students[1].email"}
-    errors = FieldErrors()
-    roster.new_students(errors, [])
-    assert [path for path, _ in errors.violations] == ["students"]
+    request = cms_pb2.AddStudentsRequest(
+        class_id="c",
+        students=[
+            cms_pb2.NewStudent(first_name=" Anna ", last_name="Berg", email=" Anna.Berg@School.SE "),
+            cms_pb2.NewStudent(first_name="", last_name="X", email="bad"),
+        ],
+    )
+    assert refused(request) == {"students[1].first_name", "students[1].email"}
+    assert refused(cms_pb2.AddStudentsRequest(class_id="c")) == {"students"}
 
 
 def test_page_size_and_cursor_round_trip() -> None:
     assert roster.page_size(0) == 50
     assert roster.page_size(200) == 200
     for size in (-1, 201):
-        with pytest.raises(InvalidArgument):
-            roster.page_size(size)
+        assert refused(cms_pb2.ListClassesRequest(page_size=size)) == {"page_size"}
     cursor = roster.PageCursor(datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), str(uuid.uuid4()))
     assert roster.PageCursor.decode(cursor.encode()) == cursor
     assert roster.PageCursor.decode("") is None
@@ -87,15 +99,26 @@ def test_decode_decisions() -> None:
         (DecisionKind.REJECT, None),
         (DecisionKind.OVERRIDE, sid),
     ]
+    assert refused(cms_pb2.ValidateAssociationsRequest()) == {"batch_id", "decisions"}
+    undecided = cms_pb2.ValidateAssociationsRequest(
+        batch_id="b", decisions=[cms_pb2.AssociationDecision(essay_id="e1")]
+    )
+    assert refused(undecided) == {"decisions[0].decision"}
+    twice = cms_pb2.ValidateAssociationsRequest(
+        batch_id="b",
+        decisions=[cms_pb2.AssociationDecision(essay_id="e1", confirm=cms_pb2.ConfirmDecision())] * 2,
+    )
     with pytest.raises(InvalidArgument) as caught:
-        decode_decisions(cms_pb2.ValidateAssociationsRequest())
-    assert {path for path, _ in caught.value.field_violations} == {"batch_id", "decisions"}
+        decode_decisions(twice)
+    assert {path for path, _ in caught.value.field_violations} == {"decisions[1].essay_id"}
 
 
 def test_one_email_is_one_student_within_a_request() -> None:
-    errors = FieldErrors()
-    roster.new_students(errors, [("Anna", "Berg", "a@s.se"), ("anna", "BERG", "A@s.se"), ("Bo", "Ek", "b@s.se")])
-    assert errors.violations == []  # the same person twice is harmless
-    roster.new_students(errors, [("Anna", "Berg", "a@s.se"), ("Bo", "Ek", "b@s.se"), ("Anna", "Lind", "a@s.se")])
-    assert [path for path, _ in errors.violations] == ["students[2].email"]
-    assert "students[0] (Anna Berg)" in errors.violations[0][1] and "Anna Lind" in errors.violations[0][1]
+    same = roster.new_students([("Anna", "Berg", "a@s.se"), ("anna", "BERG", "A@s.se"), ("Bo", "Ek", "b@s.se")])
+    roster.one_student_per_email(same)  # the same person twice is harmless
+    two = roster.new_students([("Anna", "Berg", "a@s.se"), ("Bo", "Ek", "b@s.se"), ("Anna", "Lind", "a@s.se")])
+    with pytest.raises(InvalidArgument) as caught:
+        roster.one_student_per_email(two)
+    violations = caught.value.field_violations
+    assert [path for path, _ in violations] == ["students[2].email"]
+    assert "students[0] (Anna Berg)" in violations[0][1] and "Anna Lind" in violations[0][1]

@@ -8,6 +8,8 @@ import uuid
 import pytest
 
 from essayflow.common.v1 import common_pb2
+from essayflow.els.v1 import els_pb2
+from essayflow_runtime import input_rules
 from essayflow_runtime.errors import InvalidArgument
 from services.els import content_rules
 
@@ -43,16 +45,22 @@ def test_characters_not_bytes_are_counted() -> None:
     assert not content_rules.check_text("é".encode() * 49).ok
 
 
+def upload(batch_id: str, file_name: str, size: int) -> els_pb2.ProvisionEssayRequest:
+    return els_pb2.ProvisionEssayRequest(batch_id=batch_id, file_name=file_name, content=b"x" * size)
+
+
 def test_a_malformed_request_names_every_bad_field() -> None:
+    found = input_rules.request_violations(upload("not-a-uuid", "", content_rules.MAX_CONTENT_BYTES + 1))
+    assert [path for path, _ in found] == ["batch_id", "file_name", "content"]
     with pytest.raises(InvalidArgument) as refused:
-        content_rules.check_upload_request("not-a-uuid", "", content_rules.MAX_CONTENT_BYTES + 1)
-    assert [path for path, _ in refused.value.field_violations] == ["batch_id", "file_name", "content"]
+        content_rules.check_upload_request(content_rules.display_file_name("dir/.."))
+    assert [path for path, _ in refused.value.field_violations] == ["file_name"]
 
 
 def test_a_well_formed_request_passes() -> None:
-    content_rules.check_upload_request(str(uuid.uuid4()), "x" * 255, content_rules.MAX_CONTENT_BYTES)
-    with pytest.raises(InvalidArgument):
-        content_rules.check_upload_request(str(uuid.uuid4()), "x" * 256, 10)
+    assert input_rules.request_violations(upload(str(uuid.uuid4()), "x" * 255, content_rules.MAX_CONTENT_BYTES)) == []
+    content_rules.check_upload_request("x" * 255)
+    assert input_rules.request_violations(upload(str(uuid.uuid4()), "x" * 256, 10))
 
 
 def test_the_text_storage_id_is_the_sha256_of_the_utf8_text() -> None:

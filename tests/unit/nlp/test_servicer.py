@@ -6,6 +6,7 @@ import pytest
 
 from essayflow.common.v1 import common_pb2
 from essayflow.nlp.v1 import nlp_pb2
+from essayflow_runtime import input_rules
 from essayflow_runtime.errors import InvalidArgument
 from services.nlp.servicer import MAX_ESSAYS, MAX_STUDENTS, MAX_TEXT_CHARACTERS, StudentMatcherServicer
 from tests.unit.nlp.inline_matcher import InlineMatcher
@@ -21,6 +22,10 @@ def essay(essay_id: str, text: str = "Namn: Tova Ekdahl\n\nOm skolan.", file_nam
 
 
 async def violations(request: nlp_pb2.MatchAuthorsRequest) -> dict[str, str]:
+    """What the server refuses: the field rules (nlp.proto) first, then the servicer's own checks."""
+    found = input_rules.request_violations(request)
+    if found:
+        return dict(found)
     with pytest.raises(InvalidArgument) as error:
         await StudentMatcherServicer(InlineMatcher()).MatchAuthors(request, None)
     return dict(error.value.field_violations)
@@ -73,11 +78,7 @@ async def test_missing_and_repeated_ids_and_nameless_students_are_named() -> Non
     ]
     essays = [essay("e-1"), essay(""), essay("e-1"), essay("e-4", file_name="f" * 256)]
     found = await violations(nlp_pb2.MatchAuthorsRequest(roster=roster, essays=essays))
-    assert set(found) == {
-        "roster[1].student_id",
-        "roster[2].student_id",
-        "roster[3]",
-        "essays[1].essay_id",
-        "essays[2].essay_id",
-        "essays[3].file_name",
-    }
+    assert set(found) == {"roster[1].student_id", "roster[3]", "essays[1].essay_id", "essays[3].file_name"}
+    # Ids given twice take more than one field to see: the servicer names them.
+    found = await violations(nlp_pb2.MatchAuthorsRequest(roster=[roster[0], roster[2]], essays=essays[:1] * 2))
+    assert set(found) == {"roster[1].student_id", "essays[1].essay_id"}

@@ -89,7 +89,11 @@ def test_the_report_is_bounded() -> None:
 
 def test_check_request_raises_invalid_argument_naming_every_field() -> None:
     with pytest.raises(InvalidArgument) as raised:
-        input_rules.check_request(bos_pb2.RegisterBatchRequest(title="T\x00", idempotency_key="k\x00"))
+        input_rules.check_request(
+            bos_pb2.RegisterBatchRequest(
+                expected_essay_count=1, course_code=1, title="T\x00", idempotency_key="k\x00"  # type: ignore[arg-type]
+            )
+        )
     assert sorted(p for p, _ in raised.value.field_violations) == ["idempotency_key", "title"]
 
 

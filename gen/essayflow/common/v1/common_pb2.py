@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n essayflow/common/v1/common.proto\x12\x13\x65ssayflow.common.v1\x1a!essayflow/common/v1/options.proto\"[\n\x08\x45ssayRef\x12\x16\n\x08\x65ssay_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x1d\n\x0ftext_storage_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x03 \x01(\tB\x05\xc8\xc1\x18\xff\x01\"l\n\x07Student\x12\x18\n\nstudent_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\nfirst_name\x18\x02 \x01(\tB\x04\xc8\xc1\x18\x64\x12\x17\n\tlast_name\x18\x03 \x01(\tB\x04\xc8\xc1\x18\x64\x12\x14\n\x05\x65mail\x18\x04 \x01(\tB\x05\xc8\xc1\x18\xfe\x01\"c\n\x0bMatchReason\x12\x14\n\x06signal\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x15\n\x07matched\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\x05value\x18\x03 \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\x12\r\n\x05score\x18\x04 \x01(\x01\"\xe5\x01\n\x10\x41uthorSuggestion\x12-\n\x07student\x18\x01 \x01(\x0b\x32\x1c.essayflow.common.v1.Student\x12\x18\n\x10\x63onfidence_score\x18\x02 \x01(\x01\x12I\n\x10\x63onfidence_level\x18\x03 \x01(\x0e\x32/.essayflow.common.v1.AssociationConfidenceLevel\x12=\n\rmatch_reasons\x18\x04 \x03(\x0b\x32 .essayflow.common.v1.MatchReasonB\x04\xd0\xc1\x18 \"\xc4\x01\n\x10\x45ssayMatchResult\x12\x16\n\x08\x65ssay_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12@\n\x0bsuggestions\x18\x02 \x03(\x0b\x32%.essayflow.common.v1.AuthorSuggestionB\x04\xd0\xc1\x18\x10\x12;\n\x0fno_match_reason\x18\x03 \x01(\x0e\x32\".essayflow.common.v1.NoMatchReason\x12\x19\n\x06\x64\x65tail\x18\x04 \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01*\xca\x03\n\x0b\x42\x61tchStatus\x12\x1c\n\x18\x42\x41TCH_STATUS_UNSPECIFIED\x10\x00\x12,\n(BATCH_STATUS_AWAITING_CONTENT_VALIDATION\x10\x01\x12)\n%BATCH_STATUS_CONTENT_INGESTION_FAILED\x10\x02\x12,\n(BATCH_STATUS_AWAITING_STUDENT_VALIDATION\x10\x03\x12-\n)BATCH_STATUS_STUDENT_VALIDATION_COMPLETED\x10\x04\x12-\n)BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION\x10\x05\x12%\n!BATCH_STATUS_PROCESSING_PIPELINES\x10\x06\x12\'\n#BATCH_STATUS_COMPLETED_SUCCESSFULLY\x10\x07\x12(\n$BATCH_STATUS_COMPLETED_WITH_FAILURES\x10\x08\x12\"\n\x1e\x42\x41TCH_STATUS_FAILED_CRITICALLY\x10\t\x12\x1a\n\x16\x42\x41TCH_STATUS_CANCELLED\x10\n*\xb4\x01\n\x0b\x45ssayStatus\x12\x1c\n\x18\x45SSAY_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1d\x45SSAY_STATUS_AWAITING_CONTENT\x10\x01\x12\x19\n\x15\x45SSAY_STATUS_UPLOADED\x10\x02\x12%\n!ESSAY_STATUS_READY_FOR_PROCESSING\x10\x03\x12\"\n\x1e\x45SSAY_STATUS_VALIDATION_FAILED\x10\x04*\xa7\x02\n\x18StudentAssociationStatus\x12*\n&STUDENT_ASSOCIATION_STATUS_UNSPECIFIED\x10\x00\x12\x31\n-STUDENT_ASSOCIATION_STATUS_PENDING_VALIDATION\x10\x01\x12(\n$STUDENT_ASSOCIATION_STATUS_CONFIRMED\x10\x02\x12\'\n#STUDENT_ASSOCIATION_STATUS_REJECTED\x10\x03\x12\x30\n,STUDENT_ASSOCIATION_STATUS_TIMEOUT_CONFIRMED\x10\x04\x12\'\n#STUDENT_ASSOCIATION_STATUS_NO_MATCH\x10\x05*\xc8\x01\n\x1b\x41ssociationValidationMethod\x12-\n)ASSOCIATION_VALIDATION_METHOD_UNSPECIFIED\x10\x00\x12\'\n#ASSOCIATION_VALIDATION_METHOD_HUMAN\x10\x01\x12)\n%ASSOCIATION_VALIDATION_METHOD_TIMEOUT\x10\x02\x12&\n\"ASSOCIATION_VALIDATION_METHOD_AUTO\x10\x03*\xeb\x01\n\x1a\x41ssociationConfidenceLevel\x12,\n(ASSOCIATION_CONFIDENCE_LEVEL_UNSPECIFIED\x10\x00\x12%\n!ASSOCIATION_CONFIDENCE_LEVEL_HIGH\x10\x01\x12\'\n#ASSOCIATION_CONFIDENCE_LEVEL_MEDIUM\x10\x02\x12$\n ASSOCIATION_CONFIDENCE_LEVEL_LOW\x10\x03\x12)\n%ASSOCIATION_CONFIDENCE_LEVEL_NO_MATCH\x10\x04*U\n\tBatchType\x12\x1a\n\x16\x42\x41TCH_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x42\x41TCH_TYPE_GUEST\x10\x01\x12\x16\n\x12\x42\x41TCH_TYPE_REGULAR\x10\x02*\xb4\x02\n\nCourseCode\x12\x1b\n\x17\x43OURSE_CODE_UNSPECIFIED\x10\x00\x12+\n\x10\x43OURSE_CODE_ENG5\x10\x01\x1a\x15\xa8\xbb\x18\x01\xb2\xbb\x18\tEnglish 5\xb8\xbb\x18\x05\x12+\n\x10\x43OURSE_CODE_ENG6\x10\x02\x1a\x15\xa8\xbb\x18\x01\xb2\xbb\x18\tEnglish 6\xb8\xbb\x18\x06\x12+\n\x10\x43OURSE_CODE_ENG7\x10\x03\x1a\x15\xa8\xbb\x18\x01\xb2\xbb\x18\tEnglish 7\xb8\xbb\x18\x07\x12*\n\x0f\x43OURSE_CODE_SV1\x10\x04\x1a\x15\xa8\xbb\x18\x02\xb2\xbb\x18\tSvenska 1\xb8\xbb\x18\x01\x12*\n\x0f\x43OURSE_CODE_SV2\x10\x05\x1a\x15\xa8\xbb\x18\x02\xb2\xbb\x18\tSvenska 2\xb8\xbb\x18\x02\x12*\n\x0f\x43OURSE_CODE_SV3\x10\x06\x1a\x15\xa8\xbb\x18\x02\xb2\xbb\x18\tSvenska 3\xb8\xbb\x18\x03*\xec\x02\n\x18\x45ssayValidationErrorCode\x12+\n\'ESSAY_VALIDATION_ERROR_CODE_UNSPECIFIED\x10\x00\x12-\n)ESSAY_VALIDATION_ERROR_CODE_EMPTY_CONTENT\x10\x01\x12\x31\n-ESSAY_VALIDATION_ERROR_CODE_CONTENT_TOO_SHORT\x10\x02\x12\x30\n,ESSAY_VALIDATION_ERROR_CODE_CONTENT_TOO_LONG\x10\x03\x12\x30\n,ESSAY_VALIDATION_ERROR_CODE_INVALID_ENCODING\x10\x04\x12\x36\n2ESSAY_VALIDATION_ERROR_CODE_TEXT_EXTRACTION_FAILED\x10\x05\x12%\n!ESSAY_VALIDATION_ERROR_CODE_OTHER\x10\x06*\xf2\x01\n\rNoMatchReason\x12\x1f\n\x1bNO_MATCH_REASON_UNSPECIFIED\x10\x00\x12!\n\x1dNO_MATCH_REASON_NO_CANDIDATES\x10\x01\x12!\n\x1dNO_MATCH_REASON_NOT_IN_ROSTER\x10\x02\x12$\n NO_MATCH_REASON_TEXT_UNAVAILABLE\x10\x03\x12&\n\"NO_MATCH_REASON_ROSTER_UNAVAILABLE\x10\x04\x12,\n(NO_MATCH_REASON_ANALYSIS_BUDGET_EXCEEDED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n essayflow/common/v1/common.proto\x12\x13\x65ssayflow.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a!essayflow/common/v1/options.proto\"d\n\x08\x45ssayRef\x12\x19\n\x08\x65ssay_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12 \n\x0ftext_storage_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1b\n\tfile_name\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\"\xf3\x01\n\x07Student\x12\x1d\n\nstudent_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x1b\n\nfirst_name\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x1a\n\tlast_name\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x17\n\x05\x65mail\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xfe\x01:w\xbaHt\x1ar\n\x0cstudent.name\x12!needs a first_name or a last_name\x1a?this.first_name.matches(\'\\\\S\') || this.last_name.matches(\'\\\\S\')\"l\n\x0bMatchReason\x12\x17\n\x06signal\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x18\n\x07matched\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1b\n\x05value\x18\x03 \x01(\tB\x0c\xbaH\x05r\x03\x18\xe8\x07\xd8\xc1\x18\x01\x12\r\n\x05score\x18\x04 \x01(\x01\"\xe9\x01\n\x10\x41uthorSuggestion\x12-\n\x07student\x18\x01 \x01(\x0b\x32\x1c.essayflow.common.v1.Student\x12\x18\n\x10\x63onfidence_score\x18\x02 \x01(\x01\x12I\n\x10\x63onfidence_level\x18\x03 \x01(\x0e\x32/.essayflow.common.v1.AssociationConfidenceLevel\x12\x41\n\rmatch_reasons\x18\x04 \x03(\x0b\x32 .essayflow.common.v1.MatchReasonB\x08\xbaH\x05\x92\x01\x02\x10 \"\xce\x01\n\x10\x45ssayMatchResult\x12\x19\n\x08\x65ssay_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x44\n\x0bsuggestions\x18\x02 \x03(\x0b\x32%.essayflow.common.v1.AuthorSuggestionB\x08\xbaH\x05\x92\x01\x02\x10\x10\x12;\n\x0fno_match_reason\x18\x03 \x01(\x0e\x32\".essayflow.common.v1.NoMatchReason\x12\x1c\n\x06\x64\x65tail\x18\x04 \x01(\tB\x0c\xbaH\x05r\x03\x18\xe8\x07\xd8\xc1\x18\x01*\xca\x03\n\x0b\x42\x61tchStatus\x12\x1c\n\x18\x42\x41TCH_STATUS_UNSPECIFIED\x10\x00\x12,\n(BATCH_STATUS_AWAITING_CONTENT_VALIDATION\x10\x01\x12)\n%BATCH_STATUS_CONTENT_INGESTION_FAILED\x10\x02\x12,\n(BATCH_STATUS_AWAITING_STUDENT_VALIDATION\x10\x03\x12-\n)BATCH_STATUS_STUDENT_VALIDATION_COMPLETED\x10\x04\x12-\n)BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION\x10\x05\x12%\n!BATCH_STATUS_PROCESSING_PIPELINES\x10\x06\x12\'\n#BATCH_STATUS_COMPLETED_SUCCESSFULLY\x10\x07\x12(\n$BATCH_STATUS_COMPLETED_WITH_FAILURES\x10\x08\x12\"\n\x1e\x42\x41TCH_STATUS_FAILED_CRITICALLY\x10\t\x12\x1a\n\x16\x42\x41TCH_STATUS_CANCELLED\x10\n*\xb4\x01\n\x0b\x45ssayStatus\x12\x1c\n\x18\x45SSAY_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1d\x45SSAY_STATUS_AWAITING_CONTENT\x10\x01\x12\x19\n\x15\x45SSAY_STATUS_UPLOADED\x10\x02\x12%\n!ESSAY_STATUS_READY_FOR_PROCESSING\x10\x03\x12\"\n\x1e\x45SSAY_STATUS_VALIDATION_FAILED\x10\x04*\xa7\x02\n\x18StudentAssociationStatus\x12*\n&STUDENT_ASSOCIATION_STATUS_UNSPECIFIED\x10\x00\x12\x31\n-STUDENT_ASSOCIATION_STATUS_PENDING_VALIDATION\x10\x01\x12(\n$STUDENT_ASSOCIATION_STATUS_CONFIRMED\x10\x02\x12\'\n#STUDENT_ASSOCIATION_STATUS_REJECTED\x10\x03\x12\x30\n,STUDENT_ASSOCIATION_STATUS_TIMEOUT_CONFIRMED\x10\x04\x12\'\n#STUDENT_ASSOCIATION_STATUS_NO_MATCH\x10\x05*\xc8\x01\n\x1b\x41ssociationValidationMethod\x12-\n)ASSOCIATION_VALIDATION_METHOD_UNSPECIFIED\x10\x00\x12\'\n#ASSOCIATION_VALIDATION_METHOD_HUMAN\x10\x01\x12)\n%ASSOCIATION_VALIDATION_METHOD_TIMEOUT\x10\x02\x12&\n\"ASSOCIATION_VALIDATION_METHOD_AUTO\x10\x03*\xeb\x01\n\x1a\x41ssociationConfidenceLevel\x12,\n(ASSOCIATION_CONFIDENCE_LEVEL_UNSPECIFIED\x10\x00\x12%\n!ASSOCIATION_CONFIDENCE_LEVEL_HIGH\x10\x01\x12\'\n#ASSOCIATION_CONFIDENCE_LEVEL_MEDIUM\x10\x02\x12$\n ASSOCIATION_CONFIDENCE_LEVEL_LOW\x10\x03\x12)\n%ASSOCIATION_CONFIDENCE_LEVEL_NO_MATCH\x10\x04*U\n\tBatchType\x12\x1a\n\x16\x42\x41TCH_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x42\x41TCH_TYPE_GUEST\x10\x01\x12\x16\n\x12\x42\x41TCH_TYPE_REGULAR\x10\x02*\xb4\x02\n\nCourseCode\x12\x1b\n\x17\x43OURSE_CODE_UNSPECIFIED\x10\x00\x12+\n\x10\x43OURSE_CODE_ENG5\x10\x01\x1a\x15\xa8\xbb\x18\x01\xb2\xbb\x18\tEnglish 5\xb8\xbb\x18\x05\x12+\n\x10\x43OURSE_CODE_ENG6\x10\x02\x1a\x15\xa8\xbb\x18\x01\xb2\xbb\x18\tEnglish 6\xb8\xbb\x18\x06\x12+\n\x10\x43OURSE_CODE_ENG7\x10\x03\x1a\x15\xa8\xbb\x18\x01\xb2\xbb\x18\tEnglish 7\xb8\xbb\x18\x07\x12*\n\x0f\x43OURSE_CODE_SV1\x10\x04\x1a\x15\xa8\xbb\x18\x02\xb2\xbb\x18\tSvenska 1\xb8\xbb\x18\x01\x12*\n\x0f\x43OURSE_CODE_SV2\x10\x05\x1a\x15\xa8\xbb\x18\x02\xb2\xbb\x18\tSvenska 2\xb8\xbb\x18\x02\x12*\n\x0f\x43OURSE_CODE_SV3\x10\x06\x1a\x15\xa8\xbb\x18\x02\xb2\xbb\x18\tSvenska 3\xb8\xbb\x18\x03*\xec\x02\n\x18\x45ssayValidationErrorCode\x12+\n\'ESSAY_VALIDATION_ERROR_CODE_UNSPECIFIED\x10\x00\x12-\n)ESSAY_VALIDATION_ERROR_CODE_EMPTY_CONTENT\x10\x01\x12\x31\n-ESSAY_VALIDATION_ERROR_CODE_CONTENT_TOO_SHORT\x10\x02\x12\x30\n,ESSAY_VALIDATION_ERROR_CODE_CONTENT_TOO_LONG\x10\x03\x12\x30\n,ESSAY_VALIDATION_ERROR_CODE_INVALID_ENCODING\x10\x04\x12\x36\n2ESSAY_VALIDATION_ERROR_CODE_TEXT_EXTRACTION_FAILED\x10\x05\x12%\n!ESSAY_VALIDATION_ERROR_CODE_OTHER\x10\x06*\xf2\x01\n\rNoMatchReason\x12\x1f\n\x1bNO_MATCH_REASON_UNSPECIFIED\x10\x00\x12!\n\x1dNO_MATCH_REASON_NO_CANDIDATES\x10\x01\x12!\n\x1dNO_MATCH_REASON_NOT_IN_ROSTER\x10\x02\x12$\n NO_MATCH_REASON_TEXT_UNAVAILABLE\x10\x03\x12&\n\"NO_MATCH_REASON_ROSTER_UNAVAILABLE\x10\x04\x12,\n(NO_MATCH_REASON_ANALYSIS_BUDGET_EXCEEDED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,59 +46,61 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COURSECODE'].values_by_name["COURSE_CODE_SV3"]._loaded_options = None
   _globals['_COURSECODE'].values_by_name["COURSE_CODE_SV3"]._serialized_options = b'\250\273\030\002\262\273\030\tSvenska 3\270\273\030\003'
   _globals['_ESSAYREF'].fields_by_name['essay_id']._loaded_options = None
-  _globals['_ESSAYREF'].fields_by_name['essay_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYREF'].fields_by_name['essay_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_ESSAYREF'].fields_by_name['text_storage_id']._loaded_options = None
-  _globals['_ESSAYREF'].fields_by_name['text_storage_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYREF'].fields_by_name['text_storage_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_ESSAYREF'].fields_by_name['file_name']._loaded_options = None
-  _globals['_ESSAYREF'].fields_by_name['file_name']._serialized_options = b'\310\301\030\377\001'
+  _globals['_ESSAYREF'].fields_by_name['file_name']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_STUDENT'].fields_by_name['student_id']._loaded_options = None
-  _globals['_STUDENT'].fields_by_name['student_id']._serialized_options = b'\310\301\030@'
+  _globals['_STUDENT'].fields_by_name['student_id']._serialized_options = b'\272H\006r\004\020\001\030@'
   _globals['_STUDENT'].fields_by_name['first_name']._loaded_options = None
-  _globals['_STUDENT'].fields_by_name['first_name']._serialized_options = b'\310\301\030d'
+  _globals['_STUDENT'].fields_by_name['first_name']._serialized_options = b'\272H\004r\002\030d'
   _globals['_STUDENT'].fields_by_name['last_name']._loaded_options = None
-  _globals['_STUDENT'].fields_by_name['last_name']._serialized_options = b'\310\301\030d'
+  _globals['_STUDENT'].fields_by_name['last_name']._serialized_options = b'\272H\004r\002\030d'
   _globals['_STUDENT'].fields_by_name['email']._loaded_options = None
-  _globals['_STUDENT'].fields_by_name['email']._serialized_options = b'\310\301\030\376\001'
+  _globals['_STUDENT'].fields_by_name['email']._serialized_options = b'\272H\005r\003\030\376\001'
+  _globals['_STUDENT']._loaded_options = None
+  _globals['_STUDENT']._serialized_options = b'\272Ht\032r\n\014student.name\022!needs a first_name or a last_name\032?this.first_name.matches(\'\\\\S\') || this.last_name.matches(\'\\\\S\')'
   _globals['_MATCHREASON'].fields_by_name['signal']._loaded_options = None
-  _globals['_MATCHREASON'].fields_by_name['signal']._serialized_options = b'\310\301\030@'
+  _globals['_MATCHREASON'].fields_by_name['signal']._serialized_options = b'\272H\004r\002\030@'
   _globals['_MATCHREASON'].fields_by_name['matched']._loaded_options = None
-  _globals['_MATCHREASON'].fields_by_name['matched']._serialized_options = b'\310\301\030@'
+  _globals['_MATCHREASON'].fields_by_name['matched']._serialized_options = b'\272H\004r\002\030@'
   _globals['_MATCHREASON'].fields_by_name['value']._loaded_options = None
-  _globals['_MATCHREASON'].fields_by_name['value']._serialized_options = b'\310\301\030\350\007\330\301\030\001'
+  _globals['_MATCHREASON'].fields_by_name['value']._serialized_options = b'\272H\005r\003\030\350\007\330\301\030\001'
   _globals['_AUTHORSUGGESTION'].fields_by_name['match_reasons']._loaded_options = None
-  _globals['_AUTHORSUGGESTION'].fields_by_name['match_reasons']._serialized_options = b'\320\301\030 '
+  _globals['_AUTHORSUGGESTION'].fields_by_name['match_reasons']._serialized_options = b'\272H\005\222\001\002\020 '
   _globals['_ESSAYMATCHRESULT'].fields_by_name['essay_id']._loaded_options = None
-  _globals['_ESSAYMATCHRESULT'].fields_by_name['essay_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYMATCHRESULT'].fields_by_name['essay_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_ESSAYMATCHRESULT'].fields_by_name['suggestions']._loaded_options = None
-  _globals['_ESSAYMATCHRESULT'].fields_by_name['suggestions']._serialized_options = b'\320\301\030\020'
+  _globals['_ESSAYMATCHRESULT'].fields_by_name['suggestions']._serialized_options = b'\272H\005\222\001\002\020\020'
   _globals['_ESSAYMATCHRESULT'].fields_by_name['detail']._loaded_options = None
-  _globals['_ESSAYMATCHRESULT'].fields_by_name['detail']._serialized_options = b'\310\301\030\350\007\330\301\030\001'
-  _globals['_BATCHSTATUS']._serialized_start=828
-  _globals['_BATCHSTATUS']._serialized_end=1286
-  _globals['_ESSAYSTATUS']._serialized_start=1289
-  _globals['_ESSAYSTATUS']._serialized_end=1469
-  _globals['_STUDENTASSOCIATIONSTATUS']._serialized_start=1472
-  _globals['_STUDENTASSOCIATIONSTATUS']._serialized_end=1767
-  _globals['_ASSOCIATIONVALIDATIONMETHOD']._serialized_start=1770
-  _globals['_ASSOCIATIONVALIDATIONMETHOD']._serialized_end=1970
-  _globals['_ASSOCIATIONCONFIDENCELEVEL']._serialized_start=1973
-  _globals['_ASSOCIATIONCONFIDENCELEVEL']._serialized_end=2208
-  _globals['_BATCHTYPE']._serialized_start=2210
-  _globals['_BATCHTYPE']._serialized_end=2295
-  _globals['_COURSECODE']._serialized_start=2298
-  _globals['_COURSECODE']._serialized_end=2606
-  _globals['_ESSAYVALIDATIONERRORCODE']._serialized_start=2609
-  _globals['_ESSAYVALIDATIONERRORCODE']._serialized_end=2973
-  _globals['_NOMATCHREASON']._serialized_start=2976
-  _globals['_NOMATCHREASON']._serialized_end=3218
-  _globals['_ESSAYREF']._serialized_start=92
-  _globals['_ESSAYREF']._serialized_end=183
-  _globals['_STUDENT']._serialized_start=185
-  _globals['_STUDENT']._serialized_end=293
-  _globals['_MATCHREASON']._serialized_start=295
-  _globals['_MATCHREASON']._serialized_end=394
-  _globals['_AUTHORSUGGESTION']._serialized_start=397
-  _globals['_AUTHORSUGGESTION']._serialized_end=626
-  _globals['_ESSAYMATCHRESULT']._serialized_start=629
-  _globals['_ESSAYMATCHRESULT']._serialized_end=825
+  _globals['_ESSAYMATCHRESULT'].fields_by_name['detail']._serialized_options = b'\272H\005r\003\030\350\007\330\301\030\001'
+  _globals['_BATCHSTATUS']._serialized_start=1025
+  _globals['_BATCHSTATUS']._serialized_end=1483
+  _globals['_ESSAYSTATUS']._serialized_start=1486
+  _globals['_ESSAYSTATUS']._serialized_end=1666
+  _globals['_STUDENTASSOCIATIONSTATUS']._serialized_start=1669
+  _globals['_STUDENTASSOCIATIONSTATUS']._serialized_end=1964
+  _globals['_ASSOCIATIONVALIDATIONMETHOD']._serialized_start=1967
+  _globals['_ASSOCIATIONVALIDATIONMETHOD']._serialized_end=2167
+  _globals['_ASSOCIATIONCONFIDENCELEVEL']._serialized_start=2170
+  _globals['_ASSOCIATIONCONFIDENCELEVEL']._serialized_end=2405
+  _globals['_BATCHTYPE']._serialized_start=2407
+  _globals['_BATCHTYPE']._serialized_end=2492
+  _globals['_COURSECODE']._serialized_start=2495
+  _globals['_COURSECODE']._serialized_end=2803
+  _globals['_ESSAYVALIDATIONERRORCODE']._serialized_start=2806
+  _globals['_ESSAYVALIDATIONERRORCODE']._serialized_end=3170
+  _globals['_NOMATCHREASON']._serialized_start=3173
+  _globals['_NOMATCHREASON']._serialized_end=3415
+  _globals['_ESSAYREF']._serialized_start=121
+  _globals['_ESSAYREF']._serialized_end=221
+  _globals['_STUDENT']._serialized_start=224
+  _globals['_STUDENT']._serialized_end=467
+  _globals['_MATCHREASON']._serialized_start=469
+  _globals['_MATCHREASON']._serialized_end=577
+  _globals['_AUTHORSUGGESTION']._serialized_start=580
+  _globals['_AUTHORSUGGESTION']._serialized_end=813
+  _globals['_ESSAYMATCHRESULT']._serialized_start=816
+  _globals['_ESSAYMATCHRESULT']._serialized_end=1022
 # @@protoc_insertion_point(module_scope)

@@ -25,13 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!essayflow/common/v1/options.proto\x12\x13\x65ssayflow.common.v1\x1a google/protobuf/descriptor.proto*F\n\x08Language\x12\x18\n\x14LANGUAGE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bLANGUAGE_EN\x10\x01\x12\x0f\n\x0bLANGUAGE_SV\x10\x02:8\n\revent_subject\x12\x1f.google.protobuf.MessageOptions\x18\xd1\x86\x03 \x01(\t:9\n\x0e\x65vent_producer\x12\x1f.google.protobuf.MessageOptions\x18\xd2\x86\x03 \x01(\t::\n\x0f\x65vent_consumers\x12\x1f.google.protobuf.MessageOptions\x18\xd3\x86\x03 \x03(\t:[\n\x0f\x63ourse_language\x12!.google.protobuf.EnumValueOptions\x18\xb5\x87\x03 \x01(\x0e\x32\x1d.essayflow.common.v1.Language:8\n\x0b\x63ourse_name\x12!.google.protobuf.EnumValueOptions\x18\xb6\x87\x03 \x01(\t:9\n\x0c\x63ourse_level\x12!.google.protobuf.EnumValueOptions\x18\xb7\x87\x03 \x01(\x05:3\n\nmax_length\x12\x1d.google.protobuf.FieldOptions\x18\x99\x88\x03 \x01(\r:2\n\tmax_items\x12\x1d.google.protobuf.FieldOptions\x18\x9a\x88\x03 \x01(\r:2\n\tmultiline\x12\x1d.google.protobuf.FieldOptions\x18\x9b\x88\x03 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!essayflow/common/v1/options.proto\x12\x13\x65ssayflow.common.v1\x1a google/protobuf/descriptor.proto*F\n\x08Language\x12\x18\n\x14LANGUAGE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bLANGUAGE_EN\x10\x01\x12\x0f\n\x0bLANGUAGE_SV\x10\x02:8\n\revent_subject\x12\x1f.google.protobuf.MessageOptions\x18\xd1\x86\x03 \x01(\t:9\n\x0e\x65vent_producer\x12\x1f.google.protobuf.MessageOptions\x18\xd2\x86\x03 \x01(\t::\n\x0f\x65vent_consumers\x12\x1f.google.protobuf.MessageOptions\x18\xd3\x86\x03 \x03(\t:[\n\x0f\x63ourse_language\x12!.google.protobuf.EnumValueOptions\x18\xb5\x87\x03 \x01(\x0e\x32\x1d.essayflow.common.v1.Language:8\n\x0b\x63ourse_name\x12!.google.protobuf.EnumValueOptions\x18\xb6\x87\x03 \x01(\t:9\n\x0c\x63ourse_level\x12!.google.protobuf.EnumValueOptions\x18\xb7\x87\x03 \x01(\x05:7\n\rallowed_roles\x12\x1e.google.protobuf.MethodOptions\x18\xfd\x88\x03 \x03(\t:0\n\x06\x65rrors\x12\x1e.google.protobuf.MethodOptions\x18\xfe\x88\x03 \x03(\t:7\n\nmax_length\x12\x1d.google.protobuf.FieldOptions\x18\x99\x88\x03 \x01(\rB\x02\x18\x01:6\n\tmax_items\x12\x1d.google.protobuf.FieldOptions\x18\x9a\x88\x03 \x01(\rB\x02\x18\x01:2\n\tmultiline\x12\x1d.google.protobuf.FieldOptions\x18\x9b\x88\x03 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.common.v1.options_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['max_length']._loaded_options = None
+  _globals['max_length']._serialized_options = b'\030\001'
+  _globals['max_items']._loaded_options = None
+  _globals['max_items']._serialized_options = b'\030\001'
   _globals['_LANGUAGE']._serialized_start=92
   _globals['_LANGUAGE']._serialized_end=162
 # @@protoc_insertion_point(module_scope)

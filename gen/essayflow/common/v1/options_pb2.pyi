@@ -25,6 +25,10 @@ COURSE_NAME_FIELD_NUMBER: _ClassVar[int]
 course_name: _descriptor.FieldDescriptor
 COURSE_LEVEL_FIELD_NUMBER: _ClassVar[int]
 course_level: _descriptor.FieldDescriptor
+ALLOWED_ROLES_FIELD_NUMBER: _ClassVar[int]
+allowed_roles: _descriptor.FieldDescriptor
+ERRORS_FIELD_NUMBER: _ClassVar[int]
+errors: _descriptor.FieldDescriptor
 MAX_LENGTH_FIELD_NUMBER: _ClassVar[int]
 max_length: _descriptor.FieldDescriptor
 MAX_ITEMS_FIELD_NUMBER: _ClassVar[int]

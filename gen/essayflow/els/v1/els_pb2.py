@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_common__pb2
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ssayflow/els/v1/els.proto\x12\x10\x65ssayflow.els.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\x81\x01\n\x15ProvisionEssayRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x02 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x17\n\x07\x63ontent\x18\x03 \x01(\x0c\x42\x06\xc8\xc1\x18\xc0\x9a\x0c\x12\x1d\n\x0e\x66ile_upload_id\x18\x04 \x01(\tB\x05\xc8\xc1\x18\xff\x01\"\x84\x01\n\x16ProvisionEssayResponse\x12\x33\n\x07outcome\x18\x01 \x01(\x0e\x32\".essayflow.els.v1.ProvisionOutcome\x12\x16\n\x08\x65ssay_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x1d\n\x0ftext_storage_id\x18\x03 \x01(\tB\x04\xc8\xc1\x18@\".\n\x14GetBatchSlotsRequest\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\"\xcc\x01\n\x04Slot\x12\x16\n\x08\x65ssay_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.EssayStatus\x12\x18\n\tfile_name\x18\x03 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x1d\n\x0ftext_storage_id\x18\x04 \x01(\tB\x04\xc8\xc1\x18@\x12\x41\n\nerror_code\x18\x05 \x01(\x0e\x32-.essayflow.common.v1.EssayValidationErrorCode\"\xb4\x01\n\x15GetBatchSlotsResponse\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x1c\n\x14\x65xpected_essay_count\x18\x02 \x01(\x05\x12%\n\x05slots\x18\x03 \x03(\x0b\x32\x16.essayflow.els.v1.Slot\x12\x14\n\x0c\x65xcess_count\x18\x04 \x01(\x05\x12\x11\n\tcompleted\x18\x05 \x01(\x08\x12\x15\n\rpending_count\x18\x06 \x01(\x05*\xbd\x01\n\x10ProvisionOutcome\x12!\n\x1dPROVISION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17PROVISION_OUTCOME_BOUND\x10\x01\x12\x1f\n\x1bPROVISION_OUTCOME_DUPLICATE\x10\x02\x12*\n&PROVISION_OUTCOME_PENDING_REGISTRATION\x10\x03\x12\x1c\n\x18PROVISION_OUTCOME_EXCESS\x10\x04\x32\xde\x01\n\x15\x45ssayLifecycleService\x12\x63\n\x0eProvisionEssay\x12\'.essayflow.els.v1.ProvisionEssayRequest\x1a(.essayflow.els.v1.ProvisionEssayResponse\x12`\n\rGetBatchSlots\x12&.essayflow.els.v1.GetBatchSlotsRequest\x1a\'.essayflow.els.v1.GetBatchSlotsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ssayflow/els/v1/els.proto\x12\x10\x65ssayflow.els.v1\x1a\x1b\x62uf/validate/validate.proto\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\x92\x01\n\x15ProvisionEssayRequest\x12\x1c\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x18@\xb0\x01\x01\x12\x1d\n\tfile_name\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xff\x01\x12\x1a\n\x07\x63ontent\x18\x03 \x01(\x0c\x42\t\xbaH\x06z\x04\x18\xc0\x9a\x0c\x12 \n\x0e\x66ile_upload_id\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\"\x8a\x01\n\x16ProvisionEssayResponse\x12\x33\n\x07outcome\x18\x01 \x01(\x0e\x32\".essayflow.els.v1.ProvisionOutcome\x12\x19\n\x08\x65ssay_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12 \n\x0ftext_storage_id\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\"4\n\x14GetBatchSlotsRequest\x12\x1c\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x18@\xb0\x01\x01\"\xd5\x01\n\x04Slot\x12\x19\n\x08\x65ssay_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.EssayStatus\x12\x1b\n\tfile_name\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12 \n\x0ftext_storage_id\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x41\n\nerror_code\x18\x05 \x01(\x0e\x32-.essayflow.common.v1.EssayValidationErrorCode\"\xb7\x01\n\x15GetBatchSlotsResponse\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1c\n\x14\x65xpected_essay_count\x18\x02 \x01(\x05\x12%\n\x05slots\x18\x03 \x03(\x0b\x32\x16.essayflow.els.v1.Slot\x12\x14\n\x0c\x65xcess_count\x18\x04 \x01(\x05\x12\x11\n\tcompleted\x18\x05 \x01(\x08\x12\x15\n\rpending_count\x18\x06 \x01(\x05*\xbd\x01\n\x10ProvisionOutcome\x12!\n\x1dPROVISION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17PROVISION_OUTCOME_BOUND\x10\x01\x12\x1f\n\x1bPROVISION_OUTCOME_DUPLICATE\x10\x02\x12*\n&PROVISION_OUTCOME_PENDING_REGISTRATION\x10\x03\x12\x1c\n\x18PROVISION_OUTCOME_EXCESS\x10\x04\x32\xf6\x05\n\x15\x45ssayLifecycleService\x12\x96\x04\n\x0eProvisionEssay\x12\'.essayflow.els.v1.ProvisionEssayRequest\x1a(.essayflow.els.v1.ProvisionEssayResponse\"\xb0\x03\xea\xc7\x18\x07teacher\xea\xc7\x18\x07service\xea\xc7\x18\x05\x61\x64min\xf2\xc7\x18zINVALID_ARGUMENT ESSAY_VALIDATION_FAILED: the text is not valid UTF-8, empty, too short or too long (the slot is consumed)\xf2\xc7\x18XFAILED_PRECONDITION BATCH_NOT_REGISTERED: a teacher uploads to a batch ELS does not know\xf2\xc7\x18_RESOURCE_EXHAUSTED TOO_MANY_PENDING_UPLOADS: too many uploads wait for the batch\'s registration\xf2\xc7\x18PUNAVAILABLE SLOT_TRACKER_CONTENDED: too many uploads to the batch at once; retry\x12\xc3\x01\n\rGetBatchSlots\x12&.essayflow.els.v1.GetBatchSlotsRequest\x1a\'.essayflow.els.v1.GetBatchSlotsResponse\"a\xea\xc7\x18\x07teacher\xea\xc7\x18\x07service\xea\xc7\x18\x05\x61\x64min\xf2\xc7\x18>NOT_FOUND BATCH_NOT_FOUND: no such batch, or another teacher\'sb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,39 +35,43 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.els.v1.els_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PROVISIONESSAYREQUEST'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_PROVISIONESSAYREQUEST'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_PROVISIONESSAYREQUEST'].fields_by_name['batch_id']._serialized_options = b'\272H\007r\005\030@\260\001\001'
   _globals['_PROVISIONESSAYREQUEST'].fields_by_name['file_name']._loaded_options = None
-  _globals['_PROVISIONESSAYREQUEST'].fields_by_name['file_name']._serialized_options = b'\310\301\030\377\001'
+  _globals['_PROVISIONESSAYREQUEST'].fields_by_name['file_name']._serialized_options = b'\272H\007r\005\020\001\030\377\001'
   _globals['_PROVISIONESSAYREQUEST'].fields_by_name['content']._loaded_options = None
-  _globals['_PROVISIONESSAYREQUEST'].fields_by_name['content']._serialized_options = b'\310\301\030\300\232\014'
+  _globals['_PROVISIONESSAYREQUEST'].fields_by_name['content']._serialized_options = b'\272H\006z\004\030\300\232\014'
   _globals['_PROVISIONESSAYREQUEST'].fields_by_name['file_upload_id']._loaded_options = None
-  _globals['_PROVISIONESSAYREQUEST'].fields_by_name['file_upload_id']._serialized_options = b'\310\301\030\377\001'
+  _globals['_PROVISIONESSAYREQUEST'].fields_by_name['file_upload_id']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_PROVISIONESSAYRESPONSE'].fields_by_name['essay_id']._loaded_options = None
-  _globals['_PROVISIONESSAYRESPONSE'].fields_by_name['essay_id']._serialized_options = b'\310\301\030@'
+  _globals['_PROVISIONESSAYRESPONSE'].fields_by_name['essay_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_PROVISIONESSAYRESPONSE'].fields_by_name['text_storage_id']._loaded_options = None
-  _globals['_PROVISIONESSAYRESPONSE'].fields_by_name['text_storage_id']._serialized_options = b'\310\301\030@'
+  _globals['_PROVISIONESSAYRESPONSE'].fields_by_name['text_storage_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_GETBATCHSLOTSREQUEST'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_GETBATCHSLOTSREQUEST'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_GETBATCHSLOTSREQUEST'].fields_by_name['batch_id']._serialized_options = b'\272H\007r\005\030@\260\001\001'
   _globals['_SLOT'].fields_by_name['essay_id']._loaded_options = None
-  _globals['_SLOT'].fields_by_name['essay_id']._serialized_options = b'\310\301\030@'
+  _globals['_SLOT'].fields_by_name['essay_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_SLOT'].fields_by_name['file_name']._loaded_options = None
-  _globals['_SLOT'].fields_by_name['file_name']._serialized_options = b'\310\301\030\377\001'
+  _globals['_SLOT'].fields_by_name['file_name']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_SLOT'].fields_by_name['text_storage_id']._loaded_options = None
-  _globals['_SLOT'].fields_by_name['text_storage_id']._serialized_options = b'\310\301\030@'
+  _globals['_SLOT'].fields_by_name['text_storage_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_GETBATCHSLOTSRESPONSE'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_GETBATCHSLOTSRESPONSE'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
-  _globals['_PROVISIONOUTCOME']._serialized_start=823
-  _globals['_PROVISIONOUTCOME']._serialized_end=1012
-  _globals['_PROVISIONESSAYREQUEST']._serialized_start=118
-  _globals['_PROVISIONESSAYREQUEST']._serialized_end=247
-  _globals['_PROVISIONESSAYRESPONSE']._serialized_start=250
-  _globals['_PROVISIONESSAYRESPONSE']._serialized_end=382
-  _globals['_GETBATCHSLOTSREQUEST']._serialized_start=384
-  _globals['_GETBATCHSLOTSREQUEST']._serialized_end=430
-  _globals['_SLOT']._serialized_start=433
-  _globals['_SLOT']._serialized_end=637
-  _globals['_GETBATCHSLOTSRESPONSE']._serialized_start=640
-  _globals['_GETBATCHSLOTSRESPONSE']._serialized_end=820
-  _globals['_ESSAYLIFECYCLESERVICE']._serialized_start=1015
-  _globals['_ESSAYLIFECYCLESERVICE']._serialized_end=1237
+  _globals['_GETBATCHSLOTSRESPONSE'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_ESSAYLIFECYCLESERVICE'].methods_by_name['ProvisionEssay']._loaded_options = None
+  _globals['_ESSAYLIFECYCLESERVICE'].methods_by_name['ProvisionEssay']._serialized_options = b'\352\307\030\007teacher\352\307\030\007service\352\307\030\005admin\362\307\030zINVALID_ARGUMENT ESSAY_VALIDATION_FAILED: the text is not valid UTF-8, empty, too short or too long (the slot is consumed)\362\307\030XFAILED_PRECONDITION BATCH_NOT_REGISTERED: a teacher uploads to a batch ELS does not know\362\307\030_RESOURCE_EXHAUSTED TOO_MANY_PENDING_UPLOADS: too many uploads wait for the batch\'s registration\362\307\030PUNAVAILABLE SLOT_TRACKER_CONTENDED: too many uploads to the batch at once; retry'
+  _globals['_ESSAYLIFECYCLESERVICE'].methods_by_name['GetBatchSlots']._loaded_options = None
+  _globals['_ESSAYLIFECYCLESERVICE'].methods_by_name['GetBatchSlots']._serialized_options = b'\352\307\030\007teacher\352\307\030\007service\352\307\030\005admin\362\307\030>NOT_FOUND BATCH_NOT_FOUND: no such batch, or another teacher\'s'
+  _globals['_PROVISIONOUTCOME']._serialized_start=893
+  _globals['_PROVISIONOUTCOME']._serialized_end=1082
+  _globals['_PROVISIONESSAYREQUEST']._serialized_start=147
+  _globals['_PROVISIONESSAYREQUEST']._serialized_end=293
+  _globals['_PROVISIONESSAYRESPONSE']._serialized_start=296
+  _globals['_PROVISIONESSAYRESPONSE']._serialized_end=434
+  _globals['_GETBATCHSLOTSREQUEST']._serialized_start=436
+  _globals['_GETBATCHSLOTSREQUEST']._serialized_end=488
+  _globals['_SLOT']._serialized_start=491
+  _globals['_SLOT']._serialized_end=704
+  _globals['_GETBATCHSLOTSRESPONSE']._serialized_start=707
+  _globals['_GETBATCHSLOTSRESPONSE']._serialized_end=890
+  _globals['_ESSAYLIFECYCLESERVICE']._serialized_start=1085
+  _globals['_ESSAYLIFECYCLESERVICE']._serialized_end=1843
 # @@protoc_insertion_point(module_scope)

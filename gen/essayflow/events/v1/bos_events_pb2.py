@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_common__pb2
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/bos_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x02\n\x15\x42\x61tchEssaysRegistered\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x1c\n\tessay_ids\x18\x02 \x03(\tB\t\xc8\xc1\x18@\xd0\xc1\x18\xf4\x03\x12\x1c\n\x14\x65xpected_essay_count\x18\x03 \x01(\x05\x12\x34\n\x0b\x63ourse_code\x18\x04 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x16\n\x08\x63lass_id\x18\x05 \x01(\tB\x04\xc8\xc1\x18@\x12\x32\n\nbatch_type\x18\x06 \x01(\x0e\x32\x1e.essayflow.common.v1.BatchType\x12\x17\n\x08owner_id\x18\x07 \x01(\tB\x05\xc8\xc1\x18\x80\x02::\x8a\xb5\x18(essayflow.bos.batch.essays.registered.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\"\x81\x02\n\x17StudentMatchingInitiate\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x16\n\x08\x63lass_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x34\n\x06\x65ssays\x18\x04 \x03(\x0b\x32\x1d.essayflow.common.v1.EssayRefB\x05\xd0\xc1\x18\xf4\x03:J\x8a\xb5\x18\x38\x65ssayflow.bos.batch.student.matching.initiate.command.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\"\xeb\x02\n\x12\x42\x61tchStatusChanged\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x35\n\x0b\x66rom_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x14\n\x05\x61\x63tor\x18\x05 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x14\n\x05\x63\x61use\x18\x06 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x19\n\x06reason\x18\x07 \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\x12.\n\nchanged_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x08owner_id\x18\t \x01(\tB\x05\xc8\xc1\x18\x80\x02:0\x8a\xb5\x18%essayflow.bos.batch.status.changed.v1\x92\xb5\x18\x03\x62os\"\x8e\x02\n\x16\x42\x61tchPipelineRequested\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x1b\n\tpipelines\x18\x02 \x03(\tB\x08\xc8\xc1\x18@\xd0\xc1\x18\x10\x12\x1b\n\x0crequested_by\x18\x03 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x34\n\x0b\x63ourse_code\x18\x04 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x36\n\x06\x65ssays\x18\x05 \x03(\x0b\x32\x1f.essayflow.events.v1.ReadyEssayB\x05\xd0\xc1\x18\xf4\x03:4\x8a\xb5\x18)essayflow.bos.batch.pipeline.requested.v1\x92\xb5\x18\x03\x62os\"\xc8\x02\n\x1c\x42\x61tchReconciliationRequested\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x1a\n\x0creconcile_id\x18\x04 \x01(\tB\x04\xc8\xc1\x18@\x12\x16\n\x08\x63lass_id\x18\x05 \x01(\tB\x04\xc8\xc1\x18@\x12\x32\n\nbatch_type\x18\x06 \x01(\x0e\x32\x1e.essayflow.common.v1.BatchType\x12\x1b\n\x0crequested_by\x18\x07 \x01(\tB\x05\xc8\xc1\x18\x80\x02:H\x8a\xb5\x18/essayflow.bos.batch.reconciliation.requested.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\x9a\xb5\x18\x03\x63ms\"\xec\x01\n\nReadyEssay\x12,\n\x05\x65ssay\x18\x01 \x01(\x0b\x32\x1d.essayflow.common.v1.EssayRef\x12\x18\n\nstudent_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12I\n\x12\x61ssociation_status\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.StudentAssociationStatus\x12K\n\x11validation_method\x18\x04 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethod\"\x94\x02\n\x0b\x42\x61tchPurged\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x16\n\x08\x63lass_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12#\n\x10text_storage_ids\x18\x03 \x03(\tB\t\xc8\xc1\x18@\xd0\xc1\x18\xf4\x03\x12\x18\n\tpurged_by\x18\x04 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x14\n\x05\x63\x61use\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xc8\x01\x12\x19\n\x06reason\x18\x06 \x01(\tB\t\xc8\xc1\x18\xf4\x03\xd8\xc1\x18\x01\x12-\n\tpurged_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:6\x8a\xb5\x18\x1d\x65ssayflow.bos.batch.purged.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\x9a\xb5\x18\x03\x63msb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/bos_events.proto\x12\x13\x65ssayflow.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x02\n\x15\x42\x61tchEssaysRegistered\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\"\n\tessay_ids\x18\x02 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10\xf4\x03\"\x04r\x02\x18@\x12\x1c\n\x14\x65xpected_essay_count\x18\x03 \x01(\x05\x12\x34\n\x0b\x63ourse_code\x18\x04 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x19\n\x08\x63lass_id\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x32\n\nbatch_type\x18\x06 \x01(\x0e\x32\x1e.essayflow.common.v1.BatchType\x12\x1a\n\x08owner_id\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02::\x8a\xb5\x18(essayflow.bos.batch.essays.registered.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\"\x8b\x02\n\x17StudentMatchingInitiate\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x19\n\x08\x63lass_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x38\n\x06\x65ssays\x18\x04 \x03(\x0b\x32\x1d.essayflow.common.v1.EssayRefB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03:J\x8a\xb5\x18\x38\x65ssayflow.bos.batch.student.matching.initiate.command.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\"\xfa\x02\n\x12\x42\x61tchStatusChanged\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x35\n\x0b\x66rom_status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x33\n\tto_status\x18\x03 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x17\n\x05\x61\x63tor\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12\x17\n\x05\x63\x61use\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x1c\n\x06reason\x18\x07 \x01(\tB\x0c\xbaH\x05r\x03\x18\xe8\x07\xd8\xc1\x18\x01\x12.\n\nchanged_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x08owner_id\x18\t \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02:0\x8a\xb5\x18%essayflow.bos.batch.status.changed.v1\x92\xb5\x18\x03\x62os\"\x9e\x02\n\x16\x42\x61tchPipelineRequested\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12!\n\tpipelines\x18\x02 \x03(\tB\x0e\xbaH\x0b\x92\x01\x08\x10\x10\"\x04r\x02\x18@\x12\x1e\n\x0crequested_by\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12\x34\n\x0b\x63ourse_code\x18\x04 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12:\n\x06\x65ssays\x18\x05 \x03(\x0b\x32\x1f.essayflow.events.v1.ReadyEssayB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03:4\x8a\xb5\x18)essayflow.bos.batch.pipeline.requested.v1\x92\xb5\x18\x03\x62os\"\xd4\x02\n\x1c\x42\x61tchReconciliationRequested\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32 .essayflow.common.v1.BatchStatus\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x1d\n\x0creconcile_id\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x19\n\x08\x63lass_id\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x32\n\nbatch_type\x18\x06 \x01(\x0e\x32\x1e.essayflow.common.v1.BatchType\x12\x1e\n\x0crequested_by\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02:H\x8a\xb5\x18/essayflow.bos.batch.reconciliation.requested.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\x9a\xb5\x18\x03\x63ms\"\xef\x01\n\nReadyEssay\x12,\n\x05\x65ssay\x18\x01 \x01(\x0b\x32\x1d.essayflow.common.v1.EssayRef\x12\x1b\n\nstudent_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12I\n\x12\x61ssociation_status\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.StudentAssociationStatus\x12K\n\x11validation_method\x18\x04 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethod\"\xa9\x02\n\x0b\x42\x61tchPurged\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x19\n\x08\x63lass_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12)\n\x10text_storage_ids\x18\x03 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10\xf4\x03\"\x04r\x02\x18@\x12\x1b\n\tpurged_by\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12\x17\n\x05\x63\x61use\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12\x1c\n\x06reason\x18\x06 \x01(\tB\x0c\xbaH\x05r\x03\x18\xf4\x03\xd8\xc1\x18\x01\x12-\n\tpurged_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:6\x8a\xb5\x18\x1d\x65ssayflow.bos.batch.purged.v1\x92\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65ls\x9a\xb5\x18\x03\x63msb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,83 +36,83 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.events.v1.bos_eve
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BATCHESSAYSREGISTERED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHESSAYSREGISTERED'].fields_by_name['essay_ids']._loaded_options = None
-  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['essay_ids']._serialized_options = b'\310\301\030@\320\301\030\364\003'
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['essay_ids']._serialized_options = b'\272H\014\222\001\t\020\364\003\"\004r\002\030@'
   _globals['_BATCHESSAYSREGISTERED'].fields_by_name['class_id']._loaded_options = None
-  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['class_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['class_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHESSAYSREGISTERED'].fields_by_name['owner_id']._loaded_options = None
-  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['owner_id']._serialized_options = b'\310\301\030\200\002'
+  _globals['_BATCHESSAYSREGISTERED'].fields_by_name['owner_id']._serialized_options = b'\272H\005r\003\030\200\002'
   _globals['_BATCHESSAYSREGISTERED']._loaded_options = None
   _globals['_BATCHESSAYSREGISTERED']._serialized_options = b'\212\265\030(essayflow.bos.batch.essays.registered.v1\222\265\030\003bos\232\265\030\003els'
   _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['class_id']._loaded_options = None
-  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['class_id']._serialized_options = b'\310\301\030@'
+  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['class_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['essays']._loaded_options = None
-  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['essays']._serialized_options = b'\320\301\030\364\003'
+  _globals['_STUDENTMATCHINGINITIATE'].fields_by_name['essays']._serialized_options = b'\272H\006\222\001\003\020\364\003'
   _globals['_STUDENTMATCHINGINITIATE']._loaded_options = None
   _globals['_STUDENTMATCHINGINITIATE']._serialized_options = b'\212\265\0308essayflow.bos.batch.student.matching.initiate.command.v1\222\265\030\003bos\232\265\030\003els'
   _globals['_BATCHSTATUSCHANGED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_BATCHSTATUSCHANGED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHSTATUSCHANGED'].fields_by_name['actor']._loaded_options = None
-  _globals['_BATCHSTATUSCHANGED'].fields_by_name['actor']._serialized_options = b'\310\301\030\200\002'
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['actor']._serialized_options = b'\272H\005r\003\030\200\002'
   _globals['_BATCHSTATUSCHANGED'].fields_by_name['cause']._loaded_options = None
-  _globals['_BATCHSTATUSCHANGED'].fields_by_name['cause']._serialized_options = b'\310\301\030\310\001'
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['cause']._serialized_options = b'\272H\005r\003\030\310\001'
   _globals['_BATCHSTATUSCHANGED'].fields_by_name['reason']._loaded_options = None
-  _globals['_BATCHSTATUSCHANGED'].fields_by_name['reason']._serialized_options = b'\310\301\030\350\007\330\301\030\001'
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['reason']._serialized_options = b'\272H\005r\003\030\350\007\330\301\030\001'
   _globals['_BATCHSTATUSCHANGED'].fields_by_name['owner_id']._loaded_options = None
-  _globals['_BATCHSTATUSCHANGED'].fields_by_name['owner_id']._serialized_options = b'\310\301\030\200\002'
+  _globals['_BATCHSTATUSCHANGED'].fields_by_name['owner_id']._serialized_options = b'\272H\005r\003\030\200\002'
   _globals['_BATCHSTATUSCHANGED']._loaded_options = None
   _globals['_BATCHSTATUSCHANGED']._serialized_options = b'\212\265\030%essayflow.bos.batch.status.changed.v1\222\265\030\003bos'
   _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['pipelines']._loaded_options = None
-  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['pipelines']._serialized_options = b'\310\301\030@\320\301\030\020'
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['pipelines']._serialized_options = b'\272H\013\222\001\010\020\020\"\004r\002\030@'
   _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['requested_by']._loaded_options = None
-  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['requested_by']._serialized_options = b'\310\301\030\200\002'
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['requested_by']._serialized_options = b'\272H\005r\003\030\200\002'
   _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['essays']._loaded_options = None
-  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['essays']._serialized_options = b'\320\301\030\364\003'
+  _globals['_BATCHPIPELINEREQUESTED'].fields_by_name['essays']._serialized_options = b'\272H\006\222\001\003\020\364\003'
   _globals['_BATCHPIPELINEREQUESTED']._loaded_options = None
   _globals['_BATCHPIPELINEREQUESTED']._serialized_options = b'\212\265\030)essayflow.bos.batch.pipeline.requested.v1\222\265\030\003bos'
   _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['reconcile_id']._loaded_options = None
-  _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['reconcile_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['reconcile_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['class_id']._loaded_options = None
-  _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['class_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['class_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['requested_by']._loaded_options = None
-  _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['requested_by']._serialized_options = b'\310\301\030\200\002'
+  _globals['_BATCHRECONCILIATIONREQUESTED'].fields_by_name['requested_by']._serialized_options = b'\272H\005r\003\030\200\002'
   _globals['_BATCHRECONCILIATIONREQUESTED']._loaded_options = None
   _globals['_BATCHRECONCILIATIONREQUESTED']._serialized_options = b'\212\265\030/essayflow.bos.batch.reconciliation.requested.v1\222\265\030\003bos\232\265\030\003els\232\265\030\003cms'
   _globals['_READYESSAY'].fields_by_name['student_id']._loaded_options = None
-  _globals['_READYESSAY'].fields_by_name['student_id']._serialized_options = b'\310\301\030@'
+  _globals['_READYESSAY'].fields_by_name['student_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHPURGED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_BATCHPURGED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHPURGED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHPURGED'].fields_by_name['class_id']._loaded_options = None
-  _globals['_BATCHPURGED'].fields_by_name['class_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHPURGED'].fields_by_name['class_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHPURGED'].fields_by_name['text_storage_ids']._loaded_options = None
-  _globals['_BATCHPURGED'].fields_by_name['text_storage_ids']._serialized_options = b'\310\301\030@\320\301\030\364\003'
+  _globals['_BATCHPURGED'].fields_by_name['text_storage_ids']._serialized_options = b'\272H\014\222\001\t\020\364\003\"\004r\002\030@'
   _globals['_BATCHPURGED'].fields_by_name['purged_by']._loaded_options = None
-  _globals['_BATCHPURGED'].fields_by_name['purged_by']._serialized_options = b'\310\301\030\200\002'
+  _globals['_BATCHPURGED'].fields_by_name['purged_by']._serialized_options = b'\272H\005r\003\030\200\002'
   _globals['_BATCHPURGED'].fields_by_name['cause']._loaded_options = None
-  _globals['_BATCHPURGED'].fields_by_name['cause']._serialized_options = b'\310\301\030\310\001'
+  _globals['_BATCHPURGED'].fields_by_name['cause']._serialized_options = b'\272H\005r\003\030\310\001'
   _globals['_BATCHPURGED'].fields_by_name['reason']._loaded_options = None
-  _globals['_BATCHPURGED'].fields_by_name['reason']._serialized_options = b'\310\301\030\364\003\330\301\030\001'
+  _globals['_BATCHPURGED'].fields_by_name['reason']._serialized_options = b'\272H\005r\003\030\364\003\330\301\030\001'
   _globals['_BATCHPURGED']._loaded_options = None
   _globals['_BATCHPURGED']._serialized_options = b'\212\265\030\035essayflow.bos.batch.purged.v1\222\265\030\003bos\232\265\030\003els\232\265\030\003cms'
-  _globals['_BATCHESSAYSREGISTERED']._serialized_start=164
-  _globals['_BATCHESSAYSREGISTERED']._serialized_end=486
-  _globals['_STUDENTMATCHINGINITIATE']._serialized_start=489
-  _globals['_STUDENTMATCHINGINITIATE']._serialized_end=746
-  _globals['_BATCHSTATUSCHANGED']._serialized_start=749
-  _globals['_BATCHSTATUSCHANGED']._serialized_end=1112
-  _globals['_BATCHPIPELINEREQUESTED']._serialized_start=1115
-  _globals['_BATCHPIPELINEREQUESTED']._serialized_end=1385
-  _globals['_BATCHRECONCILIATIONREQUESTED']._serialized_start=1388
-  _globals['_BATCHRECONCILIATIONREQUESTED']._serialized_end=1716
-  _globals['_READYESSAY']._serialized_start=1719
-  _globals['_READYESSAY']._serialized_end=1955
-  _globals['_BATCHPURGED']._serialized_start=1958
-  _globals['_BATCHPURGED']._serialized_end=2234
+  _globals['_BATCHESSAYSREGISTERED']._serialized_start=193
+  _globals['_BATCHESSAYSREGISTERED']._serialized_end=530
+  _globals['_STUDENTMATCHINGINITIATE']._serialized_start=533
+  _globals['_STUDENTMATCHINGINITIATE']._serialized_end=800
+  _globals['_BATCHSTATUSCHANGED']._serialized_start=803
+  _globals['_BATCHSTATUSCHANGED']._serialized_end=1181
+  _globals['_BATCHPIPELINEREQUESTED']._serialized_start=1184
+  _globals['_BATCHPIPELINEREQUESTED']._serialized_end=1470
+  _globals['_BATCHRECONCILIATIONREQUESTED']._serialized_start=1473
+  _globals['_BATCHRECONCILIATIONREQUESTED']._serialized_end=1813
+  _globals['_READYESSAY']._serialized_start=1816
+  _globals['_READYESSAY']._serialized_end=2055
+  _globals['_BATCHPURGED']._serialized_start=2058
+  _globals['_BATCHPURGED']._serialized_end=2355
 # @@protoc_insertion_point(module_scope)

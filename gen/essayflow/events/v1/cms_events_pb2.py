@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_common__pb2
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/cms_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x02\n\x14\x43onfirmedAssociation\x12\x16\n\x08\x65ssay_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\nstudent_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\x10\x63onfidence_score\x18\x03 \x01(\x01\x12K\n\x11validation_method\x18\x04 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethod\x12\x1b\n\x0cvalidated_by\x18\x05 \x01(\tB\x05\xc8\xc1\x18\x80\x02\x12\x30\n\x0cvalidated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x06status\x18\x07 \x01(\x0e\x32-.essayflow.common.v1.StudentAssociationStatus\"s\n\x15ValidationMethodCount\x12K\n\x11validation_method\x18\x01 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethod\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\xa6\x03\n\x1cStudentAssociationsConfirmed\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x16\n\x08\x63lass_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x46\n\x0c\x61ssociations\x18\x04 \x03(\x0b\x32).essayflow.events.v1.ConfirmedAssociationB\x05\xd0\xc1\x18\xf4\x03\x12\x19\n\x11timeout_triggered\x18\x05 \x01(\x08\x12\x41\n\x07summary\x18\x06 \x03(\x0b\x32*.essayflow.events.v1.ValidationMethodCountB\x04\xd0\xc1\x18\x10\x12\x30\n\x0c\x63onfirmed_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:H\x8a\xb5\x18/essayflow.cms.student.associations.confirmed.v1\x92\xb5\x18\x03\x63ms\x9a\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65lsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/cms_events.proto\x12\x13\x65ssayflow.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x02\n\x14\x43onfirmedAssociation\x12\x19\n\x08\x65ssay_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1b\n\nstudent_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x18\n\x10\x63onfidence_score\x18\x03 \x01(\x01\x12K\n\x11validation_method\x18\x04 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethod\x12\x1e\n\x0cvalidated_by\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12\x30\n\x0cvalidated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x06status\x18\x07 \x01(\x0e\x32-.essayflow.common.v1.StudentAssociationStatus\"s\n\x15ValidationMethodCount\x12K\n\x11validation_method\x18\x01 \x01(\x0e\x32\x30.essayflow.common.v1.AssociationValidationMethod\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\xb4\x03\n\x1cStudentAssociationsConfirmed\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x19\n\x08\x63lass_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12J\n\x0c\x61ssociations\x18\x04 \x03(\x0b\x32).essayflow.events.v1.ConfirmedAssociationB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03\x12\x19\n\x11timeout_triggered\x18\x05 \x01(\x08\x12\x45\n\x07summary\x18\x06 \x03(\x0b\x32*.essayflow.events.v1.ValidationMethodCountB\x08\xbaH\x05\x92\x01\x02\x10\x10\x12\x30\n\x0c\x63onfirmed_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:H\x8a\xb5\x18/essayflow.cms.student.associations.confirmed.v1\x92\xb5\x18\x03\x63ms\x9a\xb5\x18\x03\x62os\x9a\xb5\x18\x03\x65lsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,25 +36,25 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.events.v1.cms_eve
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONFIRMEDASSOCIATION'].fields_by_name['essay_id']._loaded_options = None
-  _globals['_CONFIRMEDASSOCIATION'].fields_by_name['essay_id']._serialized_options = b'\310\301\030@'
+  _globals['_CONFIRMEDASSOCIATION'].fields_by_name['essay_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_CONFIRMEDASSOCIATION'].fields_by_name['student_id']._loaded_options = None
-  _globals['_CONFIRMEDASSOCIATION'].fields_by_name['student_id']._serialized_options = b'\310\301\030@'
+  _globals['_CONFIRMEDASSOCIATION'].fields_by_name['student_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_CONFIRMEDASSOCIATION'].fields_by_name['validated_by']._loaded_options = None
-  _globals['_CONFIRMEDASSOCIATION'].fields_by_name['validated_by']._serialized_options = b'\310\301\030\200\002'
+  _globals['_CONFIRMEDASSOCIATION'].fields_by_name['validated_by']._serialized_options = b'\272H\005r\003\030\200\002'
   _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['class_id']._loaded_options = None
-  _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['class_id']._serialized_options = b'\310\301\030@'
+  _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['class_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['associations']._loaded_options = None
-  _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['associations']._serialized_options = b'\320\301\030\364\003'
+  _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['associations']._serialized_options = b'\272H\006\222\001\003\020\364\003'
   _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['summary']._loaded_options = None
-  _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['summary']._serialized_options = b'\320\301\030\020'
+  _globals['_STUDENTASSOCIATIONSCONFIRMED'].fields_by_name['summary']._serialized_options = b'\272H\005\222\001\002\020\020'
   _globals['_STUDENTASSOCIATIONSCONFIRMED']._loaded_options = None
   _globals['_STUDENTASSOCIATIONSCONFIRMED']._serialized_options = b'\212\265\030/essayflow.cms.student.associations.confirmed.v1\222\265\030\003cms\232\265\030\003bos\232\265\030\003els'
-  _globals['_CONFIRMEDASSOCIATION']._serialized_start=164
-  _globals['_CONFIRMEDASSOCIATION']._serialized_end=481
-  _globals['_VALIDATIONMETHODCOUNT']._serialized_start=483
-  _globals['_VALIDATIONMETHODCOUNT']._serialized_end=598
-  _globals['_STUDENTASSOCIATIONSCONFIRMED']._serialized_start=601
-  _globals['_STUDENTASSOCIATIONSCONFIRMED']._serialized_end=1023
+  _globals['_CONFIRMEDASSOCIATION']._serialized_start=193
+  _globals['_CONFIRMEDASSOCIATION']._serialized_end=519
+  _globals['_VALIDATIONMETHODCOUNT']._serialized_start=521
+  _globals['_VALIDATIONMETHODCOUNT']._serialized_end=636
+  _globals['_STUDENTASSOCIATIONSCONFIRMED']._serialized_start=639
+  _globals['_STUDENTASSOCIATIONSCONFIRMED']._serialized_end=1075
 # @@protoc_insertion_point(module_scope)

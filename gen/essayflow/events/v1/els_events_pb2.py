@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_common__pb2
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 from essayflow.events.v1 import bos_events_pb2 as essayflow_dot_events_dot_v1_dot_bos__events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/els_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\x1a$essayflow/events/v1/bos_events.proto\"\xcc\x01\n\x11\x45ssaySlotAssigned\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x16\n\x08\x65ssay_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x03 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x1d\n\x0ftext_storage_id\x18\x04 \x01(\tB\x04\xc8\xc1\x18@\x12\x1d\n\x0e\x66ile_upload_id\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xff\x01:/\x8a\xb5\x18$essayflow.els.essay.slot.assigned.v1\x92\xb5\x18\x03\x65ls\"\xe0\x01\n\x18\x45xcessContentProvisioned\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x02 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x1d\n\x0ftext_storage_id\x18\x03 \x01(\tB\x04\xc8\xc1\x18@\x12\x1d\n\x0e\x66ile_upload_id\x18\x04 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x1c\n\x14\x65xpected_essay_count\x18\x05 \x01(\x05:6\x8a\xb5\x18+essayflow.els.excess.content.provisioned.v1\x92\xb5\x18\x03\x65ls\"\x9f\x01\n\x0c\x46\x61iledUpload\x12\x16\n\x08\x65ssay_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x02 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x41\n\nerror_code\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.EssayValidationErrorCode\x12\x1a\n\x07message\x18\x04 \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\"\xef\x02\n!BatchContentProvisioningCompleted\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12;\n\rstored_essays\x18\x02 \x03(\x0b\x32\x1d.essayflow.common.v1.EssayRefB\x05\xd0\xc1\x18\xf4\x03\x12@\n\x0e\x66\x61iled_uploads\x18\x03 \x03(\x0b\x32!.essayflow.events.v1.FailedUploadB\x05\xd0\xc1\x18\xf4\x03\x12\x1c\n\x14\x65xpected_essay_count\x18\x04 \x01(\x05\x12\x16\n\x08\x63lass_id\x18\x05 \x01(\tB\x04\xc8\xc1\x18@\x12\x34\n\x0b\x63ourse_code\x18\x06 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode:G\x8a\xb5\x18\x35\x65ssayflow.els.batch.content.provisioning.completed.v1\x92\xb5\x18\x03\x65ls\x9a\xb5\x18\x03\x62os\"\x80\x02\n\x1d\x42\x61tchStudentMatchingRequested\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x16\n\x08\x63lass_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x34\n\x06\x65ssays\x18\x04 \x03(\x0b\x32\x1d.essayflow.common.v1.EssayRefB\x05\xd0\xc1\x18\xf4\x03:C\x8a\xb5\x18\x31\x65ssayflow.els.batch.student.matching.requested.v1\x92\xb5\x18\x03\x65ls\x9a\xb5\x18\x03nlp\"\xe7\x01\n\x10\x42\x61tchEssaysReady\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x16\n\x08\x63lass_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x36\n\x06\x65ssays\x18\x04 \x03(\x0b\x32\x1f.essayflow.events.v1.ReadyEssayB\x05\xd0\xc1\x18\xf4\x03:5\x8a\xb5\x18#essayflow.els.batch.essays.ready.v1\x92\xb5\x18\x03\x65ls\x9a\xb5\x18\x03\x62osb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/els_events.proto\x12\x13\x65ssayflow.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\x1a$essayflow/events/v1/bos_events.proto\"\xdb\x01\n\x11\x45ssaySlotAssigned\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x19\n\x08\x65ssay_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1b\n\tfile_name\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12 \n\x0ftext_storage_id\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12 \n\x0e\x66ile_upload_id\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01:/\x8a\xb5\x18$essayflow.els.essay.slot.assigned.v1\x92\xb5\x18\x03\x65ls\"\xec\x01\n\x18\x45xcessContentProvisioned\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1b\n\tfile_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12 \n\x0ftext_storage_id\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12 \n\x0e\x66ile_upload_id\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x1c\n\x14\x65xpected_essay_count\x18\x05 \x01(\x05:6\x8a\xb5\x18+essayflow.els.excess.content.provisioned.v1\x92\xb5\x18\x03\x65ls\"\xa8\x01\n\x0c\x46\x61iledUpload\x12\x19\n\x08\x65ssay_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1b\n\tfile_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x41\n\nerror_code\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.EssayValidationErrorCode\x12\x1d\n\x07message\x18\x04 \x01(\tB\x0c\xbaH\x05r\x03\x18\xe8\x07\xd8\xc1\x18\x01\"\xfd\x02\n!BatchContentProvisioningCompleted\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12?\n\rstored_essays\x18\x02 \x03(\x0b\x32\x1d.essayflow.common.v1.EssayRefB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03\x12\x44\n\x0e\x66\x61iled_uploads\x18\x03 \x03(\x0b\x32!.essayflow.events.v1.FailedUploadB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03\x12\x1c\n\x14\x65xpected_essay_count\x18\x04 \x01(\x05\x12\x19\n\x08\x63lass_id\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x34\n\x0b\x63ourse_code\x18\x06 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode:G\x8a\xb5\x18\x35\x65ssayflow.els.batch.content.provisioning.completed.v1\x92\xb5\x18\x03\x65ls\x9a\xb5\x18\x03\x62os\"\x8a\x02\n\x1d\x42\x61tchStudentMatchingRequested\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x19\n\x08\x63lass_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x38\n\x06\x65ssays\x18\x04 \x03(\x0b\x32\x1d.essayflow.common.v1.EssayRefB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03:C\x8a\xb5\x18\x31\x65ssayflow.els.batch.student.matching.requested.v1\x92\xb5\x18\x03\x65ls\x9a\xb5\x18\x03nlp\"\xf1\x01\n\x10\x42\x61tchEssaysReady\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x19\n\x08\x63lass_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12:\n\x06\x65ssays\x18\x04 \x03(\x0b\x32\x1f.essayflow.events.v1.ReadyEssayB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03:5\x8a\xb5\x18#essayflow.els.batch.essays.ready.v1\x92\xb5\x18\x03\x65ls\x9a\xb5\x18\x03\x62osb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,69 +36,69 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.events.v1.els_eve
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ESSAYSLOTASSIGNED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_ESSAYSLOTASSIGNED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYSLOTASSIGNED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_ESSAYSLOTASSIGNED'].fields_by_name['essay_id']._loaded_options = None
-  _globals['_ESSAYSLOTASSIGNED'].fields_by_name['essay_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYSLOTASSIGNED'].fields_by_name['essay_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_ESSAYSLOTASSIGNED'].fields_by_name['file_name']._loaded_options = None
-  _globals['_ESSAYSLOTASSIGNED'].fields_by_name['file_name']._serialized_options = b'\310\301\030\377\001'
+  _globals['_ESSAYSLOTASSIGNED'].fields_by_name['file_name']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_ESSAYSLOTASSIGNED'].fields_by_name['text_storage_id']._loaded_options = None
-  _globals['_ESSAYSLOTASSIGNED'].fields_by_name['text_storage_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYSLOTASSIGNED'].fields_by_name['text_storage_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_ESSAYSLOTASSIGNED'].fields_by_name['file_upload_id']._loaded_options = None
-  _globals['_ESSAYSLOTASSIGNED'].fields_by_name['file_upload_id']._serialized_options = b'\310\301\030\377\001'
+  _globals['_ESSAYSLOTASSIGNED'].fields_by_name['file_upload_id']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_ESSAYSLOTASSIGNED']._loaded_options = None
   _globals['_ESSAYSLOTASSIGNED']._serialized_options = b'\212\265\030$essayflow.els.essay.slot.assigned.v1\222\265\030\003els'
   _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['file_name']._loaded_options = None
-  _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['file_name']._serialized_options = b'\310\301\030\377\001'
+  _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['file_name']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['text_storage_id']._loaded_options = None
-  _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['text_storage_id']._serialized_options = b'\310\301\030@'
+  _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['text_storage_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['file_upload_id']._loaded_options = None
-  _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['file_upload_id']._serialized_options = b'\310\301\030\377\001'
+  _globals['_EXCESSCONTENTPROVISIONED'].fields_by_name['file_upload_id']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_EXCESSCONTENTPROVISIONED']._loaded_options = None
   _globals['_EXCESSCONTENTPROVISIONED']._serialized_options = b'\212\265\030+essayflow.els.excess.content.provisioned.v1\222\265\030\003els'
   _globals['_FAILEDUPLOAD'].fields_by_name['essay_id']._loaded_options = None
-  _globals['_FAILEDUPLOAD'].fields_by_name['essay_id']._serialized_options = b'\310\301\030@'
+  _globals['_FAILEDUPLOAD'].fields_by_name['essay_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_FAILEDUPLOAD'].fields_by_name['file_name']._loaded_options = None
-  _globals['_FAILEDUPLOAD'].fields_by_name['file_name']._serialized_options = b'\310\301\030\377\001'
+  _globals['_FAILEDUPLOAD'].fields_by_name['file_name']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_FAILEDUPLOAD'].fields_by_name['message']._loaded_options = None
-  _globals['_FAILEDUPLOAD'].fields_by_name['message']._serialized_options = b'\310\301\030\350\007\330\301\030\001'
+  _globals['_FAILEDUPLOAD'].fields_by_name['message']._serialized_options = b'\272H\005r\003\030\350\007\330\301\030\001'
   _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['stored_essays']._loaded_options = None
-  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['stored_essays']._serialized_options = b'\320\301\030\364\003'
+  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['stored_essays']._serialized_options = b'\272H\006\222\001\003\020\364\003'
   _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['failed_uploads']._loaded_options = None
-  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['failed_uploads']._serialized_options = b'\320\301\030\364\003'
+  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['failed_uploads']._serialized_options = b'\272H\006\222\001\003\020\364\003'
   _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['class_id']._loaded_options = None
-  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['class_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED'].fields_by_name['class_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHCONTENTPROVISIONINGCOMPLETED']._loaded_options = None
   _globals['_BATCHCONTENTPROVISIONINGCOMPLETED']._serialized_options = b'\212\265\0305essayflow.els.batch.content.provisioning.completed.v1\222\265\030\003els\232\265\030\003bos'
   _globals['_BATCHSTUDENTMATCHINGREQUESTED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_BATCHSTUDENTMATCHINGREQUESTED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHSTUDENTMATCHINGREQUESTED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHSTUDENTMATCHINGREQUESTED'].fields_by_name['class_id']._loaded_options = None
-  _globals['_BATCHSTUDENTMATCHINGREQUESTED'].fields_by_name['class_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHSTUDENTMATCHINGREQUESTED'].fields_by_name['class_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHSTUDENTMATCHINGREQUESTED'].fields_by_name['essays']._loaded_options = None
-  _globals['_BATCHSTUDENTMATCHINGREQUESTED'].fields_by_name['essays']._serialized_options = b'\320\301\030\364\003'
+  _globals['_BATCHSTUDENTMATCHINGREQUESTED'].fields_by_name['essays']._serialized_options = b'\272H\006\222\001\003\020\364\003'
   _globals['_BATCHSTUDENTMATCHINGREQUESTED']._loaded_options = None
   _globals['_BATCHSTUDENTMATCHINGREQUESTED']._serialized_options = b'\212\265\0301essayflow.els.batch.student.matching.requested.v1\222\265\030\003els\232\265\030\003nlp'
   _globals['_BATCHESSAYSREADY'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_BATCHESSAYSREADY'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHESSAYSREADY'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHESSAYSREADY'].fields_by_name['class_id']._loaded_options = None
-  _globals['_BATCHESSAYSREADY'].fields_by_name['class_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHESSAYSREADY'].fields_by_name['class_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHESSAYSREADY'].fields_by_name['essays']._loaded_options = None
-  _globals['_BATCHESSAYSREADY'].fields_by_name['essays']._serialized_options = b'\320\301\030\364\003'
+  _globals['_BATCHESSAYSREADY'].fields_by_name['essays']._serialized_options = b'\272H\006\222\001\003\020\364\003'
   _globals['_BATCHESSAYSREADY']._loaded_options = None
   _globals['_BATCHESSAYSREADY']._serialized_options = b'\212\265\030#essayflow.els.batch.essays.ready.v1\222\265\030\003els\232\265\030\003bos'
-  _globals['_ESSAYSLOTASSIGNED']._serialized_start=169
-  _globals['_ESSAYSLOTASSIGNED']._serialized_end=373
-  _globals['_EXCESSCONTENTPROVISIONED']._serialized_start=376
-  _globals['_EXCESSCONTENTPROVISIONED']._serialized_end=600
-  _globals['_FAILEDUPLOAD']._serialized_start=603
-  _globals['_FAILEDUPLOAD']._serialized_end=762
-  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED']._serialized_start=765
-  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED']._serialized_end=1132
-  _globals['_BATCHSTUDENTMATCHINGREQUESTED']._serialized_start=1135
-  _globals['_BATCHSTUDENTMATCHINGREQUESTED']._serialized_end=1391
-  _globals['_BATCHESSAYSREADY']._serialized_start=1394
-  _globals['_BATCHESSAYSREADY']._serialized_end=1625
+  _globals['_ESSAYSLOTASSIGNED']._serialized_start=198
+  _globals['_ESSAYSLOTASSIGNED']._serialized_end=417
+  _globals['_EXCESSCONTENTPROVISIONED']._serialized_start=420
+  _globals['_EXCESSCONTENTPROVISIONED']._serialized_end=656
+  _globals['_FAILEDUPLOAD']._serialized_start=659
+  _globals['_FAILEDUPLOAD']._serialized_end=827
+  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED']._serialized_start=830
+  _globals['_BATCHCONTENTPROVISIONINGCOMPLETED']._serialized_end=1211
+  _globals['_BATCHSTUDENTMATCHINGREQUESTED']._serialized_start=1214
+  _globals['_BATCHSTUDENTMATCHINGREQUESTED']._serialized_end=1480
+  _globals['_BATCHESSAYSREADY']._serialized_start=1483
+  _globals['_BATCHESSAYSREADY']._serialized_end=1724
 # @@protoc_insertion_point(module_scope)

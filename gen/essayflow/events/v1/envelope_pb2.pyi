@@ -1,6 +1,6 @@
 import datetime
 
-from essayflow.common.v1 import options_pb2 as _options_pb2
+from buf.validate import validate_pb2 as _validate_pb2
 from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf import descriptor as _descriptor

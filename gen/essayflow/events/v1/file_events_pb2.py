@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_common__pb2
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%essayflow/events/v1/file_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\xe6\x01\n\x17\x45ssayContentProvisioned\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x02 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x1d\n\x0ftext_storage_id\x18\x03 \x01(\tB\x04\xc8\xc1\x18@\x12\x13\n\x0btext_length\x18\x04 \x01(\x05\x12\x1d\n\x0e\x66ile_upload_id\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xff\x01:F\x8a\xb5\x18+essayflow.file.essay.content.provisioned.v1\x92\xb5\x18\x0c\x66ile-service\x9a\xb5\x18\x03\x65ls\"\x8d\x02\n\x15\x45ssayValidationFailed\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x02 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x41\n\nerror_code\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.EssayValidationErrorCode\x12\x1a\n\x07message\x18\x04 \x01(\tB\t\xc8\xc1\x18\xe8\x07\xd8\xc1\x18\x01\x12\x1d\n\x0e\x66ile_upload_id\x18\x05 \x01(\tB\x05\xc8\xc1\x18\xff\x01:D\x8a\xb5\x18)essayflow.file.essay.validation.failed.v1\x92\xb5\x18\x0c\x66ile-service\x9a\xb5\x18\x03\x65lsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%essayflow/events/v1/file_events.proto\x12\x13\x65ssayflow.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\xf2\x01\n\x17\x45ssayContentProvisioned\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1b\n\tfile_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12 \n\x0ftext_storage_id\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x13\n\x0btext_length\x18\x04 \x01(\x05\x12 \n\x0e\x66ile_upload_id\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01:F\x8a\xb5\x18+essayflow.file.essay.content.provisioned.v1\x92\xb5\x18\x0c\x66ile-service\x9a\xb5\x18\x03\x65ls\"\x99\x02\n\x15\x45ssayValidationFailed\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1b\n\tfile_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x41\n\nerror_code\x18\x03 \x01(\x0e\x32-.essayflow.common.v1.EssayValidationErrorCode\x12\x1d\n\x07message\x18\x04 \x01(\tB\x0c\xbaH\x05r\x03\x18\xe8\x07\xd8\xc1\x18\x01\x12 \n\x0e\x66ile_upload_id\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01:D\x8a\xb5\x18)essayflow.file.essay.validation.failed.v1\x92\xb5\x18\x0c\x66ile-service\x9a\xb5\x18\x03\x65lsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,27 +35,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.events.v1.file_ev
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['file_name']._loaded_options = None
-  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['file_name']._serialized_options = b'\310\301\030\377\001'
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['file_name']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['text_storage_id']._loaded_options = None
-  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['text_storage_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['text_storage_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['file_upload_id']._loaded_options = None
-  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['file_upload_id']._serialized_options = b'\310\301\030\377\001'
+  _globals['_ESSAYCONTENTPROVISIONED'].fields_by_name['file_upload_id']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_ESSAYCONTENTPROVISIONED']._loaded_options = None
   _globals['_ESSAYCONTENTPROVISIONED']._serialized_options = b'\212\265\030+essayflow.file.essay.content.provisioned.v1\222\265\030\014file-service\232\265\030\003els'
   _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['file_name']._loaded_options = None
-  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['file_name']._serialized_options = b'\310\301\030\377\001'
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['file_name']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['message']._loaded_options = None
-  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['message']._serialized_options = b'\310\301\030\350\007\330\301\030\001'
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['message']._serialized_options = b'\272H\005r\003\030\350\007\330\301\030\001'
   _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['file_upload_id']._loaded_options = None
-  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['file_upload_id']._serialized_options = b'\310\301\030\377\001'
+  _globals['_ESSAYVALIDATIONFAILED'].fields_by_name['file_upload_id']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_ESSAYVALIDATIONFAILED']._loaded_options = None
   _globals['_ESSAYVALIDATIONFAILED']._serialized_options = b'\212\265\030)essayflow.file.essay.validation.failed.v1\222\265\030\014file-service\232\265\030\003els'
-  _globals['_ESSAYCONTENTPROVISIONED']._serialized_start=132
-  _globals['_ESSAYCONTENTPROVISIONED']._serialized_end=362
-  _globals['_ESSAYVALIDATIONFAILED']._serialized_start=365
-  _globals['_ESSAYVALIDATIONFAILED']._serialized_end=634
+  _globals['_ESSAYCONTENTPROVISIONED']._serialized_start=161
+  _globals['_ESSAYCONTENTPROVISIONED']._serialized_end=403
+  _globals['_ESSAYVALIDATIONFAILED']._serialized_start=406
+  _globals['_ESSAYVALIDATIONFAILED']._serialized_end=687
 # @@protoc_insertion_point(module_scope)

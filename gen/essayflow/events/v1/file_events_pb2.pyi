@@ -1,3 +1,4 @@
+from buf.validate import validate_pb2 as _validate_pb2
 from essayflow.common.v1 import common_pb2 as _common_pb2
 from essayflow.common.v1 import options_pb2 as _options_pb2
 from google.protobuf import descriptor as _descriptor

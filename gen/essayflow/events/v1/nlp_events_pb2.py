@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_common__pb2
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/nlp_events.proto\x12\x13\x65ssayflow.events.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\x85\x02\n\x1b\x42\x61tchAuthorMatchesSuggested\x12\x16\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x16\n\x08\x63lass_id\x18\x02 \x01(\tB\x04\xc8\xc1\x18@\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12=\n\x07results\x18\x04 \x03(\x0b\x32%.essayflow.common.v1.EssayMatchResultB\x05\xd0\xc1\x18\xf4\x03:A\x8a\xb5\x18/essayflow.nlp.batch.author.matches.suggested.v1\x92\xb5\x18\x03nlp\x9a\xb5\x18\x03\x63msb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$essayflow/events/v1/nlp_events.proto\x12\x13\x65ssayflow.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"\x8f\x02\n\x1b\x42\x61tchAuthorMatchesSuggested\x12\x19\n\x08\x62\x61tch_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x19\n\x08\x63lass_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x34\n\x0b\x63ourse_code\x18\x03 \x01(\x0e\x32\x1f.essayflow.common.v1.CourseCode\x12\x41\n\x07results\x18\x04 \x03(\x0b\x32%.essayflow.common.v1.EssayMatchResultB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03:A\x8a\xb5\x18/essayflow.nlp.batch.author.matches.suggested.v1\x92\xb5\x18\x03nlp\x9a\xb5\x18\x03\x63msb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +35,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.events.v1.nlp_eve
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BATCHAUTHORMATCHESSUGGESTED'].fields_by_name['batch_id']._loaded_options = None
-  _globals['_BATCHAUTHORMATCHESSUGGESTED'].fields_by_name['batch_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHAUTHORMATCHESSUGGESTED'].fields_by_name['batch_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHAUTHORMATCHESSUGGESTED'].fields_by_name['class_id']._loaded_options = None
-  _globals['_BATCHAUTHORMATCHESSUGGESTED'].fields_by_name['class_id']._serialized_options = b'\310\301\030@'
+  _globals['_BATCHAUTHORMATCHESSUGGESTED'].fields_by_name['class_id']._serialized_options = b'\272H\004r\002\030@'
   _globals['_BATCHAUTHORMATCHESSUGGESTED'].fields_by_name['results']._loaded_options = None
-  _globals['_BATCHAUTHORMATCHESSUGGESTED'].fields_by_name['results']._serialized_options = b'\320\301\030\364\003'
+  _globals['_BATCHAUTHORMATCHESSUGGESTED'].fields_by_name['results']._serialized_options = b'\272H\006\222\001\003\020\364\003'
   _globals['_BATCHAUTHORMATCHESSUGGESTED']._loaded_options = None
   _globals['_BATCHAUTHORMATCHESSUGGESTED']._serialized_options = b'\212\265\030/essayflow.nlp.batch.author.matches.suggested.v1\222\265\030\003nlp\232\265\030\003cms'
-  _globals['_BATCHAUTHORMATCHESSUGGESTED']._serialized_start=131
-  _globals['_BATCHAUTHORMATCHESSUGGESTED']._serialized_end=392
+  _globals['_BATCHAUTHORMATCHESSUGGESTED']._serialized_start=160
+  _globals['_BATCHAUTHORMATCHESSUGGESTED']._serialized_end=431
 # @@protoc_insertion_point(module_scope)

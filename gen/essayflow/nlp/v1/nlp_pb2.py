@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from essayflow.common.v1 import common_pb2 as essayflow_dot_common_dot_v1_dot_common__pb2
 from essayflow.common.v1 import options_pb2 as essayflow_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ssayflow/nlp/v1/nlp.proto\x12\x10\x65ssayflow.nlp.v1\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"W\n\tEssayText\x12\x16\n\x08\x65ssay_id\x18\x01 \x01(\tB\x04\xc8\xc1\x18@\x12\x18\n\tfile_name\x18\x02 \x01(\tB\x05\xc8\xc1\x18\xff\x01\x12\x18\n\x04text\x18\x03 \x01(\tB\n\xc8\xc1\x18\xe0\xd4\x03\xd8\xc1\x18\x01\"~\n\x13MatchAuthorsRequest\x12\x33\n\x06roster\x18\x01 \x03(\x0b\x32\x1c.essayflow.common.v1.StudentB\x05\xd0\xc1\x18\xe8\x07\x12\x32\n\x06\x65ssays\x18\x02 \x03(\x0b\x32\x1b.essayflow.nlp.v1.EssayTextB\x05\xd0\xc1\x18\xf4\x03\"U\n\x14MatchAuthorsResponse\x12=\n\x07results\x18\x01 \x03(\x0b\x32%.essayflow.common.v1.EssayMatchResultB\x05\xd0\xc1\x18\xf4\x03\x32v\n\x15StudentMatcherService\x12]\n\x0cMatchAuthors\x12%.essayflow.nlp.v1.MatchAuthorsRequest\x1a&.essayflow.nlp.v1.MatchAuthorsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ssayflow/nlp/v1/nlp.proto\x12\x10\x65ssayflow.nlp.v1\x1a\x1b\x62uf/validate/validate.proto\x1a essayflow/common/v1/common.proto\x1a!essayflow/common/v1/options.proto\"b\n\tEssayText\x12\x1b\n\x08\x65ssay_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\x12\x1b\n\tfile_name\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xff\x01\x12\x1b\n\x04text\x18\x03 \x01(\tB\r\xbaH\x06r\x04\x18\xd0\x86\x03\xd8\xc1\x18\x01\"\x8a\x01\n\x13MatchAuthorsRequest\x12\x39\n\x06roster\x18\x01 \x03(\x0b\x32\x1c.essayflow.common.v1.StudentB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\xe8\x07\x12\x38\n\x06\x65ssays\x18\x02 \x03(\x0b\x32\x1b.essayflow.nlp.v1.EssayTextB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\xf4\x03\"Y\n\x14MatchAuthorsResponse\x12\x41\n\x07results\x18\x01 \x03(\x0b\x32%.essayflow.common.v1.EssayMatchResultB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03\x32\x97\x01\n\x15StudentMatcherService\x12~\n\x0cMatchAuthors\x12%.essayflow.nlp.v1.MatchAuthorsRequest\x1a&.essayflow.nlp.v1.MatchAuthorsResponse\"\x1f\xea\xc7\x18\x07teacher\xea\xc7\x18\x07service\xea\xc7\x18\x05\x61\x64minb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,23 +35,25 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'essayflow.nlp.v1.nlp_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ESSAYTEXT'].fields_by_name['essay_id']._loaded_options = None
-  _globals['_ESSAYTEXT'].fields_by_name['essay_id']._serialized_options = b'\310\301\030@'
+  _globals['_ESSAYTEXT'].fields_by_name['essay_id']._serialized_options = b'\272H\006r\004\020\001\030@'
   _globals['_ESSAYTEXT'].fields_by_name['file_name']._loaded_options = None
-  _globals['_ESSAYTEXT'].fields_by_name['file_name']._serialized_options = b'\310\301\030\377\001'
+  _globals['_ESSAYTEXT'].fields_by_name['file_name']._serialized_options = b'\272H\005r\003\030\377\001'
   _globals['_ESSAYTEXT'].fields_by_name['text']._loaded_options = None
-  _globals['_ESSAYTEXT'].fields_by_name['text']._serialized_options = b'\310\301\030\340\324\003\330\301\030\001'
+  _globals['_ESSAYTEXT'].fields_by_name['text']._serialized_options = b'\272H\006r\004\030\320\206\003\330\301\030\001'
   _globals['_MATCHAUTHORSREQUEST'].fields_by_name['roster']._loaded_options = None
-  _globals['_MATCHAUTHORSREQUEST'].fields_by_name['roster']._serialized_options = b'\320\301\030\350\007'
+  _globals['_MATCHAUTHORSREQUEST'].fields_by_name['roster']._serialized_options = b'\272H\010\222\001\005\010\001\020\350\007'
   _globals['_MATCHAUTHORSREQUEST'].fields_by_name['essays']._loaded_options = None
-  _globals['_MATCHAUTHORSREQUEST'].fields_by_name['essays']._serialized_options = b'\320\301\030\364\003'
+  _globals['_MATCHAUTHORSREQUEST'].fields_by_name['essays']._serialized_options = b'\272H\010\222\001\005\010\001\020\364\003'
   _globals['_MATCHAUTHORSRESPONSE'].fields_by_name['results']._loaded_options = None
-  _globals['_MATCHAUTHORSRESPONSE'].fields_by_name['results']._serialized_options = b'\320\301\030\364\003'
-  _globals['_ESSAYTEXT']._serialized_start=117
-  _globals['_ESSAYTEXT']._serialized_end=204
-  _globals['_MATCHAUTHORSREQUEST']._serialized_start=206
-  _globals['_MATCHAUTHORSREQUEST']._serialized_end=332
-  _globals['_MATCHAUTHORSRESPONSE']._serialized_start=334
-  _globals['_MATCHAUTHORSRESPONSE']._serialized_end=419
-  _globals['_STUDENTMATCHERSERVICE']._serialized_start=421
-  _globals['_STUDENTMATCHERSERVICE']._serialized_end=539
+  _globals['_MATCHAUTHORSRESPONSE'].fields_by_name['results']._serialized_options = b'\272H\006\222\001\003\020\364\003'
+  _globals['_STUDENTMATCHERSERVICE'].methods_by_name['MatchAuthors']._loaded_options = None
+  _globals['_STUDENTMATCHERSERVICE'].methods_by_name['MatchAuthors']._serialized_options = b'\352\307\030\007teacher\352\307\030\007service\352\307\030\005admin'
+  _globals['_ESSAYTEXT']._serialized_start=146
+  _globals['_ESSAYTEXT']._serialized_end=244
+  _globals['_MATCHAUTHORSREQUEST']._serialized_start=247
+  _globals['_MATCHAUTHORSREQUEST']._serialized_end=385
+  _globals['_MATCHAUTHORSRESPONSE']._serialized_start=387
+  _globals['_MATCHAUTHORSRESPONSE']._serialized_end=476
+  _globals['_STUDENTMATCHERSERVICE']._serialized_start=479
+  _globals['_STUDENTMATCHERSERVICE']._serialized_end=630
 # @@protoc_insertion_point(module_scope)
