@@ -130,7 +130,9 @@ def print_rpc_error(error: grpc.aio.AioRpcError) -> None:
     reason = f" ({described['reason']})" if described.get("reason") not in (None, "", described["code"]) else ""
     err_console.print(f"[red]{described['code']}[/red]{escape(reason)}: {escape(described['message'])}")
     for violation in described.get("field_violations", []):
-        err_console.print(f"  {escape(violation['field'])}: {escape(violation['description'])}")
+        line = f"{violation['field']}: {violation['description']}"
+        if line not in described["message"]:  # the server's message may already say it
+            err_console.print(f"  {escape(line)}")
     for failure in described.get("precondition_failures", []):
         err_console.print(f"  {escape(failure['subject'])}: {escape(failure['description'])}")
 
