@@ -77,6 +77,21 @@ def _as_postgres_user() -> _DropRoot:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
+def _as_postgres(*command: str) -> tuple[list[str], _DropRoot]:
+    """``command`` run as the postgres user when we are root.
+
+    By setpriv where it exists: subprocess then spawns without fork() (it cannot when it
+    must switch the user itself), so no fork handler of a library with threads running —
+    gRPC's, in a test process or a service — runs in the child, where one once crashed
+    pg_ctl with SIGSEGV."""
+    drop_root = _as_postgres_user()
+    setpriv = shutil.which("setpriv")
+    if not drop_root or setpriv is None:
+        return list(command), drop_root
+    switch = [setpriv, f"--reuid={drop_root['user']}", f"--regid={drop_root['group']}", "--clear-groups"]
+    return [*switch, *command], {}
+
+
 def _open_path_for(path: Path, user: str) -> None:
     """Let ``user`` reach ``path``: make every parent traversable and give it the dir."""
     entry = pwd.getpwnam(user)
@@ -104,14 +119,15 @@ class EmbeddedPostgres:
     def _run(self, binary: str, *args: str) -> None:
         # A process group of its own (start_new_session): a terminal's Ctrl-C never reaches the
         # server pg_ctl starts; whoever started it stops it, after the services that use it.
+        command, drop_root = _as_postgres(str(POSTGRES_BIN_PATH / binary), *args)
         subprocess.run(
-            [str(POSTGRES_BIN_PATH / binary), *args],
+            command,
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             cwd="/",
             start_new_session=True,
-            **_as_postgres_user(),
+            **drop_root,
         )
 
     def start(self) -> EmbeddedPostgres:
