@@ -296,10 +296,26 @@ class EmbeddedPostgresStandby:
         while _pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
 
-    def promote(self) -> None:
-        """The standby becomes the read-write server (``pg_ctl promote``, waiting until it
-        accepts writes), with no synchronous standby: nothing is left to wait for."""
-        self.standby._run("pg_ctl", "-D", str(self.standby.data_dir / "pgdata"), "-w", "-t", "60", "promote")
+    def promote(self, timeout_s: float = 60) -> None:
+        """The standby becomes the read-write server, with no synchronous standby: nothing is
+        left to wait for. What ``pg_ctl promote`` does, without starting a process as the
+        postgres user: the ``promote`` signal file and SIGUSR1 to the postmaster (a process
+        that forks to change user, from one whose other threads run gRPC, may crash in gRPC's
+        fork handlers); then wait until it is out of recovery."""
+        pid = self.standby.pid
+        if pid is None or not _pid_alive(pid):
+            raise RuntimeError("the standby is not running")
+        signal_file = self.standby.data_dir / "pgdata" / "promote"
+        signal_file.write_bytes(b"")
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+            os.chown(signal_file, entry.pw_uid, entry.pw_gid)
+        os.kill(pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout_s
+        while self.in_recovery(self.standby):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the standby was not promoted within {timeout_s}s")
+            time.sleep(0.05)
         self.psql(self.standby, "ALTER SYSTEM SET synchronous_standby_names = ''")
         self.psql(self.standby, "SELECT pg_reload_conf()")
 
@@ -308,15 +324,32 @@ class EmbeddedPostgresStandby:
 
     def stop(self) -> None:
         """Stop whatever still runs: the standby (or promoted primary), then the primary unless
-        it was killed. Safe to call at any point of :meth:`start`."""
-        self.standby.stop()
+        it was killed. Safe to call at any point of :meth:`start`. By signal, as ``pg_ctl stop
+        -m fast`` would (see :meth:`promote` for why no pg_ctl)."""
+        _stop_postmaster(self.standby)
         if self.primary_gone:
             pid = self.primary.pid
             if pid is not None and _pid_alive(pid):  # kill_primary ran out of time
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             return
-        self.primary.stop()
+        _stop_postmaster(self.primary)
+
+
+def _stop_postmaster(server: EmbeddedPostgres, timeout_s: float = 60) -> None:
+    """SIGINT (fast shutdown: roll back, disconnect, checkpoint) and wait for the postmaster to
+    exit; SIGQUIT (immediate) if it does not in time."""
+    pid = server.pid
+    if pid is None or not _pid_alive(pid):
+        return
+    for sig, wait_s in ((signal.SIGINT, timeout_s), (signal.SIGQUIT, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _pid_alive(pid):
+            return
 
 
 # Consumers filter on several subjects at once, which nats-server supports from 2.10.

@@ -152,6 +152,7 @@ async def test_standby_promoted_mid_burst_then_every_batch_is_ready_once(
     assert replication == "streaming sync", "a commit returns only once the standby has it"
 
     teacher = stack.clients("teacher-pg-failover")
+    pending: list[asyncio.Task[object]] = []
     try:
         class_id, _ = await create_class(teacher, auto_confirm=True)
         planned = await plan(teacher, class_id, 10 - LATE_BATCHES)
@@ -161,6 +162,7 @@ async def test_standby_promoted_mid_burst_then_every_batch_is_ready_once(
         # The burst: the rest of the essays arrive (ELS needs no database) and BOS starts moving
         # batches. At its first committed transition the primary dies.
         uploads = asyncio.create_task(upload(teacher, planned, slice(1, None), timeout_s=120))
+        pending.append(uploads)
         await eventually(
             lambda: _fetch(url, "SELECT 1 FROM bos.batch_transitions LIMIT 1"),
             timeout_s=60,
@@ -178,6 +180,7 @@ async def test_standby_promoted_mid_burst_then_every_batch_is_ready_once(
         killed_wall, killed = time.time(), time.monotonic()
         await asyncio.to_thread(pair.kill_primary)
         late = [asyncio.create_task(register_keyed(teacher, i, class_id)) for i in range(LATE_BATCHES)]
+        pending += late
         await eventually(
             lambda: all_report(stack, DATABASE_SERVICES, NOT_SERVING),
             timeout_s=15,
@@ -213,6 +216,15 @@ async def test_standby_promoted_mid_burst_then_every_batch_is_ready_once(
         assert len(await _fetch(url, "SELECT 1 FROM bos.batch_transitions")) >= transitions_before
         assert not await asyncio.to_thread(pair.in_recovery, pair.standby)
         assert (await _fetch(url, "SELECT inet_server_port() AS port"))[0]["port"] == pair.standby.port
+        # The services' pools and LISTEN connections are on the new primary (the old one is gone).
+        connected = await _fetch(
+            url,
+            "SELECT DISTINCT application_name AS name FROM pg_stat_activity "
+            "WHERE application_name LIKE 'essayflow-%'",
+        )
+        assert {"essayflow-bos", "essayflow-cms", "essayflow-bos-listen", "essayflow-cms-listen"} <= {
+            row["name"] for row in connected
+        }
 
         first = await _fetch(
             url,
@@ -234,4 +246,7 @@ async def test_standby_promoted_mid_burst_then_every_batch_is_ready_once(
             "postgres failover: " + ", ".join(f"{name}={value:.2f}" for name, value in timings.items())
         )
     finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         await teacher.close()
