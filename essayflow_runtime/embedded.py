@@ -186,6 +186,19 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (read from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[1] == str(pid):
+            children.append(int(stat.parent.name))
+    return children
+
+
 @dataclass
 class EmbeddedPostgresStandby:
     """A primary and a streaming-replication standby from the same embedded binaries.
@@ -277,23 +290,20 @@ class EmbeddedPostgresStandby:
         raise TimeoutError(f"the standby did not reach {wanted!r} within {timeout_s}s (last: {seen!r})")
 
     def kill_primary(self) -> None:
-        """``kill -9`` the primary's postmaster and its backends (its process group): the
-        clients' connections break at once, nothing is flushed or checkpointed. The old
-        primary is never started again (its pid file stays behind; :meth:`stop` ignores it)."""
+        """``kill -9`` the primary's postmaster and every process it started (each backend is a
+        process group of its own): the clients' connections break at once, nothing is flushed
+        or checkpointed. The old primary is never started again (its pid file stays behind;
+        :meth:`stop` ignores it)."""
         pid = self.primary.pid
         self.primary_gone = True
         if pid is None or not _pid_alive(pid):
             return
-        # pg_ctl starts the postmaster in a session of its own: its process group holds the backends.
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
+        children = _children(pid)
+        for victim in (pid, *children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while any(_pid_alive(victim) for victim in (pid, *children)) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def promote(self, timeout_s: float = 60) -> None:

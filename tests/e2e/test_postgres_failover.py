@@ -177,8 +177,9 @@ async def test_standby_promoted_mid_burst_then_every_batch_is_ready_once(
         }
         transitions_before = len(await _fetch(url, "SELECT 1 FROM bos.batch_transitions"))
 
-        killed_wall, killed = time.time(), time.monotonic()
         await asyncio.to_thread(pair.kill_primary)
+        # Taken once the primary is dead: whatever it committed before is not "after the kill".
+        killed_wall, killed = time.time(), time.monotonic()
         late = [asyncio.create_task(register_keyed(teacher, i, class_id)) for i in range(LATE_BATCHES)]
         pending += late
         await eventually(
@@ -189,8 +190,10 @@ async def test_standby_promoted_mid_burst_then_every_batch_is_ready_once(
         assert not uploads.done() or uploads.exception() is None
         not_serving_s = time.monotonic() - killed
 
-        await asyncio.to_thread(pair.promote)
+        # Timed from the promote request (what a failover manager sends), the promotion included.
         promoted_wall, promoted = time.time(), time.monotonic()
+        await asyncio.to_thread(pair.promote)
+        promote_s = time.monotonic() - promoted
         serving_s = await serving_since(stack, promoted)
 
         planned += await asyncio.gather(*late)
@@ -232,9 +235,10 @@ async def test_standby_promoted_mid_burst_then_every_batch_is_ready_once(
             f"WHERE occurred_at > to_timestamp({killed_wall})",
         )
         first_transition_at = float(first[0]["at"])
+        assert first_transition_at >= promoted_wall, "after the kill, only the new primary commits"
         timings = {
             "kill_to_not_serving_s": not_serving_s,
-            "promote_s": promoted - killed - not_serving_s,
+            "promote_s": promote_s,
             "promotion_to_serving_s": serving_s,
             "promotion_to_first_transition_s": first_transition_at - promoted_wall,
             "kill_to_serving_s": promoted - killed + serving_s,
