@@ -159,7 +159,6 @@ class EmbeddedPostgres:
                 self._run("pg_ctl", "-D", str(pgdata), "-m", "fast", "-w", "stop")
 
 
-
 # --- PostgreSQL with a streaming-replication standby -------------------------------------------
 
 STANDBY_SLOT = "essayflow_standby"
