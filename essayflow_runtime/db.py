@@ -14,6 +14,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 
@@ -70,7 +71,26 @@ def plain_dsn(database_url: str) -> str:
 
 
 def sqlalchemy_url(database_url: str) -> str:
-    return "postgresql+asyncpg://" + plain_dsn(database_url)[len("postgresql://") :]
+    """The URL for SQLAlchemy (Alembic), asyncpg as its driver.
+
+    A multi-host URL (``postgresql://u@h1:p1,h2:p2/db?target_session_attrs=read-write``,
+    which asyncpg reads as it is) has no form SQLAlchemy parses: its hosts move into the
+    query, one ``host=h:p`` each, which SQLAlchemy's asyncpg dialect hands on as asyncpg's
+    host and port lists; the rest of the query (``target_session_attrs``) is passed through."""
+    plain = plain_dsn(database_url)
+    rest = plain[len("postgresql://") :]
+    netloc, slash, tail = rest.partition("/")
+    if not slash:
+        netloc, question, query = netloc.partition("?")
+        tail = question + query
+    userinfo, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return "postgresql+asyncpg://" + rest
+    path, _, query = tail.partition("?")
+    params = [f"host={quote(host, safe=':[]')}" for host in hosts.split(",") if host]
+    if query:
+        params.append(query)
+    return f"postgresql+asyncpg://{userinfo}{at}/{path}?{'&'.join(params)}"
 
 
 async def listen(

@@ -175,6 +175,208 @@ class EmbeddedPostgres:
                 self._run("pg_ctl", "-D", str(pgdata), "-m", "fast", "-w", "stop")
 
 
+# --- PostgreSQL with a streaming-replication standby -------------------------------------------
+
+STANDBY_SLOT = "essayflow_standby"
+
+
+def multi_host_url(servers: list[EmbeddedPostgres], database: str = "postgres") -> str:
+    """One URL naming every server, for the read-write one: asyncpg tries the hosts in order and
+    keeps the first that accepts writes (``target_session_attrs=read-write``); a standby or a
+    dead host is skipped. Alembic gets the same URL (``db.sqlalchemy_url`` converts it)."""
+    hosts = ",".join(f"{LOCALHOST}:{server.port}" for server in servers)
+    return f"postgresql://postgres@{hosts}/{database}?target_session_attrs=read-write"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie left to be reaped is gone as far as anyone connecting is concerned
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (read from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[1] == str(pid):
+            children.append(int(stat.parent.name))
+    return children
+
+
+@dataclass
+class EmbeddedPostgresStandby:
+    """A primary and a streaming-replication standby from the same embedded binaries.
+
+    The standby is a ``pg_basebackup -R`` of the primary (a physical replication slot keeps the
+    WAL it has not received), and the primary then commits synchronously: with
+    ``synchronous_standby_names = '*'`` and ``synchronous_commit = on`` a transaction's commit
+    returns only once the standby has flushed its WAL, so everything a client was told is
+    committed exists on both. :meth:`kill_primary` takes the primary away as a lost machine
+    would (``kill -9`` of the postmaster and every backend, no shutdown checkpoint), and
+    :meth:`promote` makes the standby the read-write server with no synchronous standby of its
+    own (else every commit on it would wait for a standby that does not exist). :attr:`url`
+    names both servers, so a client finds whichever accepts writes.
+    """
+
+    data_dir: Path
+    primary: EmbeddedPostgres = field(init=False)
+    standby: EmbeddedPostgres = field(init=False)
+    # Set by kill_primary: the old primary's pid file is stale and the server is never used again.
+    primary_gone: bool = False
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.data_dir.resolve()
+        self.primary = EmbeddedPostgres(self.data_dir / "primary")
+        self.standby = EmbeddedPostgres(self.data_dir / "standby")
+
+    @property
+    def url(self) -> str:
+        return multi_host_url([self.primary, self.standby])
+
+    def psql(self, server: EmbeddedPostgres, sql: str, database: str = "postgres") -> str:
+        """Run one statement with the embedded psql; returns its unaligned output."""
+        result = subprocess.run(
+            [
+                str(POSTGRES_BIN_PATH / "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                "-h", LOCALHOST, "-p", str(server.port), "-U", "postgres", "-d", database, "-c", sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd="/",
+            timeout=60,
+        )
+        return result.stdout.strip()
+
+    def start(self) -> EmbeddedPostgresStandby:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.primary.start()
+            self._base_backup()
+            self.standby.start()
+            self._wait_streaming()
+            # Synchronous only now: the base backup's postgresql.auto.conf (the standby's) has no
+            # synchronous_standby_names, so a promoted standby never waits for a standby of its own.
+            self.psql(self.primary, "ALTER SYSTEM SET synchronous_standby_names = '*'")
+            self.psql(self.primary, "ALTER SYSTEM SET synchronous_commit = 'on'")
+            self.psql(self.primary, "SELECT pg_reload_conf()")
+            self._wait_streaming(sync_state="sync")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _base_backup(self) -> None:
+        standby_dir = self.standby.data_dir = self.standby.data_dir.resolve()
+        standby_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            _open_path_for(standby_dir, POSTGRES_SYSTEM_USER)
+            standby_dir.chmod(0o700)
+        pgdata = standby_dir / "pgdata"
+        if (pgdata / "PG_VERSION").exists():
+            return
+        self.primary._run(
+            "pg_basebackup", "-h", LOCALHOST, "-p", str(self.primary.port), "-U", "postgres",
+            "-D", str(pgdata), "-R", "-X", "stream", "-c", "fast", "-C", "-S", STANDBY_SLOT,
+        )
+
+    def _wait_streaming(self, *, sync_state: str | None = None, timeout_s: float = 30) -> None:
+        """Until the primary sees the standby streaming (and, if given, with that sync state)."""
+        wanted = "streaming" + (f"|{sync_state}" if sync_state else "")
+        deadline = time.monotonic() + timeout_s
+        seen = ""
+        while time.monotonic() < deadline:
+            column = "state || '|' || sync_state" if sync_state else "state"
+            seen = self.psql(self.primary, f"SELECT {column} FROM pg_stat_replication")
+            if wanted in seen.splitlines():
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"the standby did not reach {wanted!r} within {timeout_s}s (last: {seen!r})")
+
+    def kill_primary(self) -> None:
+        """``kill -9`` the primary's postmaster and every process it started (each backend is a
+        process group of its own): the clients' connections break at once, nothing is flushed
+        or checkpointed. The old primary is never started again (its pid file stays behind;
+        :meth:`stop` ignores it)."""
+        pid = self.primary.pid
+        self.primary_gone = True
+        if pid is None or not _pid_alive(pid):
+            return
+        children = _children(pid)
+        for victim in (pid, *children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(_pid_alive(victim) for victim in (pid, *children)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def promote(self, timeout_s: float = 60) -> None:
+        """The standby becomes the read-write server, with no synchronous standby: nothing is
+        left to wait for. What ``pg_ctl promote`` does, without starting a process as the
+        postgres user: the ``promote`` signal file and SIGUSR1 to the postmaster (a process
+        that forks to change user, from one whose other threads run gRPC, may crash in gRPC's
+        fork handlers); then wait until it is out of recovery."""
+        pid = self.standby.pid
+        if pid is None or not _pid_alive(pid):
+            raise RuntimeError("the standby is not running")
+        signal_file = self.standby.data_dir / "pgdata" / "promote"
+        signal_file.write_bytes(b"")
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+            os.chown(signal_file, entry.pw_uid, entry.pw_gid)
+        os.kill(pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout_s
+        while self.in_recovery(self.standby):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the standby was not promoted within {timeout_s}s")
+            time.sleep(0.05)
+        self.psql(self.standby, "ALTER SYSTEM SET synchronous_standby_names = ''")
+        self.psql(self.standby, "SELECT pg_reload_conf()")
+
+    def in_recovery(self, server: EmbeddedPostgres) -> bool:
+        return self.psql(server, "SELECT pg_is_in_recovery()") == "t"
+
+    def stop(self) -> None:
+        """Stop whatever still runs: the standby (or promoted primary), then the primary unless
+        it was killed. Safe to call at any point of :meth:`start`. By signal, as ``pg_ctl stop
+        -m fast`` would (see :meth:`promote` for why no pg_ctl)."""
+        _stop_postmaster(self.standby)
+        if self.primary_gone:
+            pid = self.primary.pid
+            if pid is not None and _pid_alive(pid):  # kill_primary ran out of time
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            return
+        _stop_postmaster(self.primary)
+
+
+def _stop_postmaster(server: EmbeddedPostgres, timeout_s: float = 60) -> None:
+    """SIGINT (fast shutdown: roll back, disconnect, checkpoint) and wait for the postmaster to
+    exit; SIGQUIT (immediate) if it does not in time."""
+    pid = server.pid
+    if pid is None or not _pid_alive(pid):
+        return
+    for sig, wait_s in ((signal.SIGINT, timeout_s), (signal.SIGQUIT, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _pid_alive(pid):
+            return
+
+
 # Consumers filter on several subjects at once, which nats-server supports from 2.10.
 MIN_NATS_SERVER = (2, 10)
 

@@ -7,7 +7,8 @@ Everything that decides what to do with an exception asks here — the consumer 
 - **transient** — infrastructure that is down, restarting or overloaded: the database
   connection lost or refused, NATS timeouts, no responders or a closed connection,
   JetStream "temporarily unavailable", a peer answering UNAVAILABLE, DEADLINE_EXCEEDED
-  or RESOURCE_EXHAUSTED, any OSError (refused, reset, unreachable) or timeout.
+  or RESOURCE_EXHAUSTED, any OSError (refused, reset, unreachable) or timeout, no server
+  of a multi-host URL accepting writes (a failover under way).
   Waiting and trying again is the answer; it never makes an input poison.
 - **invalid** — the input can never succeed: a :class:`PoisonMessage`, a value the
   database refuses (``asyncpg.DataError`` and its subclasses), an event too large for
@@ -90,6 +91,10 @@ def classify(exc: BaseException) -> Kind:
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = str(getattr(exc, "sqlstate", "") or "")
         return Kind.TRANSIENT if sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES) else Kind.UNEXPECTED
+    if isinstance(exc, asyncpg_base.TargetServerAttributeNotMatched):
+        # A multi-host URL found servers but none accepting writes: a failover under way
+        # (the primary gone, the standby not yet promoted).
+        return Kind.TRANSIENT
     if isinstance(exc, asyncpg.InterfaceError):
         message = str(exc).lower()
         if any(text in message for text in _CLOSED_CONNECTION_MESSAGES):

@@ -16,6 +16,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import nats
@@ -96,8 +97,13 @@ def _migrated_services() -> list[str]:
 
 
 def _with_database(server_url: str, name: str) -> str:
-    base, _, _ = plain_dsn(server_url).rpartition("/")
-    return f"{base}/{name}"
+    """The server's URL for database ``name``; its query (``target_session_attrs`` of a
+    multi-host URL) and every host kept."""
+    return urlunsplit(urlsplit(plain_dsn(server_url))._replace(path=f"/{name}"))
+
+
+def _database_name(database_url: str) -> str:
+    return urlsplit(plain_dsn(database_url)).path.lstrip("/")
 
 
 def _admin(server_url: str, sql: str) -> None:
@@ -123,7 +129,7 @@ def _create_database(server_url: str, *, migrate: bool = True) -> str:
 
 
 def _drop_database(server_url: str, database_url: str) -> None:
-    name = database_url.rpartition("/")[2]
+    name = _database_name(database_url)
     _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

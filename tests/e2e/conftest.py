@@ -138,7 +138,7 @@ def pytest_runtest_makereport(
     """Attach the services' logs to a failing e2e test's report."""
     report: pytest.TestReport = yield
     if report.failed and call.when == "call":
-        for name in ("stack_ready", "replicated_stack", "faults_ready"):
+        for name in ("stack_ready", "replicated_stack", "faults_ready", "failover_ready"):
             stack = item.funcargs.get(name) if hasattr(item, "funcargs") else None
             if not isinstance(stack, E2EStack):
                 stack = getattr(stack, "stack", None)  # a fixture that wraps the stack

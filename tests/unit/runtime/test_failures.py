@@ -37,6 +37,8 @@ TRANSIENT = [
     asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
     asyncpg.InterfaceError("connection is closed"),
     asyncpg.InterfaceError("pool is closing"),
+    # A multi-host URL during a failover: the standby answers, no server accepts writes yet.
+    asyncpg_base.TargetServerAttributeNotMatched("None of the hosts match the target attribute requirement"),
     nats.errors.TimeoutError(),
     nats.errors.NoRespondersError(),
     nats.errors.ConnectionClosedError(),
