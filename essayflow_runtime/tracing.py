@@ -72,7 +72,6 @@ def enabled() -> bool:
 
 def configure(service: str, environ: Mapping[str, str] | None = None) -> bool:
     """Install the SDK and the OTLP exporter if the environment asks for traces; returns whether it did."""
-    global _enabled, _provider
     env = os.environ if environ is None else environ
     if _enabled or not wanted(env):
         return _enabled
@@ -85,9 +84,15 @@ def configure(service: str, environ: Mapping[str, str] | None = None) -> bool:
     resource = Resource.create({SERVICE_NAME: name, "service.namespace": "essayflow"})
     provider = TracerProvider(resource=resource)  # the sampler from OTEL_TRACES_SAMPLER
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    install(provider)
     trace.set_tracer_provider(provider)
-    _provider, _enabled = provider, True
     return True
+
+
+def install(provider: Any) -> None:
+    """Trace with ``provider`` (an SDK TracerProvider); :func:`configure` calls it, tests too."""
+    global _enabled, _provider
+    _provider, _enabled = provider, True
 
 
 def shutdown() -> None:
@@ -100,7 +105,7 @@ def shutdown() -> None:
 
 
 def _tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    return trace.get_tracer(TRACER_NAME, tracer_provider=_provider)
 
 
 def server_interceptors() -> list[Any]:
@@ -109,7 +114,7 @@ def server_interceptors() -> list[Any]:
         return []
     from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
-    return [aio_server_interceptor(filter_=_not_tooling(filters))]  # type: ignore[no-untyped-call]
+    return [aio_server_interceptor(tracer_provider=_provider, filter_=_not_tooling(filters))]  # type: ignore[no-untyped-call]
 
 
 def client_interceptors() -> list[Any]:
@@ -118,7 +123,7 @@ def client_interceptors() -> list[Any]:
         return []
     from opentelemetry.instrumentation.grpc import aio_client_interceptors, filters
 
-    return list(aio_client_interceptors(filter_=_not_tooling(filters)))  # type: ignore[no-untyped-call]
+    return list(aio_client_interceptors(tracer_provider=_provider, filter_=_not_tooling(filters)))  # type: ignore[no-untyped-call]
 
 
 def _not_tooling(filters: Any) -> Any:
