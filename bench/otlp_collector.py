@@ -7,6 +7,7 @@ started with ``OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint`` export to it.
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable
@@ -118,3 +119,46 @@ class OtlpCollector:
     def exports(self) -> int:
         with self._store.lock:
             return self._store.exports
+
+
+def _serve_counting(port_out: Any, spans_seen: Any, stop: Any) -> None:
+    """A collector process's body: serve, count the spans received, until ``stop`` is set."""
+    with OtlpCollector() as collector:
+        port_out.value = collector.port
+        while not stop.wait(0.2):
+            spans_seen.value = len(collector.spans())
+        spans_seen.value = len(collector.spans())
+
+
+class CollectorProcess:
+    """An :class:`OtlpCollector` in a process of its own (a benchmark's load generator must not
+    share its interpreter with the work of decoding what it receives): it counts spans only."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._port = context.Value("i", 0)
+        self._spans = context.Value("q", 0)
+        self._stop = context.Event()
+        self._process = context.Process(target=_serve_counting, args=(self._port, self._spans, self._stop), daemon=True)
+
+    def __enter__(self) -> CollectorProcess:
+        self._process.start()
+        deadline = time.monotonic() + 30
+        while not self._port.value:
+            if time.monotonic() > deadline or not self._process.is_alive():
+                raise RuntimeError("the collector process did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._process.join(timeout=10)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._port.value}"
+
+    @property
+    def spans_received(self) -> int:
+        """Spans counted so far (refreshed every 0.2 s)."""
+        return int(self._spans.value)

@@ -4,7 +4,7 @@ local OTLP collector, side by side in the same run on the same database.
 Each round starts BOS twice, one after the other (the order alternates between rounds): once
 with no ``OTEL_*`` variable (tracing disabled: the code as every development and test run has
 it), once with ``OTEL_EXPORTER_OTLP_ENDPOINT`` pointing at a collector in this process
-(``bench.otlp_collector``; every call then makes a server span, the outbox event a producer
+(``bench.otlp_collector``, in a process of its own; every call then makes a server span, the outbox event a producer
 span and the relay a send span, all exported). One BOS at a time, so its outbox relay
 publishes only its own rows. Also: what the hooks cost when disabled, per call, in this process.
 
@@ -25,7 +25,7 @@ import asyncpg
 import grpc
 
 from bench.infra import bench_infrastructure
-from bench.otlp_collector import OtlpCollector
+from bench.otlp_collector import CollectorProcess
 from bench.stats import summary
 from bench.transition_bench import ACV, CANCELLED, create_batches, drive
 from essayflow.bos.v1 import bos_pb2, bos_pb2_grpc
@@ -75,7 +75,7 @@ async def one_variant(
     stack: Stack,
     pool: asyncpg.Pool,
     variant: str,
-    collector: OtlpCollector,
+    collector: CollectorProcess,
     calls: int,
     levels: tuple[int, ...],
     log: Path,
@@ -119,7 +119,7 @@ async def one_variant(
 
 async def measure(calls: int, rounds: int, levels: tuple[int, ...] = CONCURRENCY) -> dict[str, Any]:
     results: dict[str, Any] = {"disabled_hooks": disabled_hook_cost()}
-    with bench_infrastructure() as infra, OtlpCollector() as collector:
+    with bench_infrastructure() as infra, CollectorProcess() as collector:
         await asyncio.to_thread(migrations.upgrade, "bos", infra.database_url)
         settings = load_settings(database_url=infra.database_url, nats_url=infra.nats_url)
         stack = Stack(settings=settings, infra=infra)
@@ -141,10 +141,14 @@ async def measure(calls: int, rounds: int, levels: tuple[int, ...] = CONCURRENCY
                 for figure in ("per_s", "p50_ms", "p99_ms"):
                     row[f"{variant}_{figure}"] = summary([r[concurrency][figure] for r in runs[variant]])
             row["enabled_to_disabled_ratio"] = summary(
-                [e[concurrency]["per_s"] / d[concurrency]["per_s"] for e, d in zip(*runs.values(), strict=True)]
+                [
+                    e[concurrency]["per_s"] / d[concurrency]["per_s"]
+                    for e, d in zip(runs["enabled"], runs["disabled"], strict=True)
+                ]
             )
             results[f"concurrency_{concurrency}"] = row
-        results["spans_exported"] = len(collector.spans())
+        collector.__exit__()  # its final count
+        results["spans_exported"] = collector.spans_received
     return results
 
 

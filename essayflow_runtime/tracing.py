@@ -51,6 +51,7 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 _NULL: AbstractContextManager[None] = contextlib.nullcontext()
 _enabled = False
 _provider: Any = None
+_tracer_now: trace.Tracer | None = None
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -91,21 +92,22 @@ def configure(service: str, environ: Mapping[str, str] | None = None) -> bool:
 
 def install(provider: Any) -> None:
     """Trace with ``provider`` (an SDK TracerProvider); :func:`configure` calls it, tests too."""
-    global _enabled, _provider
+    global _enabled, _provider, _tracer_now
     _provider, _enabled = provider, True
+    _tracer_now = provider.get_tracer(TRACER_NAME)
 
 
 def shutdown() -> None:
     """Export what is still buffered, then stop (at a service's stop)."""
-    global _enabled, _provider
+    global _enabled, _provider, _tracer_now
     if _provider is not None:
         with contextlib.suppress(Exception):
             _provider.shutdown()
-    _provider, _enabled = None, False
+    _provider, _enabled, _tracer_now = None, False, None
 
 
 def _tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME, tracer_provider=_provider)
+    return _tracer_now or trace.get_tracer(TRACER_NAME)
 
 
 def server_interceptors() -> list[Any]:
