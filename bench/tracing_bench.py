@@ -8,7 +8,7 @@ it), once with ``OTEL_EXPORTER_OTLP_ENDPOINT`` pointing at a collector in this p
 span and the relay a send span, all exported). One BOS at a time, so its outbox relay
 publishes only its own rows. Also: what the hooks cost when disabled, per call, in this process.
 
-    python -m bench.tracing_bench [--calls 800] [--rounds 3]
+    python -m bench.tracing_bench [--calls 600] [--rounds 6]
 """
 
 from __future__ import annotations
@@ -173,14 +173,14 @@ def render(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(calls: int = 800, rounds: int = 3, levels: tuple[int, ...] = CONCURRENCY) -> dict[str, Any]:
+def run(calls: int = 600, rounds: int = 6, levels: tuple[int, ...] = CONCURRENCY) -> dict[str, Any]:
     return asyncio.run(measure(calls, rounds, levels))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tracing_bench")
-    parser.add_argument("--calls", type=int, default=800)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--json", default=None)
     parser.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="e.g. 1,16")
     args = parser.parse_args(argv)

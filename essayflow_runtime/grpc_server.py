@@ -146,6 +146,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             if streaming:
                 RPC_STREAMS_OPEN.labels(label, method).inc()
             try:
+                tracing.bind_trace_id()
                 set_current_principal(authorize())
                 input_rules.check_request(request)
                 yield

@@ -111,3 +111,20 @@ async def test_a_failing_handler_marks_its_span(exporter: InMemorySpanExporter) 
         await tracing.traced(handler, envelope, "s", "els-events")(None, None)
     (process,) = exporter.get_finished_spans()
     assert not process.status.is_ok
+
+
+async def test_a_handlers_log_lines_carry_its_trace_id(exporter: InMemorySpanExporter) -> None:
+    import structlog
+
+    envelope = contracts.wrap(registered(), source="bos", correlation_id="c-4")
+    seen: list[object] = []
+
+    async def handler(context: object, payload: object) -> None:
+        seen.append(structlog.contextvars.get_contextvars().get("trace_id"))
+
+    try:
+        await tracing.traced(handler, envelope, "s", "els-events")(None, None)
+    finally:
+        structlog.contextvars.unbind_contextvars("trace_id")
+    (process,) = exporter.get_finished_spans()
+    assert seen == [format(process.context.trace_id, "032x")]
