@@ -82,6 +82,11 @@ def configure(service: str, environ: Mapping[str, str] | None = None) -> bool:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
+    if protocol.strip().lower() != "grpc":
+        structlog.get_logger(__name__).warning(
+            "tracing: only OTLP over gRPC is installed; exporting with it", requested_protocol=protocol
+        )
     name = env.get("OTEL_SERVICE_NAME") or f"essayflow-{service}"
     resource = Resource.create({SERVICE_NAME: name, "service.namespace": "essayflow"})
     provider = TracerProvider(resource=resource)  # the sampler from OTEL_TRACES_SAMPLER
