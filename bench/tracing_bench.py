@@ -192,7 +192,7 @@ def render(figures: dict[str, Any]) -> str:
     for state in ("disabled", "enabled"):
         hooks = figures[f"{state}_hooks"]
         lines.append(
-            f"  {state} hooks, per call: stamp {hooks['stamp_ns'] / 1000:.2f} µs, a handler's span "
+            f"  {state} hooks, per call: stamp {hooks['stamp_ns'] / 1000:.2f} µs, a handler called through traced() "
             f"{hooks['traced_ns'] / 1000:.2f} µs, the relay's span {hooks['sending_ns'] / 1000:.2f} µs "
             f"(sealing one event: {hooks['seal_us']:.1f} µs)"
         )
