@@ -8,7 +8,10 @@ exports, with a deadline) until the trace holds every span the flow must leave."
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -127,3 +130,40 @@ async def test_one_regular_batch_is_one_trace(traced_stack: E2EStack, collector:
     # The producer spans the consumers link to are those of the events' writers.
     producers = {s.span_id: s for s in trace if s.kind == SpanKind.SPAN_KIND_PRODUCER}
     assert {producers[s.parent_span_id].service for s in trace if s.kind == SpanKind.SPAN_KIND_CONSUMER} == SERVICES
+
+
+async def test_a_cli_command_is_one_trace(traced_stack: E2EStack, collector: OtlpCollector) -> None:
+    """``essayflow`` itself traces when the variables say so: a span for the command (its name,
+    not its arguments), and the services' spans of its calls under it."""
+    await traced_stack.wait_serving()
+    token = mint_token(traced_stack.settings, "teacher-cli-traced", Role.TEACHER)
+    env = {**os.environ, **traced_stack.env, "ESSAYFLOW_TOKEN": token, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "essayflow_cli.main", "batch", "list", "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+
+    def complete(spans: list[CollectedSpan]) -> bool:
+        return bool(command_trace(spans))
+
+    def command_trace(spans: list[CollectedSpan]) -> list[CollectedSpan]:
+        commands = [s for s in spans if s.service == "essayflow-cli" and s.name.endswith("batch list")]
+        if not commands:
+            return []
+        trace = [s for s in spans if s.trace_id == commands[0].trace_id]
+        served = [s for s in trace if s.service == "essayflow-bos" and s.name.endswith("/ListBatches")]
+        return trace if served else []
+
+    trace = command_trace(await asyncio.to_thread(collector.wait_until, complete, 30.0))
+    assert trace, "no trace of the command with BOS's span in it"
+    by_id = {s.span_id: s for s in trace}
+    served = next(s for s in trace if s.service == "essayflow-bos" and s.name.endswith("/ListBatches"))
+    client = by_id[served.parent_span_id]  # the CLI's client span of the call, under the command's span
+    assert client.service == "essayflow-cli" and client.kind == SpanKind.SPAN_KIND_CLIENT
+    assert by_id[client.parent_span_id].name.endswith("batch list")
