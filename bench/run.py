@@ -37,6 +37,7 @@ def machine_facts() -> dict[str, Any]:
 # Each benchmark module prints its own table and writes its figures with --json.
 BENCHMARKS = (
     ("transition_batch", "bench.transition_bench"),
+    ("tracing", "bench.tracing_bench"),
     ("outbox_relay", "bench.outbox_bench"),
     ("phase1", "bench.phase1_bench"),
     ("matcher", "bench.matcher_bench"),

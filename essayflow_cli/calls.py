@@ -7,13 +7,14 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
+import click
 import grpc
 import typer
 
 from essayflow.common.v1 import common_pb2
 from essayflow_cli.client import Clients, resolve_token
 from essayflow_cli.output import EXIT_USAGE, err_console, fail_rpc, fail_usage
-from essayflow_runtime import enums
+from essayflow_runtime import enums, tracing
 from essayflow_runtime.auth import USER_ROLES
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.exposure import UnsafeExposure
@@ -53,10 +54,17 @@ def run(
     if not token and role not in USER_ROLES:
         raise typer.BadParameter(f"{role!r}: a development token is for a teacher or an admin", param_hint="--role")
 
+    # With OTEL_EXPORTER_OTLP_ENDPOINT set, the command is one trace: a span of its own (its
+    # name, never its arguments) around every call it makes.
+    tracing.configure("cli")
+    command = click.get_current_context(silent=True)
+    name = command.command_path if command is not None else "essayflow"
+
     async def main() -> T:
         clients = Clients(loaded, resolve_token(loaded, token, user, role))
         try:
-            return await work(clients)
+            with tracing.span(name):
+                return await work(clients)
         finally:
             await clients.close()
 
@@ -71,6 +79,8 @@ def run(
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        tracing.shutdown()
 
 
 def enum_name(enum: Any, value: int) -> str:

@@ -34,7 +34,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from essayflow_runtime import bus, contracts, failures, input_rules
+from essayflow_runtime import bus, contracts, failures, input_rules, tracing
 from essayflow_runtime.config import Settings
 from essayflow_runtime.logs import bind_correlation, get_logger
 from essayflow_runtime.metrics import (
@@ -237,7 +237,7 @@ class Consumer:
         )
         bind_correlation(context.correlation_id, event_id=context.event_id)
         try:
-            await handler(context, payload)
+            await tracing.traced(handler, envelope, subject, self._durable, delivered)(context, payload)
         except contracts.PoisonMessage as poison:
             await self._dead_letter(msg, poison.reason, poison.detail, delivered)
             return

@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError, Message
 import essayflow.events.v1 as events_package
 from essayflow.common.v1 import options_pb2
 from essayflow.events.v1 import envelope_pb2
+from essayflow_runtime import tracing
 from essayflow_runtime.errors import InvalidArgument
 
 DLQ_SUBJECT_PREFIX = "essayflow.dlq"
@@ -177,6 +178,8 @@ def seal(
     """:func:`wrap` ``payload`` and serialize the envelope, with the subject it goes to."""
     envelope = wrap(payload, source=source, correlation_id=correlation_id, causation_id=causation_id, event_id=event_id)
     event_type = event_type_of(type(payload))
+    # The trace context of the RPC or handler that writes the event (in its transaction, for the outbox).
+    tracing.stamp(envelope, event_type.subject)
     data = envelope.SerializeToString()
     if len(data) > max_event_bytes():
         raise EventTooLarge(

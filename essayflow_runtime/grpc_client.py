@@ -15,6 +15,7 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from essayflow_runtime import tracing
 from essayflow_runtime.config import Settings
 from essayflow_runtime.exposure import check_client
 
@@ -27,12 +28,14 @@ def open_channel(settings: Settings, address: str) -> grpc.aio.Channel:
         # would stay unreachable long after it is back. Capped, it is found within seconds.
         ("grpc.max_reconnect_backoff_ms", 5000),
     ]
+    # The trace context goes with every call when this process traces (tracing.configure).
+    interceptors = tracing.client_interceptors() or None
     if settings.tls_ca_file:
         with open(settings.tls_ca_file, "rb") as ca:
             credentials = grpc.ssl_channel_credentials(root_certificates=ca.read())
-        return grpc.aio.secure_channel(address, credentials, options=options)
+        return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
     check_client(settings, address)
-    return grpc.aio.insecure_channel(address, options=options)
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
 
 
 async def is_serving(settings: Settings, address: str, timeout_s: float = 1.0) -> bool:

@@ -30,7 +30,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from essayflow.common.v1 import options_pb2
-from essayflow_runtime import failures, input_rules, reflection_source
+from essayflow_runtime import failures, input_rules, reflection_source, tracing
 from essayflow_runtime.auth import Principal, Role, principal_from_metadata, set_current_principal
 from essayflow_runtime.config import Settings
 from essayflow_runtime.errors import DomainError, Internal, InvalidArgument, PermissionDenied, Unavailable
@@ -146,6 +146,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             if streaming:
                 RPC_STREAMS_OPEN.labels(label, method).inc()
             try:
+                tracing.bind_trace_id()
                 set_current_principal(authorize())
                 input_rules.check_request(request)
                 yield
@@ -254,8 +255,10 @@ async def start_server(
         ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
+    # Tracing first (when enabled): its server span covers authentication and the answer too.
     server = grpc.aio.server(
-        interceptors=[_Interceptor(settings, service_label, bindings)], options=options
+        interceptors=[*tracing.server_interceptors(), _Interceptor(settings, service_label, bindings)],
+        options=options,
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -28,7 +28,7 @@ from nats.errors import MaxPayloadError
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
-from essayflow_runtime import bus, contracts, db, failures
+from essayflow_runtime import bus, contracts, db, failures, tracing
 from essayflow_runtime.config import Settings
 from essayflow_runtime.logs import get_logger
 from essayflow_runtime.metrics import (
@@ -336,7 +336,8 @@ class OutboxRelay:
 
     async def _publish(self, row: asyncpg.Record) -> None:
         event = contracts.SealedEvent(row["event_id"], row["subject"], row["event_type"], row["envelope"])
-        await bus.publish_sealed(self._js, event)
+        with tracing.sending(event.data, event.subject, event.event_id):
+            await bus.publish_sealed(self._js, event)
 
     async def _prune_forever(self) -> None:
         while not self._stopping.is_set():

@@ -19,7 +19,7 @@ import asyncpg
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from essayflow_runtime import bus, db, exposure, failures, migrations
+from essayflow_runtime import bus, db, exposure, failures, migrations, tracing
 from essayflow_runtime.bus_stats import BusStats
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.consumer import Consumer
@@ -148,6 +148,8 @@ def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
     """Entry point of a service process (configured explicitly: it never reads a stack file)."""
     settings = load_settings(discover=False)
     configure_logging(settings, name)
+    if tracing.configure(name):
+        log.info("tracing: exporting spans over OTLP")
     if not settings.nats_url or (with_database and not settings.database_url):
         sys.exit(f"{name}: ESSAYFLOW_NATS_URL{' and ESSAYFLOW_DATABASE_URL' if with_database else ''} must be set")
     port = getattr(settings, f"{name}_port")
@@ -183,3 +185,5 @@ def run_service(name: str, build: BuildParts, *, with_database: bool) -> None:
             asyncio.run(main())
     except StartupRefused as refused:
         sys.exit(f"{name}: {refused}")
+    finally:
+        tracing.shutdown()  # exports the spans still buffered

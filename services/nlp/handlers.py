@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 
 from essayflow.common.v1 import common_pb2
 from essayflow.events.v1 import els_events_pb2, nlp_events_pb2
-from essayflow_runtime import input_rules
+from essayflow_runtime import input_rules, tracing
 from essayflow_runtime.consumer import EventContext, publish_caused
 from essayflow_runtime.contracts import PoisonMessage
 from essayflow_runtime.failures import TransientError, is_transient
@@ -140,7 +140,10 @@ class StudentMatchingHandler:
         texts = await self._fetch_texts(ref.text_storage_id for ref in request.essays)
         # Matching is CPU work (about a second for 500 essays against 1000 students): in the matcher's
         # worker processes, each essay within its budget, so acks, heartbeats and RPCs keep flowing.
-        return await _match_all(self._matcher, roster, request.essays, texts)
+        with tracing.span(
+            "nlp match authors", batch_id=request.batch_id, essays=len(request.essays), students=len(roster)
+        ):
+            return await _match_all(self._matcher, roster, request.essays, texts)
 
     async def _fetch_roster(self, class_id: str) -> list[common_pb2.Student] | _Unavailable:
         if not class_id:

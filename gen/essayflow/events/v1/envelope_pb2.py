@@ -27,7 +27,7 @@ from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"essayflow/events/v1/envelope.proto\x12\x13\x65ssayflow.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n\rEventEnvelope\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1c\n\nevent_type\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12 \n\x0e\x63orrelation_id\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12\x1e\n\x0c\x63\x61usation_id\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x06source\x18\x06 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12%\n\x07payload\x18\x07 \x01(\x0b\x32\x14.google.protobuf.Anyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"essayflow/events/v1/envelope.proto\x12\x13\x65ssayflow.events.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x02\n\rEventEnvelope\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1c\n\nevent_type\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01\x12 \n\x0e\x63orrelation_id\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12\x1e\n\x0c\x63\x61usation_id\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x02\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x06source\x18\x06 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12%\n\x07payload\x18\x07 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x1d\n\x0btraceparent\x18\x08 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\x12\x1c\n\ntracestate\x18\t \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTENVELOPE'].fields_by_name['causation_id']._serialized_options = b'\272H\005r\003\030\200\002'
   _globals['_EVENTENVELOPE'].fields_by_name['source']._loaded_options = None
   _globals['_EVENTENVELOPE'].fields_by_name['source']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_EVENTENVELOPE'].fields_by_name['traceparent']._loaded_options = None
+  _globals['_EVENTENVELOPE'].fields_by_name['traceparent']._serialized_options = b'\272H\005r\003\030\200\001'
+  _globals['_EVENTENVELOPE'].fields_by_name['tracestate']._loaded_options = None
+  _globals['_EVENTENVELOPE'].fields_by_name['tracestate']._serialized_options = b'\272H\005r\003\030\200\004'
   _globals['_EVENTENVELOPE']._serialized_start=149
-  _globals['_EVENTENVELOPE']._serialized_end=400
+  _globals['_EVENTENVELOPE']._serialized_end=461
 # @@protoc_insertion_point(module_scope)

@@ -504,6 +504,19 @@ class EventEnvelope(betterproto2.Message):
     The event itself.
     """
 
+    traceparent: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+    """
+    W3C Trace Context of the span that wrote this event (for an outbox event: in the
+    transaction of the RPC or handler that caused it, not when the relay publishes it),
+    e.g. "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01". Empty when the
+    producer does not trace. A consumer's span is a child of it and links to it.
+    """
+
+    tracestate: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+    """
+    W3C tracestate that goes with traceparent (vendor entries); usually empty.
+    """
+
 
 default_message_pool.register_message("essayflow.events.v1", "EventEnvelope", EventEnvelope)
 
