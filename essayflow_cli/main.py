@@ -29,7 +29,7 @@ from essayflow_cli import tokens as tokens_module
 from essayflow_cli.associations import associations_table
 from essayflow_cli.batch import history_table
 from essayflow_cli.output import EXIT_UNREACHABLE, console, err_console
-from essayflow_runtime.config import load_settings
+from essayflow_runtime.config import load_settings, nats_servers
 
 # Never print a crash's local variables: they hold settings, and settings hold secrets.
 app = typer.Typer(
@@ -150,7 +150,7 @@ def events_redrive(
             return None
 
         client = await nats.connect(
-            settings.nats_url, connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1, error_cb=quiet
+            nats_servers(settings.nats_url), connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1, error_cb=quiet
         )
         try:
             js = client.jetstream()
