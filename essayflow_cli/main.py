@@ -150,7 +150,11 @@ def events_redrive(
             return None
 
         client = await nats.connect(
-            nats_servers(settings.nats_url), connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1, error_cb=quiet
+            nats_servers(settings.nats_url),
+            connect_timeout=5,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+            error_cb=quiet,
         )
         try:
             js = client.jetstream()

@@ -286,7 +286,7 @@ async def wait_for_jetstream(urls: list[str], timeout_s: float) -> None:
                     break
                 finally:
                     await client.close()
-            except (NatsError, OSError, asyncio.TimeoutError) as error:
+            except (TimeoutError, NatsError, OSError) as error:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"JetStream not available through {url} within {timeout_s}s: {error}") from error
                 await asyncio.sleep(0.25)

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import Header, KeyValueConfig, StorageType
 from nats.js.client import KV_PRE_TEMPLATE
@@ -62,6 +63,10 @@ def tracker_key(batch_id: str) -> str:
 def pending_key(batch_id: str) -> str:
     return f"pending.{batch_id}"
 
+
+# A read or write JetStream did not answer: during a leader election (a cluster), or
+# while the connection is being re-established. A write may have been applied all the same.
+UNCONFIRMED = (nats.errors.TimeoutError, nats.errors.NoRespondersError)
 
 # JetStream's "wrong last sequence" API errors: a compare-and-set that lost.
 _WRONG_LAST_SEQUENCE = (10071, 10164)
@@ -229,10 +234,19 @@ class SlotStore:
         self, batch_id: str, change: Callable[[Tracker], tuple[Tracker, T]], *, seen: Versioned | None
     ) -> tuple[Tracker, T] | None:
         retry = _Retry(f"tracker {batch_id}", "slot_tracker")
+        # What a write that timed out would have made of the tracker, and what it returned.
+        unconfirmed: tuple[Tracker, T] | None = None
         while True:
-            current, seen = seen or await self.read(batch_id), None
+            try:
+                current, seen = seen or await self.read(batch_id), None
+            except UNCONFIRMED:
+                await retry.after_timeout()
+                continue
             if current is None:
                 return None
+            if unconfirmed is not None and current.tracker == unconfirmed[0]:
+                # The write that timed out was applied (a PubAck lost in a leader election).
+                return unconfirmed
             updated, result = change(current.tracker)
             if updated == current.tracker:
                 return updated, result
@@ -242,6 +256,13 @@ class SlotStore:
                 )
             except KeyWrongLastSequenceError:
                 await retry.after_conflict()
+                continue
+            except UNCONFIRMED:
+                # Applied or not, the compare-and-set on the revision makes the retry safe: a
+                # second write of the same change conflicts, and the fresh read shows the first
+                # one (an upload already bound is DUPLICATE by its key, never a second slot).
+                unconfirmed = (updated, result)
+                await retry.after_timeout()
                 continue
             return updated, result
 
@@ -255,7 +276,11 @@ class SlotStore:
     ) -> None:
         retry = _Retry(f"pending uploads of {batch_id}", "pending_uploads")
         while True:
-            raw = await self._get_raw(key)
+            try:
+                raw = await self._get_raw(key)
+            except UNCONFIRMED:
+                await retry.after_timeout()
+                continue
             uploads = slots.uploads_from_json(raw[0]) if raw else []
             updated = change(uploads)
             if updated == uploads:
@@ -269,8 +294,12 @@ class SlotStore:
             except KeyWrongLastSequenceError:
                 await retry.after_conflict()
                 continue
+            except UNCONFIRMED:
+                # The change is applied to what the next read shows: if this write was applied,
+                # the change finds nothing to do (pending uploads are kept by their key).
+                await retry.after_timeout()
+                continue
             return
-
 
     async def _create(self, key: str, value: bytes, ttl: float | None) -> None:
         if ttl is None:
@@ -361,6 +390,18 @@ class _Retry:
         self._record = record  # the metric label: which kind of key
         self._attempt = 0
         self._deadline = time.monotonic() + CAS_DEADLINE_S
+
+    async def after_timeout(self) -> None:
+        """A read or write that JetStream did not answer (an election under way)."""
+        self._attempt += 1
+        if time.monotonic() > self._deadline:
+            log.warning("slot store kept timing out", key=self._what, attempts=self._attempt)
+            raise Unavailable(
+                f"the slot store did not answer for {self._what}; retry",
+                reason="DEPENDENCY_UNAVAILABLE",
+                metadata={"attempts": str(self._attempt)},
+            )
+        await asyncio.sleep(min(1.0, 0.05 * 2 ** min(self._attempt, 5)))
 
     async def after_conflict(self) -> None:
         self._attempt += 1

@@ -111,7 +111,7 @@ async def _leader(js: JetStreamContext, stream: str) -> str:
             info = await js.stream_info(stream)
             if info.cluster is not None and info.cluster.leader:
                 return info.cluster.leader
-        except Exception:  # noqa: BLE001 (no leader yet: the API times out or answers 503)
+        except Exception:
             if time.monotonic() > deadline:
                 raise
         await asyncio.sleep(0.2)
@@ -125,7 +125,7 @@ async def _caught_up(js: JetStreamContext, stream: str, server: str) -> float:
     while time.monotonic() - started < CATCH_UP_TIMEOUT_S:
         try:
             info = await js.stream_info(stream)
-        except Exception:  # noqa: BLE001 (an election in progress)
+        except Exception:
             await asyncio.sleep(0.25)
             continue
         assert info.cluster is not None
@@ -138,7 +138,27 @@ async def _caught_up(js: JetStreamContext, stream: str, server: str) -> float:
     raise AssertionError(f"{server} did not catch up on {stream} within {CATCH_UP_TIMEOUT_S} s: {seen}")
 
 
-async def _burst(cluster: Cluster, batches: int, uploaded: list[int]) -> list[tuple[str, bool, int]]:
+class Uploads:
+    """Uploads answered so far; ``reached(n)`` is set once there were ``n``."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._waiting: dict[int, asyncio.Event] = {}
+
+    def answered(self) -> None:
+        self.count += 1
+        for n, event in self._waiting.items():
+            if self.count >= n:
+                event.set()
+
+    def reached(self, n: int) -> asyncio.Event:
+        event = self._waiting.setdefault(n, asyncio.Event())
+        if self.count >= n:
+            event.set()
+        return event
+
+
+async def _burst(cluster: Cluster, batches: int, uploaded: Uploads) -> list[tuple[str, bool, int]]:
     """``batches`` batches at once, REGULAR and GUEST alternating, registered through one
     replica and uploaded through the other; (batch id, regular?, essays) once each is READY."""
     clients = cluster.clients
@@ -162,7 +182,7 @@ async def _burst(cluster: Cluster, batches: int, uploaded: list[int]) -> list[tu
                 # a retry of an upload whose first answer was lost in the leader change
                 els_pb2.PROVISION_OUTCOME_DUPLICATE,
             ), (batch.batch_id, index, answer)
-            uploaded[0] += 1
+            uploaded.answered()
         await wait_status(registering, batch.batch_id, READY, timeout_s=240)
         return str(batch.batch_id), regular, len(texts)
 
@@ -175,16 +195,17 @@ async def _kill_leader_mid_burst(
     """The burst, with the leader of each of ``streams`` in turn killed (``kill -9``) once a
     share of the uploads was answered, and restarted a few seconds later. Returns the
     batches and, per kill, (stream, killed server, seconds until it caught up)."""
-    uploaded = [0]
+    uploaded = Uploads()
     total = batches // 2 * len(ROSTER) + (batches - batches // 2) * GUEST_ESSAYS
     burst = asyncio.create_task(_burst(cluster, batches, uploaded))
     kills: list[tuple[str, str, float]] = []
     try:
         for turn, stream in enumerate(streams):
-            while uploaded[0] < total * (turn + 1) // (len(streams) + 3) and not burst.done():
-                await asyncio.sleep(0.05)
+            share = asyncio.create_task(uploaded.reached(total * (turn + 1) // (len(streams) + 3)).wait())
+            await asyncio.wait([share, burst], return_when=asyncio.FIRST_COMPLETED)
+            share.cancel()
             server = await _leader(js, stream)
-            print(f"kill -9 of {server}, leader of {stream}, after {uploaded[0]} of {total} uploads")
+            print(f"kill -9 of {server}, leader of {stream}, after {uploaded.count} of {total} uploads")
             node = cluster.nats.node_of(server)
             pid = cluster.nats.pid(node)
             assert pid is not None
