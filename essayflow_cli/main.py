@@ -61,11 +61,21 @@ def _data_dir(data: Path | None) -> Path:
 
 
 @stack_app.command("up")
-def stack_up(data: DataOpt = None) -> None:
+def stack_up(
+    data: DataOpt = None,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="NATS as a three-node JetStream cluster on 127.0.0.1 (client ports $ESSAYFLOW_NATS_PORT to +2), "
+            "every stream, bucket and store with three replicas",
+        ),
+    ] = False,
+) -> None:
     """Start PostgreSQL, NATS and the four services; Ctrl-C stops everything (services first).
 
     One stack per data directory: a second one refuses (exit 1) and names the running one."""
-    raise typer.Exit(stack_module.run_stack_forever(_data_dir(data)))
+    raise typer.Exit(stack_module.run_stack_forever(_data_dir(data), cluster=cluster))
 
 
 @stack_app.command("status")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from essayflow_cli.client import Clients
-from essayflow_cli.stack import SERVICES, Stack
+from essayflow_cli.stack import CLUSTER_REGISTRATION_WAIT_S, SERVICES, Stack
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.embedded import EmbeddedNats, EmbeddedNatsCluster, Infrastructure, free_port
@@ -85,8 +85,6 @@ class E2EStack:
 
 # Streams, buckets and the object store on a cluster: a copy on each of the three nodes.
 CLUSTER_REPLICAS = 3
-# How long ELS waits for a batch registered a moment ago, on a cluster (README, "Clustered NATS").
-CLUSTER_REGISTRATION_WAIT_S = 30.0
 
 
 @contextlib.contextmanager
@@ -126,9 +124,6 @@ def launch_stack(
         "ESSAYFLOW_DATABASE_URL": database_url,
         "ESSAYFLOW_NATS_URL": nats_url,
         "ESSAYFLOW_STREAM_REPLICAS": str(stream_replicas),
-        # A registration published during a leader election reaches ELS only once the new
-        # leader is elected (seconds): a teacher's upload right after it waits that long.
-        "ESSAYFLOW_REGISTRATION_WAIT_S": str(CLUSTER_REGISTRATION_WAIT_S if cluster else 5.0),
         "ESSAYFLOW_METRICS_ENABLED": "0",
         "ESSAYFLOW_CMS_ADDRESS": f"127.0.0.1:{ports['cms'][0]}",
         "ESSAYFLOW_REDELIVERY_BACKOFF_S": "0.1,0.2,0.5",
@@ -138,6 +133,9 @@ def launch_stack(
         "ESSAYFLOW_DEADLINE_SWEEP_INTERVAL_S": "0.5",
         "ESSAYFLOW_LOG_LEVEL": "WARNING",
         **{f"ESSAYFLOW_{name.upper()}_PORT": str(p[0]) for name, p in ports.items()},
+        # A registration published during a leader election reaches ELS only once the new
+        # leader is elected (seconds): a teacher's upload right after it waits that long.
+        **({"ESSAYFLOW_REGISTRATION_WAIT_S": str(CLUSTER_REGISTRATION_WAIT_S)} if cluster else {}),
         **(extra_env or {}),
     }
     settings = load_settings(env)
