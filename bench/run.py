@@ -39,6 +39,7 @@ BENCHMARKS = (
     ("transition_batch", "bench.transition_bench"),
     ("outbox_relay", "bench.outbox_bench"),
     ("phase1", "bench.phase1_bench"),
+    ("phase1_cluster", "bench.cluster_bench"),
     ("matcher", "bench.matcher_bench"),
 )
 
