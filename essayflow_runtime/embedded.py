@@ -448,13 +448,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_ROOT, help="data directory")
     parser.add_argument("--postgres-port", type=int, default=54329)
     parser.add_argument("--nats-port", type=int, default=42229)
+    parser.add_argument(
+        "--cluster", action="store_true", help="NATS as a three-node cluster (client ports --nats-port to +2)"
+    )
     args = parser.parse_args(argv)
     try:  # the data directory's lock, as `make run` takes it: never two servers on one directory
         lock = stackfile.DataDirLock(args.data).acquire()
     except stackfile.StackLocked as locked:
         print(f"refused: {locked}", file=sys.stderr)
         return 1
-    with infrastructure(args.data, postgres_port=args.postgres_port, nats_port=args.nats_port) as infra:
+    with infrastructure(
+        args.data, postgres_port=args.postgres_port, nats_port=args.nats_port, nats_cluster=args.cluster
+    ) as infra:
         print(f"ESSAYFLOW_DATABASE_URL={infra.database_url}", flush=True)
         print(f"ESSAYFLOW_NATS_URL={infra.nats_url}", flush=True)
         stop = False
