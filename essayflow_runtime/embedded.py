@@ -292,6 +292,39 @@ async def wait_for_jetstream(urls: list[str], timeout_s: float) -> None:
                 await asyncio.sleep(0.25)
 
 
+async def wait_for_placement(urls: list[str], replicas: int, timeout_s: float) -> None:
+    """Until the cluster places a stream on ``replicas`` nodes. A meta leader elected a
+    moment ago may not know every peer yet ("no suitable peers for placement"): a scratch
+    stream is created (and deleted) until it succeeds, or TimeoutError."""
+    import nats
+    from nats.errors import Error as NatsError
+    from nats.js.api import StorageType, StreamConfig
+    from nats.js.errors import NotFoundError
+
+    probe = StreamConfig(
+        name="ESSAYFLOW_PLACEMENT_PROBE", subjects=["_essayflow.placement.probe"], storage=StorageType.MEMORY,
+        num_replicas=replicas,
+    )
+    deadline = time.monotonic() + timeout_s
+    client = await nats.connect(urls, connect_timeout=2)
+    try:
+        js = client.jetstream(timeout=2)
+        while True:
+            try:
+                await js.add_stream(probe)
+                break
+            except (TimeoutError, NatsError) as error:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"the cluster placed no stream on {replicas} nodes within {timeout_s}s: {error}"
+                    ) from error
+                await asyncio.sleep(0.25)
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream("ESSAYFLOW_PLACEMENT_PROBE")
+    finally:
+        await client.close()
+
+
 @dataclass
 class EmbeddedNatsCluster:
     """A JetStream cluster of ``size`` nats-server processes on 127.0.0.1, each with a
@@ -358,6 +391,7 @@ class EmbeddedNatsCluster:
             for node in self.nodes:
                 node.start()
             _run_coroutine(wait_for_jetstream(self.urls, timeout_s))
+            _run_coroutine(wait_for_placement(self.urls, self.size, timeout_s))
         except BaseException:
             self.stop()
             raise
