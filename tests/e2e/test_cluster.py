@@ -158,14 +158,18 @@ class Uploads:
         return event
 
 
-async def _burst(cluster: Cluster, batches: int, uploaded: Uploads) -> list[tuple[str, bool, int]]:
-    """``batches`` batches at once, REGULAR and GUEST alternating, registered through one
-    replica and uploaded through the other; (batch id, regular?, essays) once each is READY."""
+async def _burst(
+    cluster: Cluster, batches: int, uploaded: Uploads, stagger_s: float
+) -> list[tuple[str, bool, int]]:
+    """``batches`` batches, REGULAR and GUEST alternating, the n-th starting after n *
+    ``stagger_s``, each registered through one replica and uploaded through the other;
+    (batch id, regular?, essays) once each is READY."""
     clients = cluster.clients
     class_id, _ = await create_class(clients[0], auto_confirm=True)
     regular_texts = [essay_text(first, last, i) for i, (first, last) in enumerate(ROSTER)]
 
     async def one_batch(n: int) -> tuple[str, bool, int]:
+        await asyncio.sleep(n * stagger_s)
         registering, uploading = clients[n % 2], clients[(n + 1) % 2]
         regular = n % 2 == 0
         texts = regular_texts if regular else [essay_text("Anon", "Writer", 100 * n + i) for i in range(GUEST_ESSAYS)]
@@ -190,14 +194,14 @@ async def _burst(cluster: Cluster, batches: int, uploaded: Uploads) -> list[tupl
 
 
 async def _kill_leader_mid_burst(
-    cluster: Cluster, js: JetStreamContext, streams: list[str], batches: int
+    cluster: Cluster, js: JetStreamContext, streams: list[str], batches: int, *, stagger_s: float = 0.0
 ) -> tuple[list[tuple[str, bool, int]], list[tuple[str, str, float]]]:
     """The burst, with the leader of each of ``streams`` in turn killed (``kill -9``) once a
     share of the uploads was answered, and restarted a few seconds later. Returns the
     batches and, per kill, (stream, killed server, seconds until it caught up)."""
     uploaded = Uploads()
     total = batches // 2 * len(ROSTER) + (batches - batches // 2) * GUEST_ESSAYS
-    burst = asyncio.create_task(_burst(cluster, batches, uploaded))
+    burst = asyncio.create_task(_burst(cluster, batches, uploaded, stagger_s))
     kills: list[tuple[str, str, float]] = []
     try:
         for turn, stream in enumerate(streams):
@@ -274,7 +278,9 @@ async def test_long_burst_survives_kill_9_of_each_leader_in_turn(cluster: Cluste
         assets = _assets(cluster)
         streams = [assets["events"], assets["slot bucket"], assets["content store"]]
         batches = 40
-        done, kills = await _kill_leader_mid_burst(cluster, js, streams, batches)
+        # Batches starting over about 60 s: each kill, restart and catch-up (10 to 15 s) comes
+        # while uploads are still arriving.
+        done, kills = await _kill_leader_mid_burst(cluster, js, streams, batches, stagger_s=1.5)
         await _check(cluster, js, done, batches)
         assert [stream for stream, _, _ in kills] == streams
         for _, server, _ in kills:
