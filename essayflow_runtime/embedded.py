@@ -334,7 +334,8 @@ class EmbeddedNatsCluster:
 
     ``kill(i)`` is ``kill -9`` of node i; ``restart(i)`` starts it again on the same ports
     and store (it catches up from the others). A cluster of three needs two nodes up for
-    JetStream to work (a majority), and all three at the first start to elect a leader."""
+    JetStream to work (a majority); ``start`` returns once JetStream answers through every
+    node and the cluster can place a stream on all three."""
 
     root: Path
     size: int = 3
