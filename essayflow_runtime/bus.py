@@ -252,3 +252,16 @@ async def allow_msg_ttl(js: JetStreamContext, stream: str) -> bool:
     await js.update_stream(info.config)
     log.info("per-message TTL enabled", stream=stream)
     return True
+
+
+async def ensure_replicas(js: JetStreamContext, stream: str, replicas: int) -> bool:
+    """Give ``stream`` (a KV bucket's or object store's, made before the configured replica
+    count changed) ``replicas`` copies; True if it had to change. On a cluster, the server
+    copies the data to the new replicas itself."""
+    info = await js.stream_info(stream)
+    if info.config.num_replicas == replicas:
+        return False
+    info.config.num_replicas = replicas
+    await js.update_stream(info.config)
+    log.info("stream replicas changed", stream=stream, replicas=replicas)
+    return True

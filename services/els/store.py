@@ -91,12 +91,13 @@ class Limits:
         )
 
 
-async def open_slot_bucket(js: JetStreamContext, bucket: str, *, replicas: int = 1) -> KeyValue:
+async def open_slot_bucket(js: JetStreamContext, bucket: str, *, replicas: int | None = None) -> KeyValue:
     """The slot bucket, created by whichever replica starts first.
 
     Reads use JetStream's direct get (``allow_direct``): the value comes back as a plain
     message, where the stream-message API wraps it in JSON and base64 that nats-py
-    decodes on every read, the hottest call of an upload."""
+    decodes on every read, the hottest call of an upload. ``replicas``: the bucket's copies
+    (1 when None) when it is created, and what an existing one is changed to when given."""
     try:
         kv = await js.key_value(bucket)
     except BucketNotFoundError:
@@ -106,12 +107,14 @@ async def open_slot_bucket(js: JetStreamContext, bucket: str, *, replicas: int =
                 description="essayflow ELS slot trackers and pending uploads",
                 history=1,
                 storage=StorageType.FILE,
-                replicas=replicas,
+                replicas=replicas or 1,
                 direct=True,
             )
         )
     changed = await bus.allow_direct_get(js, f"KV_{bucket}")
     changed = await bus.allow_msg_ttl(js, f"KV_{bucket}") or changed
+    if replicas is not None:
+        changed = await bus.ensure_replicas(js, f"KV_{bucket}", replicas) or changed
     if changed:
         kv = await js.key_value(bucket)  # nats-py decides how to read when it opens the bucket
     return kv

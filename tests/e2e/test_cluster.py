@@ -13,6 +13,7 @@ import dataclasses
 import os
 import signal
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from essayflow_runtime.config import nats_servers
 from essayflow_runtime.embedded import EmbeddedNatsCluster
 from services.els import slots
 from services.els.content_store import ContentStore
-from services.els.store import tracker_key
+from services.els.store import open_slot_bucket, tracker_key
 from tests.e2e.conftest import CLUSTER_REPLICAS, E2EStack, launch_stack
 from tests.e2e.flows import ROSTER, create_class, essay_text, register, retry_unavailable, transitions
 
@@ -286,5 +287,25 @@ async def test_long_burst_survives_kill_9_of_each_leader_in_turn(cluster: Cluste
         for _, server, _ in kills:
             for stream in assets.values():
                 await _caught_up(js, stream, server)
+    finally:
+        await client.close()
+
+
+async def test_buckets_made_with_one_replica_get_three_when_opened_with_three(cluster: Cluster) -> None:
+    client = await _connect(cluster)
+    suffix = uuid.uuid4().hex[:8]
+    try:
+        js = client.jetstream(timeout=5)
+        await open_slot_bucket(js, f"slots_{suffix}")  # an installation from before the cluster
+        await ContentStore(js, f"content_{suffix}").ensure()
+        for stream in (f"KV_slots_{suffix}", f"OBJ_content_{suffix}"):
+            assert (await js.stream_info(stream)).config.num_replicas == 1
+
+        await open_slot_bucket(js, f"slots_{suffix}", replicas=CLUSTER_REPLICAS)  # ELS's next start
+        await ContentStore(js, f"content_{suffix}", replicas=CLUSTER_REPLICAS).ensure()
+        await ContentStore(js, f"content_{suffix}").ensure()  # a reader changes nothing
+        for stream in (f"KV_slots_{suffix}", f"OBJ_content_{suffix}"):
+            assert (await js.stream_info(stream)).config.num_replicas == CLUSTER_REPLICAS
+            await js.delete_stream(stream)
     finally:
         await client.close()
