@@ -8,12 +8,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BASELINE := proto-baseline/essayflow.binpb
 
-.PHONY: help venv run demo reset test test-unit test-contract test-integration test-e2e lint typecheck \
+.PHONY: help venv run demo reset test test-unit test-contract test-integration test-e2e test-cluster lint typecheck \
         proto proto-check proto-baseline subjects bench ts-client clean
 
 help:
 	@echo "make run            serve BOS, ELS, CMS and NLP on localhost (embedded PostgreSQL + NATS)"
 	@echo "make test           set up and run every test tier"
+	@echo "make test-cluster   the tests on a three-node NATS cluster, the long ones too"
 	@echo "make demo           drive a REGULAR and a GUEST batch to READY against the running stack"
 	@echo "make reset          delete the local stack's data in .data/ (refused while make run runs)"
 	@echo "make bench          run the benchmarks, write bench/results/latest.json"
@@ -40,10 +41,14 @@ reset: $(STAMP)
 	$(PY) -m essayflow_cli.main stack reset --yes
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -m "not cluster" tests
+
+# Every test on the three-node NATS cluster, the long ones (marked cluster) too.
+test-cluster: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_cluster.py
 
 test-unit test-contract test-integration test-e2e: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests/$(@:test-%=%)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not cluster" tests/$(@:test-%=%)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

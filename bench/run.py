@@ -40,6 +40,7 @@ BENCHMARKS = (
     ("tracing", "bench.tracing_bench"),
     ("outbox_relay", "bench.outbox_bench"),
     ("phase1", "bench.phase1_bench"),
+    ("phase1_cluster", "bench.cluster_bench"),
     ("matcher", "bench.matcher_bench"),
 )
 

@@ -29,7 +29,7 @@ from essayflow_cli import tokens as tokens_module
 from essayflow_cli.associations import associations_table
 from essayflow_cli.batch import history_table
 from essayflow_cli.output import EXIT_UNREACHABLE, console, err_console
-from essayflow_runtime.config import load_settings
+from essayflow_runtime.config import load_settings, nats_servers
 
 # Never print a crash's local variables: they hold settings, and settings hold secrets.
 app = typer.Typer(
@@ -61,11 +61,21 @@ def _data_dir(data: Path | None) -> Path:
 
 
 @stack_app.command("up")
-def stack_up(data: DataOpt = None) -> None:
+def stack_up(
+    data: DataOpt = None,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="NATS as a three-node JetStream cluster on 127.0.0.1 (client ports $ESSAYFLOW_NATS_PORT to +2), "
+            "every stream, bucket and store with three replicas",
+        ),
+    ] = False,
+) -> None:
     """Start PostgreSQL, NATS and the four services; Ctrl-C stops everything (services first).
 
     One stack per data directory: a second one refuses (exit 1) and names the running one."""
-    raise typer.Exit(stack_module.run_stack_forever(_data_dir(data)))
+    raise typer.Exit(stack_module.run_stack_forever(_data_dir(data), cluster=cluster))
 
 
 @stack_app.command("status")
@@ -150,7 +160,11 @@ def events_redrive(
             return None
 
         client = await nats.connect(
-            settings.nats_url, connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1, error_cb=quiet
+            nats_servers(settings.nats_url),
+            connect_timeout=5,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+            error_cb=quiet,
         )
         try:
             js = client.jetstream()

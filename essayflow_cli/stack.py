@@ -41,6 +41,9 @@ from essayflow_runtime.stackfile import DataDirLock, StackLocked
 SERVICES = ("cms", "bos", "els", "nlp")
 PREFIX_WIDTH = 6
 SERVING_TIMEOUT_S = 120.0
+# How long ELS waits for a batch registered a moment ago when NATS is a cluster: a registration
+# published while a stream elects its leader arrives once the election is over (seconds).
+CLUSTER_REGISTRATION_WAIT_S = 30.0
 
 
 def _say(line: str) -> None:
@@ -63,6 +66,10 @@ class Stack:
         env = dict(os.environ)
         env["ESSAYFLOW_DATABASE_URL"] = self.infra.database_url
         env["ESSAYFLOW_NATS_URL"] = self.infra.nats_url
+        if self.infra.cluster is not None:
+            # Every stream, bucket and store with a copy on each node; uploads wait out an election.
+            env.setdefault("ESSAYFLOW_STREAM_REPLICAS", str(self.infra.cluster.size))
+            env.setdefault("ESSAYFLOW_REGISTRATION_WAIT_S", str(CLUSTER_REGISTRATION_WAIT_S))
         env["ESSAYFLOW_HOST"] = settings.host
         for name in SERVICES:
             env[f"ESSAYFLOW_{name.upper()}_PORT"] = str(getattr(settings, f"{name}_port"))
@@ -143,6 +150,11 @@ class Stack:
         processes: dict[str, int] = {name: process.pid for name, process in self.processes.items()}
         if self.infra.nats is not None and self.infra.nats.process is not None:
             processes["nats-server"] = self.infra.nats.process.pid
+        if self.infra.cluster is not None:
+            for node in range(self.infra.cluster.size):
+                pid = self.infra.cluster.pid(node)
+                if pid is not None:
+                    processes[f"nats-server-{self.infra.cluster.server_name(node)}"] = pid
         if self.infra.postgres is not None and self.infra.postgres.pid is not None:
             processes["postgres"] = self.infra.postgres.pid
         recorded: dict[str, Any] = {
@@ -171,6 +183,9 @@ class Stack:
         if self.infra.nats is not None and self.infra.nats.running:
             say(f"stopping NATS (pid {self.infra.nats.process.pid if self.infra.nats.process else '?'}) ...")
             self.infra.nats.stop()
+        if self.infra.cluster is not None:
+            say(f"stopping the NATS cluster ({self.infra.cluster.size} nodes) ...")
+            self.infra.cluster.stop()
         if self.infra.postgres is not None and self.infra.postgres.running:
             say(f"stopping PostgreSQL (pid {self.infra.postgres.pid}) ...")
             self.infra.postgres.stop()
@@ -188,7 +203,7 @@ def _taken(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def ports_in_use(settings: Settings, data_dir: Path) -> list[str]:
+def ports_in_use(settings: Settings, data_dir: Path, *, nats_nodes: int = 1) -> list[str]:
     """The ports the stack would listen on that something already listens on."""
     wanted = {
         f"{name.upper()} {settings.host}:{getattr(settings, f'{name}_port')}": (
@@ -202,7 +217,8 @@ def ports_in_use(settings: Settings, data_dir: Path) -> list[str]:
             port = settings.metrics_base_port + offset
             wanted[f"{name} metrics {settings.host}:{port}"] = (settings.host, port)
     if not os.environ.get("ESSAYFLOW_NATS_URL"):
-        wanted[f"NATS 127.0.0.1:{settings.nats_port}"] = ("127.0.0.1", settings.nats_port)
+        for port in range(settings.nats_port, settings.nats_port + nats_nodes):
+            wanted[f"NATS 127.0.0.1:{port}"] = ("127.0.0.1", port)
     # A PostgreSQL left by a killed run on this directory holds its port; its starter stops it.
     if (
         not os.environ.get("ESSAYFLOW_DATABASE_URL")
@@ -218,7 +234,7 @@ def _leftover(pid: int, name: str) -> bool:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return False
-    marker = "nats-server" if name == "nats-server" else f"services.{name}.main"
+    marker = "nats-server" if name.startswith("nats-server") else f"services.{name}.main"
     return marker in command
 
 
@@ -237,7 +253,8 @@ def reap_leftovers(data_dir: Path, out: IO[str]) -> None:
         if name != "postgres" and _leftover(int(pid), name)
     }
     # The services first (they drain over NATS), then nats-server.
-    for phase in ([n for n in left if n != "nats-server"], [n for n in left if n == "nats-server"]):
+    nats_servers = [n for n in left if n.startswith("nats-server")]
+    for phase in ([n for n in left if n not in nats_servers], nats_servers):
         for name in phase:
             out.write(f"stopping {name} (pid {left[name]}), left running by a stack that did not stop cleanly\n")
             with contextlib.suppress(ProcessLookupError):
@@ -265,19 +282,25 @@ def start_stack(
     services: Iterable[str] = SERVICES,
     log: IO[str] | None = None,
     settings: Settings | None = None,
+    *,
+    cluster: bool = False,
 ) -> Stack:
     """Lock the data directory (:class:`StackLocked` when another stack holds it, before
     anything is touched), start PostgreSQL and NATS (or use the configured ones), migrate
-    and start the services. The caller waits for SERVING (:meth:`Stack.wait_until_serving`)."""
+    and start the services. The caller waits for SERVING (:meth:`Stack.wait_until_serving`).
+    ``cluster``: the embedded NATS is a three-node JetStream cluster (client ports
+    ``ESSAYFLOW_NATS_PORT`` to ``+2``, data in ``<data dir>/nats-cluster``), everything at R3."""
     settings = settings or load_settings(discover=False)
     data_dir = Path(settings.data_dir) if data_root is None else data_root
     lock = DataDirLock(data_dir).acquire()
     try:
         reap_leftovers(data_dir, log or sys.stdout)
-        taken = ports_in_use(settings, data_dir)
+        taken = ports_in_use(settings, data_dir, nats_nodes=3 if cluster else 1)
         if taken:
             raise PortsInUse(f"{', '.join(taken)} in use by another process (set other ports, see the README)")
-        infra = start_infrastructure(data_dir, postgres_port=settings.postgres_port, nats_port=settings.nats_port)
+        infra = start_infrastructure(
+            data_dir, postgres_port=settings.postgres_port, nats_port=settings.nats_port, nats_cluster=cluster
+        )
     except BaseException:
         lock.release()
         raise
@@ -344,9 +367,9 @@ def banner(settings: Settings, stack_file: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def run_stack_forever(data_root: Path | None = None) -> int:
+def run_stack_forever(data_root: Path | None = None, *, cluster: bool = False) -> int:
     """``make run``. Exit 0 after a clean stop, 1 when another stack holds the data directory
-    (nothing touched) or the stack did not come up."""
+    (nothing touched) or the stack did not come up. ``cluster``: NATS as a three-node cluster."""
     stopping = threading.Event()
 
     def on_signal(*_: object) -> None:
@@ -357,7 +380,7 @@ def run_stack_forever(data_root: Path | None = None) -> int:
     settings = load_settings(discover=False)
     data_dir = Path(settings.data_dir) if data_root is None else data_root
     try:
-        stack = start_stack(data_dir, settings=settings)
+        stack = start_stack(data_dir, settings=settings, cluster=cluster)
     except StackLocked as locked:
         print(f"refused: {locked}", file=sys.stderr, flush=True)
         print(

@@ -17,7 +17,7 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from essayflow_runtime import bus, contracts
-from essayflow_runtime.config import Settings
+from essayflow_runtime.config import Settings, nats_servers
 from essayflow_runtime.consumer import HEADER_DELIVERY_COUNT, HEADER_ORIGINAL_SUBJECT, HEADER_REASON
 from essayflow_runtime.stackfile import without_secret
 
@@ -124,7 +124,7 @@ async def tail(
         resubscribe.set()
 
     client = await nats.connect(
-        servers=[settings.nats_url],
+        servers=nats_servers(settings.nats_url),
         name="essayflow-tail",
         connect_timeout=2,
         allow_reconnect=True,

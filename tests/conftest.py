@@ -26,7 +26,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from essayflow_runtime import bus, migrations
-from essayflow_runtime.config import Settings, load_settings
+from essayflow_runtime.config import Settings, load_settings, nats_servers
 from essayflow_runtime.db import plain_dsn
 from essayflow_runtime.embedded import EmbeddedNats, EmbeddedPostgres
 
@@ -77,10 +77,11 @@ def nats_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 HISTORY_CONSUMER = "tests-history"
 
 
-async def _record_history(url: str) -> None:
-    client = await nats.connect(url)
+async def _record_history(url: str, *, stream_replicas: int = 1) -> None:
+    client = await nats.connect(nats_servers(url))
     try:
-        await bus.record_history(load_settings({}, nats_url=url), client.jetstream(), HISTORY_CONSUMER)
+        settings = load_settings({}, nats_url=url, stream_replicas=stream_replicas)
+        await bus.record_history(settings, client.jetstream(), HISTORY_CONSUMER)
     finally:
         await client.close()
 

@@ -33,7 +33,9 @@ class ContentNotFound(LookupError):
 
 
 class ContentStore:
-    def __init__(self, js: JetStreamContext, bucket: str, *, replicas: int = 1) -> None:
+    def __init__(self, js: JetStreamContext, bucket: str, *, replicas: int | None = None) -> None:
+        """``replicas``: the bucket's copies (1 when None) when it is created, and what an
+        existing bucket is changed to when given (a reader passes None and changes nothing)."""
         self._js = js
         self._bucket_name = bucket
         self._replicas = replicas
@@ -128,9 +130,11 @@ class ContentStore:
                         bucket=self._bucket_name,
                         description="essayflow essay texts by sha256",
                         storage=StorageType.FILE,
-                        replicas=self._replicas,
+                        replicas=self._replicas or 1,
                     ),
                     bucket=self._bucket_name,
                 )
             await bus.allow_direct_get(self._js, self._stream)
+            if self._replicas is not None:
+                await bus.ensure_replicas(self._js, self._stream, self._replicas)
         return self._bucket

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import Header, KeyValueConfig, StorageType
 from nats.js.client import KV_PRE_TEMPLATE
@@ -63,6 +64,10 @@ def pending_key(batch_id: str) -> str:
     return f"pending.{batch_id}"
 
 
+# A read or write JetStream did not answer: during a leader election (a cluster), or
+# while the connection is being re-established. A write may have been applied all the same.
+UNCONFIRMED = (nats.errors.TimeoutError, nats.errors.NoRespondersError)
+
 # JetStream's "wrong last sequence" API errors: a compare-and-set that lost.
 _WRONG_LAST_SEQUENCE = (10071, 10164)
 
@@ -86,12 +91,13 @@ class Limits:
         )
 
 
-async def open_slot_bucket(js: JetStreamContext, bucket: str, *, replicas: int = 1) -> KeyValue:
+async def open_slot_bucket(js: JetStreamContext, bucket: str, *, replicas: int | None = None) -> KeyValue:
     """The slot bucket, created by whichever replica starts first.
 
     Reads use JetStream's direct get (``allow_direct``): the value comes back as a plain
     message, where the stream-message API wraps it in JSON and base64 that nats-py
-    decodes on every read, the hottest call of an upload."""
+    decodes on every read, the hottest call of an upload. ``replicas``: the bucket's copies
+    (1 when None) when it is created, and what an existing one is changed to when given."""
     try:
         kv = await js.key_value(bucket)
     except BucketNotFoundError:
@@ -101,12 +107,14 @@ async def open_slot_bucket(js: JetStreamContext, bucket: str, *, replicas: int =
                 description="essayflow ELS slot trackers and pending uploads",
                 history=1,
                 storage=StorageType.FILE,
-                replicas=replicas,
+                replicas=replicas or 1,
                 direct=True,
             )
         )
     changed = await bus.allow_direct_get(js, f"KV_{bucket}")
     changed = await bus.allow_msg_ttl(js, f"KV_{bucket}") or changed
+    if replicas is not None:
+        changed = await bus.ensure_replicas(js, f"KV_{bucket}", replicas) or changed
     if changed:
         kv = await js.key_value(bucket)  # nats-py decides how to read when it opens the bucket
     return kv
@@ -229,10 +237,19 @@ class SlotStore:
         self, batch_id: str, change: Callable[[Tracker], tuple[Tracker, T]], *, seen: Versioned | None
     ) -> tuple[Tracker, T] | None:
         retry = _Retry(f"tracker {batch_id}", "slot_tracker")
+        # What a write that timed out would have made of the tracker, and what it returned.
+        unconfirmed: tuple[Tracker, T] | None = None
         while True:
-            current, seen = seen or await self.read(batch_id), None
+            try:
+                current, seen = seen or await self.read(batch_id), None
+            except UNCONFIRMED:
+                await retry.after_timeout()
+                continue
             if current is None:
                 return None
+            if unconfirmed is not None and current.tracker == unconfirmed[0]:
+                # The write that timed out was applied (a PubAck lost in a leader election).
+                return unconfirmed
             updated, result = change(current.tracker)
             if updated == current.tracker:
                 return updated, result
@@ -242,6 +259,13 @@ class SlotStore:
                 )
             except KeyWrongLastSequenceError:
                 await retry.after_conflict()
+                continue
+            except UNCONFIRMED:
+                # Applied or not, the compare-and-set on the revision makes the retry safe: a
+                # second write of the same change conflicts, and the fresh read shows the first
+                # one (an upload already bound is DUPLICATE by its key, never a second slot).
+                unconfirmed = (updated, result)
+                await retry.after_timeout()
                 continue
             return updated, result
 
@@ -255,7 +279,11 @@ class SlotStore:
     ) -> None:
         retry = _Retry(f"pending uploads of {batch_id}", "pending_uploads")
         while True:
-            raw = await self._get_raw(key)
+            try:
+                raw = await self._get_raw(key)
+            except UNCONFIRMED:
+                await retry.after_timeout()
+                continue
             uploads = slots.uploads_from_json(raw[0]) if raw else []
             updated = change(uploads)
             if updated == uploads:
@@ -269,8 +297,12 @@ class SlotStore:
             except KeyWrongLastSequenceError:
                 await retry.after_conflict()
                 continue
+            except UNCONFIRMED:
+                # The change is applied to what the next read shows: if this write was applied,
+                # the change finds nothing to do (pending uploads are kept by their key).
+                await retry.after_timeout()
+                continue
             return
-
 
     async def _create(self, key: str, value: bytes, ttl: float | None) -> None:
         if ttl is None:
@@ -361,6 +393,18 @@ class _Retry:
         self._record = record  # the metric label: which kind of key
         self._attempt = 0
         self._deadline = time.monotonic() + CAS_DEADLINE_S
+
+    async def after_timeout(self) -> None:
+        """A read or write that JetStream did not answer (an election under way)."""
+        self._attempt += 1
+        if time.monotonic() > self._deadline:
+            log.warning("slot store kept timing out", key=self._what, attempts=self._attempt)
+            raise Unavailable(
+                f"the slot store did not answer for {self._what}; retry",
+                reason="DEPENDENCY_UNAVAILABLE",
+                metadata={"attempts": str(self._attempt)},
+            )
+        await asyncio.sleep(min(1.0, 0.05 * 2 ** min(self._attempt, 5)))
 
     async def after_conflict(self) -> None:
         self._attempt += 1

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from essayflow_cli.client import Clients
-from essayflow_cli.stack import SERVICES, Stack
+from essayflow_cli.stack import CLUSTER_REGISTRATION_WAIT_S, SERVICES, Stack
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
-from essayflow_runtime.embedded import EmbeddedNats, Infrastructure, free_port
+from essayflow_runtime.embedded import EmbeddedNats, EmbeddedNatsCluster, Infrastructure, free_port
 from essayflow_runtime.grpc_client import wait_until_serving
 
 
@@ -39,9 +39,17 @@ class E2EStack:
     stack: Stack
     settings: Settings
     env: dict[str, str]
-    nats: EmbeddedNats
+    single_nats: EmbeddedNats | None
     logs: LogBuffer
     ports: dict[str, list[int]]
+    # The three-node JetStream cluster, in place of the single nats-server (launch_stack(cluster=True)).
+    cluster: EmbeddedNatsCluster | None = None
+
+    @property
+    def nats(self) -> EmbeddedNats:
+        """The single nats-server (a stack launched on a cluster has none)."""
+        assert self.single_nats is not None, "this stack runs on a NATS cluster"
+        return self.single_nats
 
     def key(self, name: str, replica: int = 0) -> str:
         return name if replica == 0 else f"{name}{replica + 1}"
@@ -75,19 +83,47 @@ class E2EStack:
         return Clients(self.settings, mint_token(self.settings, user, role))
 
 
+# Streams, buckets and the object store on a cluster: a copy on each of the three nodes.
+CLUSTER_REPLICAS = 3
+
+
 @contextlib.contextmanager
 def launch_stack(
-    postgres_server_url: str, nats_dir: Path, replicas: int = 1, extra_env: Mapping[str, str] | None = None
+    postgres_server_url: str,
+    nats_dir: Path,
+    replicas: int = 1,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    cluster: bool = False,
 ) -> Iterator[E2EStack]:
+    """``cluster``: NATS is a three-node JetStream cluster (every stream, bucket and store at
+    R3, the services given all three servers) instead of one nats-server."""
     from tests.conftest import _create_database, _drop_database, _record_history
 
     database_url = _create_database(postgres_server_url)
-    nats = EmbeddedNats(nats_dir).start()
-    asyncio.run(_record_history(nats.url))  # the tests read events after their consumers took them
+    nats: EmbeddedNats | None = None
+    nats_cluster: EmbeddedNatsCluster | None = None
+    try:
+        if cluster:
+            nats_cluster = EmbeddedNatsCluster(nats_dir).start()
+            nats_url, stream_replicas = nats_cluster.url, CLUSTER_REPLICAS
+        else:
+            nats = EmbeddedNats(nats_dir).start()
+            nats_url, stream_replicas = nats.url, 1
+        # The tests read events after their consumers took them.
+        asyncio.run(_record_history(nats_url, stream_replicas=stream_replicas))
+    except BaseException:
+        if nats_cluster is not None:
+            nats_cluster.stop()
+        if nats is not None:
+            nats.stop()
+        _drop_database(postgres_server_url, database_url)
+        raise
     ports = {name: [free_port() for _ in range(replicas)] for name in SERVICES}
     env = {
         "ESSAYFLOW_DATABASE_URL": database_url,
-        "ESSAYFLOW_NATS_URL": nats.url,
+        "ESSAYFLOW_NATS_URL": nats_url,
+        "ESSAYFLOW_STREAM_REPLICAS": str(stream_replicas),
         "ESSAYFLOW_METRICS_ENABLED": "0",
         "ESSAYFLOW_CMS_ADDRESS": f"127.0.0.1:{ports['cms'][0]}",
         "ESSAYFLOW_REDELIVERY_BACKOFF_S": "0.1,0.2,0.5",
@@ -97,19 +133,25 @@ def launch_stack(
         "ESSAYFLOW_DEADLINE_SWEEP_INTERVAL_S": "0.5",
         "ESSAYFLOW_LOG_LEVEL": "WARNING",
         **{f"ESSAYFLOW_{name.upper()}_PORT": str(p[0]) for name, p in ports.items()},
+        # A registration published during a leader election reaches ELS only once the new
+        # leader is elected (seconds): a teacher's upload right after it waits that long.
+        **({"ESSAYFLOW_REGISTRATION_WAIT_S": str(CLUSTER_REGISTRATION_WAIT_S)} if cluster else {}),
         **(extra_env or {}),
     }
     settings = load_settings(env)
-    stack = Stack(settings=settings, infra=Infrastructure(database_url, nats.url))
-    e2e = E2EStack(stack, settings, env, nats, LogBuffer(), ports)
-    for name in SERVICES:
-        for replica in range(replicas):
-            e2e.start(name, replica)
+    stack = Stack(settings=settings, infra=Infrastructure(database_url, nats_url))
+    e2e = E2EStack(stack, settings, env, nats, LogBuffer(), ports, nats_cluster)
     try:
+        for name in SERVICES:
+            for replica in range(replicas):
+                e2e.start(name, replica)
         yield e2e
     finally:
         stack.stop_services()
-        nats.stop()
+        if nats is not None:
+            nats.stop()
+        if nats_cluster is not None:
+            nats_cluster.stop()
         _drop_database(postgres_server_url, database_url)
 
 
@@ -121,7 +163,7 @@ def e2e_stack(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture
 async def stack_ready(e2e_stack: E2EStack) -> AsyncIterator[E2EStack]:
-    if e2e_stack.nats.process is None or e2e_stack.nats.process.poll() is not None:
+    if not e2e_stack.nats.running:
         e2e_stack.nats.start()
     e2e_stack.ensure_running()
     await e2e_stack.wait_serving()

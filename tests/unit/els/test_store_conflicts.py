@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import nats.errors
+import pytest
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from prometheus_client import REGISTRY
 
@@ -79,3 +81,53 @@ async def test_a_lost_compare_and_set_reads_again_binds_the_next_slot_and_is_cou
     assert [s.file_name for s in after.slots] == ["rival.txt", "mine.txt"]
     assert slots.from_json(bucket.values[tracker_key(tracker.batch_id)].value) == after
     assert conflicts() == before + 1
+
+
+class LostAckBucket(RacingBucket):
+    """A KV bucket whose first update times out: applied or not (a PubAck lost while the
+    stream's leader changes, or the write never reached it)."""
+
+    def __init__(self, *, applied: bool) -> None:
+        super().__init__(b"", Upload(file_name="unused.txt"))
+        self._rival = None
+        self._applied = applied
+        self.timeouts = 0
+
+    async def update(self, key: str, value: bytes, last: int) -> int:
+        if self.timeouts == 0:
+            self.timeouts += 1
+            if self._applied:
+                await super().update(key, value, last)
+            raise nats.errors.TimeoutError
+        return await super().update(key, value, last)
+
+
+def _tracker() -> slots.Tracker:
+    return slots.new_tracker(
+        batch_id=str(uuid.uuid4()),
+        essay_ids=["essay-0", "essay-1"],
+        class_id="",
+        course_code=common_pb2.COURSE_CODE_ENG5,
+        owner_id="teacher-1",
+        correlation_id="corr-1",
+    )
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+async def test_an_update_that_timed_out_is_retried_and_binds_one_slot_once(applied: bool) -> None:
+    tracker = _tracker()
+    bucket = LostAckBucket(applied=applied)
+    store = SlotStore(bucket)  # type: ignore[arg-type]
+    assert await store.create(tracker)
+    mine = Upload(file_name="mine.txt", text_storage_id="a" * 64)
+
+    bound = await store.bind(tracker.batch_id, mine)
+
+    assert bound is not None and bucket.timeouts == 1
+    after, binding = bound
+    assert binding.outcome is Outcome.BOUND and binding.essay_id == "essay-0"
+    assert [s.file_name for s in after.slots] == ["mine.txt", ""], "one slot, not two"
+    assert slots.from_json(bucket.values[tracker_key(tracker.batch_id)].value) == after
+    # The teacher's own retry of the upload (its answer lost too) finds it bound by its key.
+    again = await store.bind(tracker.batch_id, mine)
+    assert again is not None and again[1].outcome is Outcome.DUPLICATE and again[0] == after
