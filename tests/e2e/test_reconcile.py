@@ -178,7 +178,6 @@ async def test_a_guest_batch_whose_completion_was_deleted_is_found_and_reconcile
     finally:
         await client.close()
         await teacher.close()
-        await stack_ready.wait_serving()
 
 
 def confirm_all(batch_id: str, associations: Sequence[cms_pb2.Association]) -> cms_pb2.ValidateAssociationsRequest:
@@ -254,7 +253,6 @@ async def test_a_regular_batch_whose_match_request_was_deleted_is_matched_again(
     finally:
         await client.close()
         await teacher.close()
-        await stack_ready.wait_serving()
 
 
 async def test_a_regular_batch_whose_confirmation_was_deleted_is_found_and_reconciled(stack_ready: E2EStack) -> None:
@@ -296,4 +294,3 @@ async def test_a_regular_batch_whose_confirmation_was_deleted_is_found_and_recon
     finally:
         await client.close()
         await teacher.close()
-        await stack_ready.wait_serving()

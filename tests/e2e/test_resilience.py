@@ -196,4 +196,3 @@ async def test_every_service_killed_in_turn_mid_flow_and_nats_restarted(stack_re
         assert len(ready.essays) == len(ROSTER) and all(e.student_id for e in ready.essays)
     finally:
         await teacher.close()
-        await stack_ready.wait_serving()
