@@ -370,7 +370,9 @@ async def test_the_review_flow(stack_ready: E2EStack, teacher_token: str, tmp_pa
 async def test_errors_say_what_the_server_said(stack_ready: E2EStack, teacher_token: str, tmp_path: Path) -> None:
     invalid = await essayflow(stack_ready, "batch", "register", "--count", "0", "--course", "SV1", token=teacher_token)
     assert invalid.code == 1
-    assert "INVALID_ARGUMENT" in invalid.err and "expected_essay_count: must be between 1 and 500" in invalid.err
+    assert "INVALID_ARGUMENT" in invalid.err, invalid.text
+    # The bounds, in the words of the proto field rule that refuses it first.
+    assert "expected_essay_count: must be greater than or equal to 1 and less than or equal to 500" in invalid.err
 
     klass = await ok_json(stack_ready, "class", "create", "8C", "--course", "SV1", token=teacher_token)
     other = await essayflow(
