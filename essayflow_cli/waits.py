@@ -12,6 +12,7 @@ import grpc
 from essayflow.bos.v1 import bos_pb2
 from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2
+from essayflow.els.v1 import els_pb2
 from essayflow_cli.client import Clients
 
 
@@ -48,3 +49,20 @@ async def wait_associations(c: Clients, batch_id: str, count: int, timeout_s: fl
                 raise
         await asyncio.sleep(0.1)
     raise TimeoutError(f"the associations of batch {batch_id} never appeared")
+
+
+async def wait_slots(c: Clients, batch_id: str, timeout_s: float = 60) -> els_pb2.GetBatchSlotsResponse:
+    """The batch's slots once ELS has them. ELS learns of a registration from BOS's event, a
+    moment after RegisterBatch answered; until then GetBatchSlots says NOT_FOUND."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            slots: els_pb2.GetBatchSlotsResponse = await c.els.GetBatchSlots(
+                els_pb2.GetBatchSlotsRequest(batch_id=batch_id), metadata=c.metadata
+            )
+            return slots
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
+                raise
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"ELS never had slots for batch {batch_id}")

@@ -96,6 +96,9 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
             )
         # A reader may be the first to notice a completion a dead replica never published.
         await self._provisioner.publish_completion_if_due(tracker)
+        # The registration removes the uploads it drained only after binding them (and maybe
+        # completing the batch); one the tracker already holds is no longer waiting.
+        waiting = [upload for upload in pending if not slots.holds(tracker, upload)]
         return els_pb2.GetBatchSlotsResponse(
             batch_id=tracker.batch_id,
             expected_essay_count=tracker.expected_count,
@@ -111,7 +114,7 @@ class ElsServicer(els_pb2_grpc.EssayLifecycleServiceServicer):  # type: ignore[m
             ],
             excess_count=tracker.excess_count,  # kept and dropped
             completed=tracker.completed,
-            pending_count=len(pending),
+            pending_count=len(waiting),
         )
 
     async def _refuse(

@@ -248,6 +248,13 @@ def bind(tracker: Tracker, upload: Upload, *, max_excess: int = DEFAULT_MAX_EXCE
     return updated, Binding(outcome, free.essay_id)
 
 
+def holds(tracker: Tracker, upload: Upload) -> bool:
+    """Whether the tracker already has ``upload``: in a slot, or kept as excess. Binding it
+    again would change nothing (:func:`bind`'s duplicate outcomes)."""
+    upload = kept(upload)
+    return any(slot.holds(upload) for slot in tracker.slots) or any(e.key == upload.key for e in tracker.excess)
+
+
 def mark_completion_published(tracker: Tracker) -> Tracker:
     return replace(tracker, completion_published=True)
 

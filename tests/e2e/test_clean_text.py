@@ -16,7 +16,7 @@ from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
 from essayflow.events.v1 import envelope_pb2
-from essayflow_cli.waits import wait_status
+from essayflow_cli.waits import wait_slots, wait_status
 from essayflow_runtime import contracts
 from essayflow_runtime.consumer import HEADER_DETAIL, HEADER_REASON
 from tests.e2e.conftest import E2EStack
@@ -39,6 +39,8 @@ async def test_a_nul_in_any_string_field_of_the_four_write_rpcs_names_that_field
     try:
         class_id, student_ids = await create_class(teacher)
         batch = await register(teacher, 2)
+        # ELS has the batch, so an upload that got past the rule would take a slot (seen below).
+        await wait_slots(teacher, batch.batch_id)
         cases: list[tuple[object, Message]] = [
             (
                 teacher.bos.RegisterBatch,
@@ -89,6 +91,7 @@ async def test_a_nul_in_any_string_field_of_the_four_write_rpcs_names_that_field
         slots = await teacher.els.GetBatchSlots(
             els_pb2.GetBatchSlotsRequest(batch_id=batch.batch_id), metadata=teacher.metadata
         )
+        assert len(slots.slots) == 2 and slots.pending_count == 0
         assert all(s.status == common_pb2.ESSAY_STATUS_AWAITING_CONTENT for s in slots.slots)
         roster = await teacher.cms.ListClassStudents(
             cms_pb2.ListClassStudentsRequest(class_id=class_id), metadata=teacher.metadata

@@ -20,7 +20,7 @@ from essayflow.bos.v1 import bos_pb2
 from essayflow.cms.v1 import cms_pb2
 from essayflow.common.v1 import common_pb2 as c
 from essayflow.events.v1 import cms_events_pb2, els_events_pb2
-from essayflow_cli.waits import wait_associations, wait_status
+from essayflow_cli.waits import wait_associations, wait_slots, wait_status
 from essayflow_runtime import contracts
 from essayflow_runtime.auth import Role
 from tests.e2e.conftest import E2EStack
@@ -149,7 +149,10 @@ async def test_a_guest_batch_whose_completion_was_deleted_is_found_and_reconcile
     try:
         js = client.jetstream()
         batch = await register(teacher, 2)
-        await wait_status(teacher, batch.batch_id, c.BATCH_STATUS_AWAITING_CONTENT_VALIDATION)
+        # BOS's registration event has reached ELS (it publishes from its outbox a moment after
+        # RegisterBatch answered): killed before that, BOS would hold back the registration, not
+        # only the completion, and the uploads would find no batch.
+        await wait_slots(teacher, batch.batch_id)
         stack_ready.kill("bos")  # nobody takes the completion off the stream meanwhile
         await upload(teacher, batch.batch_id, [essay_text(f, s, i) for i, (f, s) in enumerate(ROSTER[:2])])
         await delete_from_stream(stack_ready, js, els_events_pb2.BatchContentProvisioningCompleted, batch.batch_id)
@@ -175,7 +178,6 @@ async def test_a_guest_batch_whose_completion_was_deleted_is_found_and_reconcile
     finally:
         await client.close()
         await teacher.close()
-        await stack_ready.wait_serving()
 
 
 def confirm_all(batch_id: str, associations: Sequence[cms_pb2.Association]) -> cms_pb2.ValidateAssociationsRequest:
@@ -251,7 +253,6 @@ async def test_a_regular_batch_whose_match_request_was_deleted_is_matched_again(
     finally:
         await client.close()
         await teacher.close()
-        await stack_ready.wait_serving()
 
 
 async def test_a_regular_batch_whose_confirmation_was_deleted_is_found_and_reconciled(stack_ready: E2EStack) -> None:
@@ -293,4 +294,3 @@ async def test_a_regular_batch_whose_confirmation_was_deleted_is_found_and_recon
     finally:
         await client.close()
         await teacher.close()
-        await stack_ready.wait_serving()

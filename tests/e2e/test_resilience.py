@@ -15,7 +15,7 @@ from essayflow.common.v1 import common_pb2 as c
 from essayflow.els.v1 import els_pb2
 from essayflow.events.v1 import bos_events_pb2, cms_events_pb2, els_events_pb2
 from essayflow_cli.client import Clients
-from essayflow_cli.waits import wait_associations, wait_status
+from essayflow_cli.waits import wait_associations, wait_slots, wait_status
 from essayflow_runtime import contracts
 from essayflow_runtime.consumer import publish
 from tests.e2e.conftest import E2EStack
@@ -161,6 +161,9 @@ async def test_every_service_killed_in_turn_mid_flow_and_nats_restarted(stack_re
 
         stack_ready.kill("bos")  # right after registering: the outbox holds BatchEssaysRegistered
         stack_ready.start("bos")
+        # The registration reaches ELS once BOS is back; an upload waits for it only briefly,
+        # and a restart under load may take longer.
+        await wait_slots(teacher, batch.batch_id, timeout_s=90)
         await upload(teacher, batch.batch_id, texts[:2])
 
         stack_ready.kill("els")  # between uploads
@@ -193,4 +196,3 @@ async def test_every_service_killed_in_turn_mid_flow_and_nats_restarted(stack_re
         assert len(ready.essays) == len(ROSTER) and all(e.student_id for e in ready.essays)
     finally:
         await teacher.close()
-        await stack_ready.wait_serving()

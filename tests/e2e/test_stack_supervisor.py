@@ -103,13 +103,19 @@ class Supervisor:
     def output(self) -> str:
         return "".join(self.lines)
 
+    def final_output(self, timeout_s: float = 15) -> str:
+        """Everything it printed, once it has exited: the reader is done at the end of the pipe."""
+        assert self.process is not None and self.process.poll() is not None
+        if self._reader is not None:
+            self._reader.join(timeout_s)
+        return self.output()
+
     def wait_for(self, text: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while text not in self.output():
             assert self.process is not None
             if self.process.poll() is not None:
-                time.sleep(0.5)  # the reader's last lines
-                if text in self.output():
+                if text in self.final_output():
                     return
                 raise AssertionError(f"the supervisor exited ({self.process.returncode}):\n{self.output()[-6000:]}")
             if time.monotonic() > deadline:
@@ -402,8 +408,7 @@ def test_ctrl_c_stops_the_services_then_nats_then_postgres_and_leaves_nothing(su
 
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends
     assert process.wait(timeout=60) == 0, supervisor.output()[-6000:]
-    time.sleep(0.5)
-    output = supervisor.output()
+    output = supervisor.final_output()
     marks = [
         output.index("stopping the services"),
         *(output.index(f"  {name} stopped (exit 0)") for name in SERVICES),

@@ -3,8 +3,6 @@ acknowledged, and how much of that has been delivered more than once."""
 
 from __future__ import annotations
 
-import asyncio
-
 import nats
 from nats.aio.msg import Msg
 from prometheus_client import REGISTRY
@@ -15,6 +13,7 @@ from essayflow_runtime.bus_stats import BusStats
 from essayflow_runtime.config import load_settings
 from essayflow_runtime.consumer import publish
 from essayflow_runtime.embedded import EmbeddedNats
+from tests.support import eventually
 
 
 async def test_pending_ack_pending_and_redelivered_per_durable_consumer(private_nats: EmbeddedNats) -> None:
@@ -50,10 +49,17 @@ async def test_pending_ack_pending_and_redelivered_per_durable_consumer(private_
 
         for message in (redelivered, taken[1]):
             await message.ack_sync()
-        await asyncio.sleep(0.2)
-        await stats.refresh()
-        assert REGISTRY.get_sample_value("essayflow_consumer_pending", labels) == 1
-        assert REGISTRY.get_sample_value("essayflow_consumer_ack_pending", labels) == 1
-        assert REGISTRY.get_sample_value("essayflow_consumer_redelivered", labels) == 0
+
+        async def gauges() -> tuple[float | None, ...]:
+            await stats.refresh()
+            return tuple(
+                REGISTRY.get_sample_value(f"essayflow_consumer_{name}", labels)
+                for name in ("pending", "ack_pending", "redelivered")
+            )
+
+        async def acknowledged() -> bool:
+            return await gauges() == (1, 1, 0)
+
+        await eventually(acknowledged, timeout_s=10, message="the two acks counted")
     finally:
         await client.close()

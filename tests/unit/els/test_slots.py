@@ -236,3 +236,15 @@ def test_the_largest_tracker_is_what_its_bound_says() -> None:
     assert len(state.excess) == slots.DEFAULT_MAX_EXCESS
     size = len(slots.to_json(state))
     assert size <= slots.largest_tracker_bytes() < size * 1.01
+
+
+def test_holds_is_what_binding_again_would_leave_unchanged() -> None:
+    current = tracker(2)
+    long_id = failure("f.txt", upload_id="u" * 300)  # kept as its fingerprint
+    for upload in (text(1), long_id, text(2), text(3)):  # the last one is excess
+        current, _ = slots.bind(current, upload)
+    for upload in (text(1), long_id, text(3)):
+        assert slots.holds(current, upload)
+        assert slots.bind(current, upload)[0] == current
+    assert not slots.holds(current, text(4))
+    assert not slots.holds(tracker(2), text(1))
