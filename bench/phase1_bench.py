@@ -16,6 +16,8 @@ to the effect's ``occurred_at``: delivery and the handler).
 
 Variants (each in a process of its own, one after the other in the same run):
 
+- ``release_before``: the services of ``RELEASE_BEFORE_REVISION``, the release before
+  the fault and hostile-input work, with nats-server's default sync as it shipped;
 - ``before``: the services of git revision ``BASELINE_REVISION`` (main before the
   consumer loop that starts each message as it arrives), exported with ``git archive``
   into a temporary directory and run from there; the load generator is this one;
@@ -48,6 +50,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bench.infra import bench_infrastructure
 from bench.stats import percentile, summary
@@ -57,7 +60,7 @@ from essayflow.common.v1 import common_pb2
 from essayflow.els.v1 import els_pb2
 from essayflow_cli.client import Clients
 from essayflow_cli.demo import service_addresses
-from essayflow_runtime import bus, contracts, migrations
+from essayflow_runtime import contracts
 from essayflow_runtime.auth import Role, mint_token
 from essayflow_runtime.config import Settings, load_settings
 from essayflow_runtime.embedded import free_port
@@ -68,6 +71,9 @@ SERVICES = ("cms", "bos", "els", "nlp")
 # main before the consumer loop of issue 19: nats-py fetch(64, timeout=1) and a gather
 # of the whole batch before the next fetch.
 BASELINE_REVISION = "ca240f095f614a159b618742bad86fcd713da5aa"
+# The release before the fault and hostile-input work (limits retention, nats-server's
+# default sync, the matcher in a thread, no input checks).
+RELEASE_BEFORE_REVISION = "1ea52bb92d407dcf27036bba84544cffb4701ce0"
 
 ESSAYS = 30
 READY = common_pb2.BATCH_STATUS_READY_FOR_PIPELINE_EXECUTION
@@ -92,6 +98,13 @@ class Variant:
 VARIANTS = {
     v.name: v
     for v in (
+        Variant(
+            "release_before",
+            f"release before ({RELEASE_BEFORE_REVISION[:7]})",
+            RELEASE_BEFORE_REVISION,
+            False,
+            burst_rounds=2,
+        ),
         Variant("before", f"before ({BASELINE_REVISION[:7]})", BASELINE_REVISION, True, burst_rounds=2),
         Variant("after", "after", None, True),
         Variant("after_default_sync", "after, default sync", None, False, burst_rounds=2),
@@ -187,6 +200,16 @@ class Services:
         self._tree, self._out = tree, out
         self._processes: list[subprocess.Popen[bytes]] = []
 
+    def migrate(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "essayflow_runtime.migrations", "upgrade", "all"],
+            cwd=self._tree,
+            env=self._env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
+
     def start(self) -> None:
         for name in SERVICES:
             process = subprocess.Popen(
@@ -219,8 +242,6 @@ class Services:
 
 async def measure(variant: Variant, latency_batches: int, burst_batches: int, burst_rounds: int) -> dict[str, Any]:
     with service_tree(variant.revision) as tree, bench_infrastructure(sync_always=variant.sync_always) as infra:
-        for service in migrations.SERVICES_WITH_DATABASE:
-            await asyncio.to_thread(migrations.upgrade, service, infra.database_url)
         ports = {name: free_port() for name in SERVICES}
         env = {
             **os.environ,
@@ -239,15 +260,18 @@ async def measure(variant: Variant, latency_batches: int, burst_batches: int, bu
             nats_url=infra.nats_url,
             **{f"{n}_port": p for n, p in ports.items()},
         )
-        # The hops are read from the events after their consumers took them: keep them.
-        await keep_history(settings)
         log = Path(infra.postgres.data_dir).parent if infra.postgres else Path(tempfile.gettempdir())
         with (log / f"phase1-bench-{variant.name}.log").open("a", encoding="utf-8") as out:
             services = Services(tree, env, out)
+            # The tree's own migrations: its services expect its schema.
+            await asyncio.to_thread(services.migrate)
             services.start()
             clients = Clients(settings, mint_token(settings, "bench-teacher", Role.TEACHER))
             try:
                 await wait_until_serving(settings, service_addresses(settings), timeout_s=120)
+                # The hops are read from the events after their consumers took them: keep them
+                # (on the streams the services created, whatever their version).
+                await keep_history(settings)
                 class_id = await auto_confirm_class(clients)
                 latency: dict[str, dict[str, Any]] = {}
                 for kind, batch_class in (("GUEST", ""), ("REGULAR", class_id)):
@@ -325,9 +349,16 @@ async def burst(clients: Clients, class_id: str, batches: int) -> Burst:
 
 
 async def keep_history(settings: Settings) -> None:
+    """A consumer that never acknowledges (as bus.record_history, without creating or
+    updating the streams: a variant's services made them as their version does)."""
     client = await nats.connect(settings.nats_url)
     try:
-        await bus.record_history(settings, client.jetstream(), "bench-history")
+        config = ConsumerConfig(
+            durable_name="bench-history",
+            deliver_policy=DeliverPolicy.NEW,
+            ack_policy=AckPolicy.EXPLICIT,
+        )
+        await client.jetstream().add_consumer(settings.stream_name, config)
     finally:
         await client.close()
 
