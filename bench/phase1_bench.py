@@ -260,8 +260,9 @@ async def measure(variant: Variant, latency_batches: int, burst_batches: int, bu
             nats_url=infra.nats_url,
             **{f"{n}_port": p for n, p in ports.items()},
         )
-        log = Path(infra.postgres.data_dir).parent if infra.postgres else Path(tempfile.gettempdir())
-        with (log / f"phase1-bench-{variant.name}.log").open("a", encoding="utf-8") as out:
+        log_dir = Path(infra.postgres.data_dir).parent if infra.postgres else Path(tempfile.gettempdir())
+        log = log_dir / f"phase1-bench-{variant.name}.log"
+        with log.open("a", encoding="utf-8") as out:
             services = Services(tree, env, out)
             # The tree's own migrations: its services expect its schema.
             await asyncio.to_thread(services.migrate)
@@ -290,10 +291,17 @@ async def measure(variant: Variant, latency_batches: int, burst_batches: int, bu
             finally:
                 await clients.close()
                 services.stop()
+        # How often a consumer set its subscription up again (a lost pull request, an error).
+        resubscribes = sum(
+            1
+            for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+            if "consumer pull failed" in line or "consumer fetch failed" in line
+        )
     essays = burst_batches * ESSAYS
     return {
         "variant": {"name": variant.name, "label": variant.label, "services_from": variant.revision or "this tree"},
         "nats_sync_interval": "always" if variant.sync_always else "default",
+        "consumer_resubscribes": resubscribes,
         "latency_last_upload_to_ready_ms": {
             kind: {
                 **distribution(found["samples"]),
@@ -496,6 +504,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         "Phase 1 end to end (four service processes, batches of 30 essays; REGULAR auto-confirmed)",
         row("", labels),
         row("nats sync_interval", [results[n]["nats_sync_interval"] for n in names]),
+        row("consumer re-subscribes (log lines)", [str(results[n].get("consumer_resubscribes", "-")) for n in names]),
     ]
     for kind in ("GUEST", "REGULAR"):
         batches = results[names[0]]["latency_last_upload_to_ready_ms"][kind]["batches"]
