@@ -38,7 +38,19 @@ PRESETS = {
         ("bench.transition_bench", "--calls", "12000", "--rounds", "1", "--concurrency", "16"), "bos", 8.0
     ),
     "burst": Preset(
-        ("bench.phase1_bench", "--latency-batches", "1", "--burst-batches", "200", "--burst-rounds", "1"), "els", 8.0
+        (
+            "bench.phase1_bench",
+            "--one",
+            "after",
+            "--latency-batches",
+            "1",
+            "--burst-batches",
+            "200",
+            "--burst-rounds",
+            "1",
+        ),
+        "els",
+        8.0,
     ),
 }
 

@@ -58,11 +58,56 @@ def run_one(module: str) -> dict[str, Any]:
         return loaded
 
 
+# Issue 19's goals.
+GOALS = {
+    "transition_c16_grpc_to_asyncpg_ratio": 0.70,
+    "burst_essays_per_s": 500.0,
+    "guest_p50_ms": 5.0,
+    "regular_p50_ms": 25.0,
+    "worst_hop_max_over_median": 10.0,
+}
+
+
+def against_goals(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The figures the goals are about, from this run (Phase 1: the ``after`` variant)."""
+    from bench.phase1_bench import worst_hop
+
+    found: dict[str, dict[str, Any]] = {}
+    c16 = results.get("transition_batch", {}).get("concurrency_16")
+    if c16:
+        found["transition_c16_grpc_to_asyncpg_ratio"] = {"value": c16["grpc_to_asyncpg_ratio"]["median"]}
+    after = results.get("phase1", {}).get("variants", {}).get("after")
+    if after:
+        latency = after["latency_last_upload_to_ready_ms"]
+        found["burst_essays_per_s"] = {"value": after["burst"]["essays_per_s"]["median"]}
+        found["guest_p50_ms"] = {"value": latency["GUEST"]["p50"], "at_most": True}
+        found["regular_p50_ms"] = {"value": latency["REGULAR"]["p50"], "at_most": True}
+        hop, ratio = worst_hop(after)
+        found["worst_hop_max_over_median"] = {"value": ratio, "at_most": True, "hop": hop}
+    for name, figure in found.items():
+        goal = GOALS[name]
+        figure["goal"] = goal
+        figure["met"] = figure["value"] <= goal if figure.get("at_most") else figure["value"] >= goal
+    return found
+
+
+def render_goals(goals: dict[str, dict[str, Any]]) -> str:
+    lines = ["Against the goals (this run; Phase 1: after)"]
+    for name, figure in goals.items():
+        sign = "<=" if figure.get("at_most") else ">="
+        verdict = "met" if figure["met"] else "not met"
+        extra = f"  ({figure['hop']})" if "hop" in figure else ""
+        lines.append(f"  {name:<40} {figure['value']:9.2f}  goal {sign} {figure['goal']:<6g} {verdict}{extra}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     results: dict[str, Any] = {"machine": machine_facts()}
     for name, module in BENCHMARKS:
         results[name] = run_one(module)
         print(flush=True)
+    results["goals"] = against_goals(results)
+    print(render_goals(results["goals"]))
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str))

@@ -13,6 +13,14 @@ with capped exponential backoff. While a handler runs its message is kept alive 
 in-progress acks, so ``ack_wait`` never expires under a slow handler. The loop keeps
 going, and resumes by itself after NATS restarts or the connection drops.
 
+Delivery: the loop keeps one pull request open on the server for as many messages as it
+has free handler slots (``max_in_flight``) and starts each message's handler the moment
+the message arrives; it never waits for a batch to fill or for the handlers of earlier
+messages (nats-py's ``fetch`` does both: a fetch for 64 that received one message waited,
+holding it, until its pull request expired — up to a second at one hop). The pull asks
+for idle heartbeats, so a request the server lost (a restart) is noticed within a few
+seconds and the subscription is set up again.
+
 A consumer also listens on its own re-drive subject (``essayflow.redrive.<durable>``,
 where ``essayflow events redrive`` sends dead letters back) and treats a message there
 as if it had come on the original subject its headers name.
@@ -22,17 +30,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 from google.protobuf.message import Message
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
 from essayflow_runtime import bus, contracts, failures, input_rules, tracing
 from essayflow_runtime.config import Settings
@@ -57,6 +66,19 @@ HEADER_CONSUMER = "Essayflow-Consumer"
 TRANSIENT_BACKOFF_CEILING_S = 60.0
 # Failure counts kept per consumer (messages currently failing); the oldest is forgotten first.
 FAILURE_COUNTS_KEPT = 10_000
+# How long one pull request stays open on the server, and how often the server says it is
+# still there while no message comes. Three heartbeats missed: the request is gone (the
+# server restarted, the connection was replaced) and the subscription is set up again.
+PULL_EXPIRES_S = 30.0
+PULL_HEARTBEAT_S = 1.0
+PULL_LOST_AFTER_S = 3 * PULL_HEARTBEAT_S
+STATUS_HEADER = "Status"
+DESCRIPTION_HEADER = "Description"
+
+
+class PullEnded(Exception):
+    """The pull request cannot go on (no heartbeat, the consumer deleted, the server leaving):
+    the subscription is set up again."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +107,7 @@ class Consumer:
         service: str,
         handlers: Mapping[type[Message], Handler],
         durable: str | None = None,
-        batch_size: int = 64,
+        max_in_flight: int = 64,
     ) -> None:
         self._settings = settings
         self._js = js
@@ -94,7 +116,10 @@ class Consumer:
         self._handlers = {cls.DESCRIPTOR.full_name: h for cls, h in handlers.items()}
         self._subjects = sorted(contracts.subject_of(cls) for cls in handlers)
         self._redrive_subject = contracts.redrive_subject(self._durable)
-        self._batch_size = batch_size
+        # Handlers running at once, at most (well under the consumer's max_ack_pending).
+        self._max_in_flight = max(1, max_in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._paused = asyncio.Event()
         self._paused.set()
@@ -126,54 +151,120 @@ class Consumer:
 
     async def run(self) -> None:
         backoff = 0.2
-        while not self._stopping.is_set():
-            try:
-                await bus.ensure_streams(self._settings, self._js)
-                await self.ensure()
-                subscription = await self._js.pull_subscribe_bind(self._durable, stream=self._settings.stream_name)
-            except Exception as exc:
-                log.warning("consumer setup failed", durable=self._durable, error=repr(exc))
-                await self._pause(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            try:
-                await self._fetch_loop(subscription)
+        heartbeat = asyncio.create_task(self._heartbeat(), name=f"{self._durable}-in-progress")
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await bus.ensure_streams(self._settings, self._js)
+                    await self.ensure()
+                    subscription = await self._js.pull_subscribe_bind(self._durable, stream=self._settings.stream_name)
+                except Exception as exc:
+                    log.warning("consumer setup failed", durable=self._durable, error=repr(exc))
+                    await self._pause(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
                 backoff = 0.2
-            except Exception as exc:
-                log.warning("consumer fetch failed", durable=self._durable, error=repr(exc))
-                await self._pause(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
+                try:
+                    await self._until_stopped(self._pull_loop(subscription))
+                except Exception as exc:
+                    log.warning("consumer pull failed", durable=self._durable, error=repr(exc))
+                    await self._pause(backoff)
+                finally:
+                    await self._release(subscription)
+            # stop(): the handlers already started finish (and ack) before run returns.
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _until_stopped(self, pulling: Coroutine[Any, Any, None]) -> None:
+        """Run the pull loop until it fails (raised here) or stop() is called: then it is
+        cancelled; the handlers it started are tasks of their own and go on."""
+        pull = asyncio.create_task(pulling, name=f"{self._durable}-pull")
+        stopped = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({pull, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not pull.done():
+                pull.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pull
+        if not pull.cancelled():
+            pull.result()
+
+    async def _release(self, subscription: JetStreamContext.PullSubscription) -> None:
+        """Give back what was delivered but not started (a nak without delay: another replica,
+        or this one after setting up again, gets it now rather than after ack_wait), then drop
+        the inbox."""
+        queue = subscription._sub._pending_queue
+        while not queue.empty():
+            msg = queue.get_nowait()
+            if not (msg.headers or {}).get(STATUS_HEADER):
                 with contextlib.suppress(Exception):
-                    await subscription.unsubscribe()
+                    await msg.nak()
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
-    async def _fetch_loop(self, subscription: JetStreamContext.PullSubscription) -> None:
-        consecutive_errors = 0
-        heartbeat = asyncio.create_task(self._heartbeat(), name=f"{self._durable}-in-progress")
-        try:
-            while not self._stopping.is_set():
-                try:
-                    messages = await subscription.fetch(self._batch_size, timeout=1.0)
-                except NatsTimeoutError:
-                    continue
-                except NotFoundError:
-                    raise
-                except Exception:
-                    consecutive_errors += 1
-                    if consecutive_errors > 3:
-                        raise
-                    await self._pause(0.2 * consecutive_errors)
-                    continue
-                consecutive_errors = 0
-                await asyncio.gather(*(self._tracked(msg) for msg in messages))
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+    async def _pull_loop(self, subscription: JetStreamContext.PullSubscription) -> None:
+        """One pull request open at a time, for the free handler slots; each message's handler
+        starts as it arrives. nats-py 2.16's PullSubscription gives the inbox (``_sub``,
+        ``_deliver``) and the request subject (``_nms``); ``fetch`` is not used because it
+        returns only when its batch is full or its request ended."""
+        inbox, request_subject, reply = subscription._sub, subscription._nms, subscription._deliver
+        nc = subscription._nc
+        credit = 0  # messages the open request may still deliver (0: no request open)
+        while not self._stopping.is_set():
+            if credit == 0:
+                credit = await self._free_slots()
+                request = {
+                    "batch": credit,
+                    "expires": int(PULL_EXPIRES_S * 1e9),
+                    "idle_heartbeat": int(PULL_HEARTBEAT_S * 1e9),
+                }
+                await nc.publish(request_subject, json.dumps(request).encode(), reply=reply)
+            try:
+                msg = await inbox.next_msg(timeout=PULL_LOST_AFTER_S)
+            except NatsTimeoutError:
+                raise PullEnded("no heartbeat from the pull request") from None
+            status = (msg.headers or {}).get(STATUS_HEADER)
+            if not status:
+                credit -= 1
+                self._start(msg)
+            elif status == "100":
+                continue  # idle heartbeat: the request is still open
+            elif status in ("404", "408"):
+                credit = 0  # the request expired (or found nothing): open the next one
+            else:
+                # 409: consumer deleted, leadership change, server shutdown, max waiting...
+                description = (msg.headers or {}).get(DESCRIPTION_HEADER, "")
+                raise PullEnded(f"pull request ended: {status} {description}")
+
+    async def _free_slots(self) -> int:
+        while True:
+            free = self._max_in_flight - len(self._tasks)
+            if free > 0:
+                return free
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    def _start(self, msg: Msg) -> None:
+        task = asyncio.create_task(self._tracked(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot_freed.set()
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # Not acknowledged: the message comes back after ack_wait.
+            log.error("message handling failed", durable=self._durable, error=repr(exc))
 
     async def _tracked(self, msg: Msg) -> None:
         self._in_flight[id(msg)] = msg

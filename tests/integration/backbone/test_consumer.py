@@ -291,6 +291,64 @@ async def test_a_slow_handler_keeps_its_message_and_is_not_redelivered_meanwhile
     assert await effects(pool, batch_id) == 1
 
 
+async def test_a_message_is_handled_while_the_one_before_it_still_runs(
+    own_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
+) -> None:
+    """Each message starts as it arrives: the first handler waits for the second one's
+    message to be handled, which a loop waiting for a whole fetched batch never does."""
+    inner = transactional(pool, "test", record_effect)
+    first_started, second_done = asyncio.Event(), asyncio.Event()
+    first_batch, second_batch = str(uuid.uuid4()), str(uuid.uuid4())
+
+    async def handler(context: EventContext, payload: Message) -> None:
+        if payload.batch_id == first_batch:
+            first_started.set()
+            await second_done.wait()
+        await inner(context, payload)
+        if payload.batch_id == second_batch:
+            second_done.set()
+
+    consumer = make_consumer(own_settings, private_js, pool, handler)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await publish(private_js, els_events_pb2.BatchEssaysReady(batch_id=first_batch), source="t", correlation_id="c")
+        await asyncio.wait_for(first_started.wait(), timeout=20)
+        await publish(
+            private_js, els_events_pb2.BatchEssaysReady(batch_id=second_batch), source="t", correlation_id="c"
+        )
+        await asyncio.wait_for(second_done.wait(), timeout=20)
+        await eventually(lambda: effects(pool, first_batch), message="the first one finished after the second")
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, timeout=10)
+    assert await _acked(private_js, own_settings, consumer.durable, 2)
+
+
+async def test_stop_lets_a_running_handler_finish_and_ack(
+    own_settings: Settings, private_js: JetStreamContext, pool: asyncpg.Pool
+) -> None:
+    inner = transactional(pool, "test", record_effect)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held(context: EventContext, payload: Message) -> None:
+        started.set()
+        await release.wait()
+        await inner(context, payload)
+
+    batch_id = str(uuid.uuid4())
+    consumer = make_consumer(own_settings, private_js, pool, held)
+    task = asyncio.create_task(consumer.run())
+    await publish(private_js, els_events_pb2.BatchEssaysReady(batch_id=batch_id), source="t", correlation_id="c")
+    await asyncio.wait_for(started.wait(), timeout=20)
+    consumer.stop()
+    await asyncio.sleep(0.2)
+    assert not task.done(), "run() returned while a handler was still running"
+    release.set()
+    await asyncio.wait_for(task, timeout=10)
+    assert await effects(pool, batch_id) == 1
+    assert await _acked(private_js, own_settings, consumer.durable, 1)
+
+
 class DeadLettersUnwritable:
     """JetStream whose dead-letter publishes fail the first ``times`` times (NATS away meanwhile)."""
 
